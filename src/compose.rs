@@ -1,0 +1,266 @@
+//! Composites of per-layer matrices across depth.
+//!
+//! Convention (as everywhere in this crate): `x_{l+1} = H_l x_l`, rows are output streams, layers
+//! are numbered l = 1 … L.
+//!
+//! - `single(l)` = H_l;
+//! - `prefix(l)` = H_l H_{l−1} ⋯ H_1: what a forward signal from the bottom has passed once
+//!   layer l is done, built going up as `P ← H_l · P`;
+//! - `suffix(l)` = H_L H_{L−1} ⋯ H_l: the path of a gradient from the top down to the input of
+//!   layer l, built going down as `S ← S · H_l`.
+//!
+//! `prefix(L) = suffix(1)` is the whole-model composite.
+//!
+//! HC products reach 1e300 and beyond within a few hundred layers, so every composite is kept as
+//! a [`ScaledMatrix`]: a mantissa whose largest |entry| lies in [1, 2) and an integer power-of-two
+//! exponent. Rescaling by a power of two is exact, so nothing overflows or loses precision until
+//! a metric is finally expressed as a plain f64.
+
+use serde::{Deserialize, Serialize};
+
+/// Which product of layers a matrix is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Composite {
+    /// H_l alone.
+    Single,
+    /// H_l ⋯ H_1.
+    Prefix,
+    /// H_L ⋯ H_l.
+    Suffix,
+}
+
+impl Composite {
+    /// All composites in output order.
+    pub const ALL: [Composite; 3] = [Composite::Single, Composite::Prefix, Composite::Suffix];
+
+    /// The name used in CSV and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Prefix => "prefix",
+            Self::Suffix => "suffix",
+        }
+    }
+}
+
+/// An n×n matrix `mantissa · 2^exponent` (row-major). The mantissa's largest |entry| lies in
+/// [1, 2), unless the matrix is exactly zero (then the mantissa is zero and the exponent 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScaledMatrix {
+    n: usize,
+    mantissa: Vec<f64>,
+    exponent: i64,
+}
+
+impl ScaledMatrix {
+    /// Wraps a finite row-major n×n matrix, normalising its scale.
+    pub fn new(n: usize, values: Vec<f64>) -> Self {
+        debug_assert_eq!(values.len(), n * n);
+        let mut matrix = Self {
+            n,
+            mantissa: values,
+            exponent: 0,
+        };
+        matrix.normalise();
+        matrix
+    }
+
+    /// Number of rows and columns.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The row-major mantissa M (true matrix = M · 2^exponent).
+    pub fn mantissa(&self) -> &[f64] {
+        &self.mantissa
+    }
+
+    /// The power-of-two exponent.
+    pub fn exponent(&self) -> i64 {
+        self.exponent
+    }
+
+    /// `value · 2^exponent` as an f64: exact when representable, ±inf only when the true
+    /// magnitude exceeds f64, 0 (or subnormal) when it is below.
+    pub fn scale_value(&self, value: f64) -> f64 {
+        scale_by_power_of_two(value, self.exponent)
+    }
+
+    /// log10 of `|value| · 2^exponent` without overflow (−inf for 0).
+    pub fn log10_scaled(&self, value: f64) -> f64 {
+        value.abs().log10() + self.exponent as f64 * std::f64::consts::LOG10_2
+    }
+
+    /// The true matrix as f64 (entries may overflow to ±inf for astronomically large products).
+    pub fn to_f64(&self) -> Vec<f64> {
+        self.mantissa
+            .iter()
+            .map(|&x| scale_by_power_of_two(x, self.exponent))
+            .collect()
+    }
+
+    /// `self · right` (both scaled), renormalised.
+    pub fn matmul(&self, right: &ScaledMatrix) -> ScaledMatrix {
+        let n = self.n;
+        let mut out = vec![0.0; n * n];
+        matmul_into(&self.mantissa, &right.mantissa, &mut out, n);
+        let mut product = ScaledMatrix {
+            n,
+            mantissa: out,
+            exponent: self.exponent + right.exponent,
+        };
+        product.normalise();
+        product
+    }
+
+    fn normalise(&mut self) {
+        let max = self.mantissa.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        if max == 0.0 {
+            self.exponent = 0;
+            return;
+        }
+        // Exponent e with max·2^-e in [1, 2).
+        let shift = max.log2().floor() as i64;
+        let mut shift = shift;
+        // Correct for rounding in log2 at exact powers of two.
+        if scale_by_power_of_two(max, -shift) >= 2.0 {
+            shift += 1;
+        } else if scale_by_power_of_two(max, -shift) < 1.0 {
+            shift -= 1;
+        }
+        if shift != 0 {
+            for x in &mut self.mantissa {
+                *x = scale_by_power_of_two(*x, -shift);
+            }
+            self.exponent += shift;
+        }
+    }
+}
+
+/// `value · 2^exponent`, computed in steps so that intermediate powers never overflow.
+pub fn scale_by_power_of_two(value: f64, exponent: i64) -> f64 {
+    let mut value = value;
+    let mut remaining = exponent;
+    while remaining != 0 && value != 0.0 && value.is_finite() {
+        let step = remaining.clamp(-1000, 1000);
+        value *= 2f64.powi(step as i32);
+        remaining -= step;
+    }
+    value
+}
+
+/// `out = a · b` for row-major n×n slices.
+#[inline]
+pub fn matmul_into(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
+    for i in 0..n {
+        let row = &mut out[i * n..(i + 1) * n];
+        row.iter_mut().for_each(|x| *x = 0.0);
+        for k in 0..n {
+            let a_ik = a[i * n + k];
+            let b_row = &b[k * n..(k + 1) * n];
+            for (x, &b_kj) in row.iter_mut().zip(b_row) {
+                *x += a_ik * b_kj;
+            }
+        }
+    }
+}
+
+/// `single(l) = H_l` for l = 1 … L, as scaled matrices.
+pub fn single_composites(layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
+    layers
+        .iter()
+        .map(|h| ScaledMatrix::new(n, h.to_vec()))
+        .collect()
+}
+
+/// `prefix(l) = H_l ⋯ H_1` for l = 1 … L (index l − 1), computed going up as `P ← H_l · P`.
+pub fn prefix_composites(layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
+    let mut out: Vec<ScaledMatrix> = Vec::with_capacity(layers.len());
+    for h in layers {
+        let h = ScaledMatrix::new(n, h.to_vec());
+        let next = match out.last() {
+            Some(previous) => h.matmul(previous),
+            None => h,
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// `suffix(l) = H_L ⋯ H_l` for l = 1 … L (index l − 1), computed going down as `S ← S · H_l`.
+pub fn suffix_composites(layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
+    let mut reversed: Vec<ScaledMatrix> = Vec::with_capacity(layers.len());
+    for h in layers.iter().rev() {
+        let h = ScaledMatrix::new(n, h.to_vec());
+        let next = match reversed.last() {
+            Some(previous) => previous.matmul(&h),
+            None => h,
+        };
+        reversed.push(next);
+    }
+    reversed.reverse();
+    reversed
+}
+
+/// The composites of one kind.
+pub fn composites(kind: Composite, layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
+    match kind {
+        Composite::Single => single_composites(layers, n),
+        Composite::Prefix => prefix_composites(layers, n),
+        Composite::Suffix => suffix_composites(layers, n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_of_products() {
+        // A = [[1,1],[0,1]], B = [[1,0],[1,1]]: AB ≠ BA.
+        let a = [1.0, 1.0, 0.0, 1.0];
+        let b = [1.0, 0.0, 1.0, 1.0];
+        let layers: Vec<&[f64]> = vec![&a, &b];
+        let prefix = prefix_composites(&layers, 2);
+        let suffix = suffix_composites(&layers, 2);
+        // prefix(2) = H_2 H_1 = B A = [[1,1],[1,2]]; suffix(1) = H_2 H_1 too.
+        assert_eq!(prefix[1].to_f64(), vec![1.0, 1.0, 1.0, 2.0]);
+        assert_eq!(suffix[0].to_f64(), vec![1.0, 1.0, 1.0, 2.0]);
+        // suffix(2) = H_2 = B; prefix(1) = H_1 = A.
+        assert_eq!(suffix[1].to_f64(), b.to_vec());
+        assert_eq!(prefix[0].to_f64(), a.to_vec());
+    }
+
+    #[test]
+    fn mantissa_is_normalised_and_scale_exact() {
+        let m = ScaledMatrix::new(2, vec![3.0, -8.0, 0.5, 0.0]);
+        assert_eq!(m.exponent(), 3);
+        assert_eq!(m.mantissa(), &[0.375, -1.0, 0.0625, 0.0]);
+        assert_eq!(m.to_f64(), vec![3.0, -8.0, 0.5, 0.0]);
+        let zero = ScaledMatrix::new(2, vec![0.0; 4]);
+        assert_eq!(zero.exponent(), 0);
+    }
+
+    #[test]
+    fn products_beyond_f64_keep_their_exponent() {
+        // 2000 layers of 10·I: the true product is 1e2000.
+        let h = [10.0, 0.0, 0.0, 10.0];
+        let layers: Vec<&[f64]> = vec![&h; 2000];
+        let prefix = prefix_composites(&layers, 2);
+        let last = prefix.last().unwrap();
+        assert!((last.log10_scaled(last.mantissa()[0]) - 2000.0).abs() < 1e-9);
+        assert_eq!(last.to_f64()[0], f64::INFINITY);
+        // 1e300 is still exact to rounding.
+        let p300 = &prefix[299];
+        assert!((p300.to_f64()[0] / 1e300 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn scale_by_power_of_two_handles_extremes() {
+        assert_eq!(scale_by_power_of_two(1.5, 1100), f64::INFINITY);
+        assert_eq!(scale_by_power_of_two(1.5, -1100), 0.0);
+        assert_eq!(scale_by_power_of_two(1.0, -1074), f64::from_bits(1));
+        assert_eq!(scale_by_power_of_two(1.0, 1023), 2f64.powi(1023));
+    }
+}

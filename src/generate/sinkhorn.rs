@@ -1,0 +1,253 @@
+//! Sinkhorn–Knopp normalisation of `exp(logits)` into a (nearly) doubly stochastic matrix.
+//!
+//! As the paper runs it (Eq. 9): `M⁰ = exp(logits − max(logits))` (the shift cancels exactly in
+//! the normalisations and keeps `exp` from overflowing), then `iterations` times a column step
+//! followed by a row step. **The side normalised last is exact** (up to rounding): rows for
+//! [`SinkhornOrder::ColumnsThenRows`] (the paper, DeepSeek-V4), columns for
+//! [`SinkhornOrder::RowsThenColumns`] (lucidrains `hyper-connections`, `mhc-pytorch`, in our
+//! orientation). All truncation error sits in the other side's sums.
+//!
+//! Logit ranges above [`LOG_DOMAIN_RANGE`] would underflow `exp` to 0 and could empty a row; those
+//! matrices are normalised in the log domain instead (the same iterates in exact arithmetic), so
+//! large logits never produce NaN.
+
+use serde::{Deserialize, Serialize};
+
+/// Which marginal each iteration normalises first; the other one ends exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkhornOrder {
+    /// The paper's order: columns, then rows. Row sums end exact.
+    #[default]
+    ColumnsThenRows,
+    /// Rows, then columns (lucidrains, mhc-pytorch). Column sums end exact.
+    RowsThenColumns,
+}
+
+impl SinkhornOrder {
+    /// Human-readable order, e.g. "columns, then rows".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ColumnsThenRows => "columns, then rows",
+            Self::RowsThenColumns => "rows, then columns",
+        }
+    }
+}
+
+/// Sinkhorn–Knopp settings. `Default` is the paper's: 20 iterations, columns then rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkhornParams {
+    /// Number of full iterations t_max; each is one column step and one row step.
+    pub iterations: u32,
+    /// Which marginal each iteration normalises first.
+    pub order: SinkhornOrder,
+}
+
+impl Default for SinkhornParams {
+    fn default() -> Self {
+        Self {
+            iterations: 20,
+            order: SinkhornOrder::ColumnsThenRows,
+        }
+    }
+}
+
+/// Logit range (max − min) above which the log-domain iteration is used: `exp(−600)` ≈ 1e-261
+/// still leaves room for the scaling factors before f64 underflows at ≈ 1e-308.
+pub const LOG_DOMAIN_RANGE: f64 = 600.0;
+
+/// Sinkhorn of an n×n matrix of logits (row-major slice), returning a new matrix.
+pub fn sinkhorn(
+    logits: ndarray::ArrayView2<'_, f64>,
+    params: &SinkhornParams,
+) -> ndarray::Array2<f64> {
+    let n = logits.nrows();
+    assert_eq!(n, logits.ncols(), "sinkhorn needs a square matrix");
+    let mut data: Vec<f64> = logits.iter().copied().collect();
+    sinkhorn_in_place(&mut data, n, params);
+    ndarray::Array2::from_shape_vec((n, n), data).expect("n·n values")
+}
+
+/// Replaces the n×n row-major `logits` by their Sinkhorn normalisation (see the module docs).
+/// The logits must be finite.
+pub fn sinkhorn_in_place(matrix: &mut [f64], n: usize, params: &SinkhornParams) {
+    debug_assert_eq!(matrix.len(), n * n);
+    let (min, max) = matrix
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    if max - min > LOG_DOMAIN_RANGE {
+        sinkhorn_log_domain(matrix, n, params);
+        return;
+    }
+    for value in matrix.iter_mut() {
+        *value = (*value - max).exp();
+    }
+    for _ in 0..params.iterations {
+        match params.order {
+            SinkhornOrder::ColumnsThenRows => {
+                normalise_columns(matrix, n);
+                normalise_rows(matrix, n);
+            }
+            SinkhornOrder::RowsThenColumns => {
+                normalise_rows(matrix, n);
+                normalise_columns(matrix, n);
+            }
+        }
+    }
+}
+
+fn normalise_rows(m: &mut [f64], n: usize) {
+    for row in m.chunks_exact_mut(n) {
+        let sum: f64 = row.iter().sum();
+        let inverse = 1.0 / sum;
+        for value in row.iter_mut() {
+            *value *= inverse;
+        }
+    }
+}
+
+fn normalise_columns(m: &mut [f64], n: usize) {
+    for j in 0..n {
+        let mut sum = 0.0;
+        for i in 0..n {
+            sum += m[i * n + j];
+        }
+        let inverse = 1.0 / sum;
+        for i in 0..n {
+            m[i * n + j] *= inverse;
+        }
+    }
+}
+
+/// The same iteration on log-entries: each step subtracts the log-sum-exp of a row or column.
+fn sinkhorn_log_domain(m: &mut [f64], n: usize, params: &SinkhornParams) {
+    let mut scratch = vec![0.0; n];
+    let row_step = |m: &mut [f64], scratch: &mut [f64]| {
+        for row in m.chunks_exact_mut(n) {
+            scratch.copy_from_slice(row);
+            let lse = log_sum_exp(scratch);
+            row.iter_mut().for_each(|x| *x -= lse);
+        }
+    };
+    let column_step = |m: &mut [f64], scratch: &mut [f64]| {
+        for j in 0..n {
+            for i in 0..n {
+                scratch[i] = m[i * n + j];
+            }
+            let lse = log_sum_exp(scratch);
+            for i in 0..n {
+                m[i * n + j] -= lse;
+            }
+        }
+    };
+    for _ in 0..params.iterations {
+        match params.order {
+            SinkhornOrder::ColumnsThenRows => {
+                column_step(m, &mut scratch);
+                row_step(m, &mut scratch);
+            }
+            SinkhornOrder::RowsThenColumns => {
+                row_step(m, &mut scratch);
+                column_step(m, &mut scratch);
+            }
+        }
+    }
+    for value in m.iter_mut() {
+        *value = value.exp();
+    }
+}
+
+fn log_sum_exp(values: &[f64]) -> f64 {
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    max + values.iter().map(|x| (x - max).exp()).sum::<f64>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn sums(m: &ndarray::Array2<f64>) -> (Vec<f64>, Vec<f64>) {
+        (
+            m.sum_axis(ndarray::Axis(1)).to_vec(),
+            m.sum_axis(ndarray::Axis(0)).to_vec(),
+        )
+    }
+
+    #[test]
+    fn zero_logits_give_the_averaging_matrix() {
+        let h = sinkhorn(
+            ndarray::Array2::zeros((4, 4)).view(),
+            &SinkhornParams::default(),
+        );
+        assert!(h.iter().all(|&x| (x - 0.25).abs() < 1e-15));
+    }
+
+    #[test]
+    fn one_iteration_by_hand() {
+        // exp(logits) = [[1, e], [1, 1]] after the max shift by 1 cancels.
+        let logits = array![[0.0, 1.0], [0.0, 0.0]];
+        let e = std::f64::consts::E;
+        let params = SinkhornParams {
+            iterations: 1,
+            order: SinkhornOrder::ColumnsThenRows,
+        };
+        let h = sinkhorn(logits.view(), &params);
+        // columns: [[1/2, e/(e+1)], [1/2, 1/(e+1)]]; then rows.
+        let row0 = 0.5 + e / (e + 1.0);
+        let row1 = 0.5 + 1.0 / (e + 1.0);
+        let expected = array![
+            [0.5 / row0, e / (e + 1.0) / row0],
+            [0.5 / row1, 1.0 / (e + 1.0) / row1]
+        ];
+        for (a, b) in h.iter().zip(expected.iter()) {
+            assert!((a - b).abs() < 1e-15, "{h} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn last_normalised_side_is_exact() {
+        let logits = array![[3.0, -2.0, 0.5], [0.0, 4.0, -1.0], [2.5, 0.0, 1.0]];
+        for order in [
+            SinkhornOrder::ColumnsThenRows,
+            SinkhornOrder::RowsThenColumns,
+        ] {
+            let h = sinkhorn(
+                logits.view(),
+                &SinkhornParams {
+                    iterations: 3,
+                    order,
+                },
+            );
+            let (rows, cols) = sums(&h);
+            let (exact, inexact) = match order {
+                SinkhornOrder::ColumnsThenRows => (rows, cols),
+                SinkhornOrder::RowsThenColumns => (cols, rows),
+            };
+            assert!(exact.iter().all(|s| (s - 1.0).abs() < 4e-16), "{exact:?}");
+            assert!(
+                inexact.iter().any(|s| (s - 1.0).abs() > 1e-6),
+                "{inexact:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_logits_use_the_log_domain_and_stay_finite() {
+        let logits = array![[1000.0, -1000.0], [-500.0, 200.0]];
+        let h = sinkhorn(logits.view(), &SinkhornParams::default());
+        assert!(h.iter().all(|x| x.is_finite() && *x >= 0.0), "{h}");
+        let (rows, _) = sums(&h);
+        assert!(rows.iter().all(|s| (s - 1.0).abs() < 1e-15));
+        // The same matrix shifted down stays in the ordinary domain and agrees.
+        let moderate = array![[10.0, -10.0], [-5.0, 2.0]];
+        let a = sinkhorn(moderate.view(), &SinkhornParams::default());
+        let mut b = moderate.iter().copied().collect::<Vec<_>>();
+        sinkhorn_log_domain(&mut b, 2, &SinkhornParams::default());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-13, "{x} vs {y}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Metrics of one mixing matrix or composite P (row-major n×n, rows = output streams).
+//!
+//! [`Metric`] names every quantity the tool reports; [`MatrixMetrics::of`] computes all of them
+//! for a [`ScaledMatrix`], so composites far beyond f64 range are measured exactly (see
+//! [`MatrixMetrics::of`] for how each metric treats the scale).
+
+pub mod amax;
+pub mod birkhoff;
+pub mod spectral;
+
+pub use amax::{
+    amax_backward, amax_forward, column_sums, inf_norm, negative_mass, one_norm, row_sums,
+};
+pub use birkhoff::{
+    BirkhoffProjection, birkhoff_distance, birkhoff_projection, dykstra_projection,
+};
+pub use spectral::{distance_to_average, sigma2, singular_values, spectral_norm};
+
+use serde::{Deserialize, Serialize};
+
+use crate::compose::{ScaledMatrix, scale_by_power_of_two};
+
+/// Every metric the tool reports, in output order. The serde name is the CSV/JSON spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// max_i |Σ_j P_ij|: forward Amax gain (the paper's, signed sums).
+    AmaxForward,
+    /// max_j |Σ_i P_ij|: backward Amax gain.
+    AmaxBackward,
+    /// max_i Σ_j |P_ij|: induced ∞-norm.
+    InfNorm,
+    /// max_j Σ_i |P_ij|: induced 1-norm.
+    OneNorm,
+    /// σ₁(P) = ‖P‖₂.
+    SpectralNorm,
+    /// σ₂(P): second singular value (stream collapse when → 0 for doubly stochastic P).
+    Sigma2,
+    /// ‖P − J/n‖₂: distance to the averaging matrix.
+    DistanceToAverage,
+    /// min ‖X − P‖_F over the Birkhoff polytope (exact).
+    BirkhoffDistance,
+    /// min_i Σ_j P_ij.
+    RowSumMin,
+    /// max_i Σ_j P_ij.
+    RowSumMax,
+    /// min_j Σ_i P_ij.
+    ColSumMin,
+    /// max_j Σ_i P_ij.
+    ColSumMax,
+    /// max_i |Σ_j P_ij − 1|: row marginal error.
+    RowSumError,
+    /// max_j |Σ_i P_ij − 1|: column marginal error.
+    ColSumError,
+    /// Σ_ij max(−P_ij, 0).
+    NegativeMass,
+    /// log10 amax_forward (finite even where the value overflows f64).
+    Log10AmaxForward,
+    /// log10 amax_backward.
+    Log10AmaxBackward,
+    /// log10 spectral_norm.
+    Log10SpectralNorm,
+}
+
+impl Metric {
+    /// All metrics in output order.
+    pub const ALL: [Metric; 18] = [
+        Metric::AmaxForward,
+        Metric::AmaxBackward,
+        Metric::InfNorm,
+        Metric::OneNorm,
+        Metric::SpectralNorm,
+        Metric::Sigma2,
+        Metric::DistanceToAverage,
+        Metric::BirkhoffDistance,
+        Metric::RowSumMin,
+        Metric::RowSumMax,
+        Metric::ColSumMin,
+        Metric::ColSumMax,
+        Metric::RowSumError,
+        Metric::ColSumError,
+        Metric::NegativeMass,
+        Metric::Log10AmaxForward,
+        Metric::Log10AmaxBackward,
+        Metric::Log10SpectralNorm,
+    ];
+
+    /// Position in [`Metric::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The CSV/JSON name, e.g. `amax_forward`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::AmaxForward => "amax_forward",
+            Metric::AmaxBackward => "amax_backward",
+            Metric::InfNorm => "inf_norm",
+            Metric::OneNorm => "one_norm",
+            Metric::SpectralNorm => "spectral_norm",
+            Metric::Sigma2 => "sigma2",
+            Metric::DistanceToAverage => "distance_to_average",
+            Metric::BirkhoffDistance => "birkhoff_distance",
+            Metric::RowSumMin => "row_sum_min",
+            Metric::RowSumMax => "row_sum_max",
+            Metric::ColSumMin => "col_sum_min",
+            Metric::ColSumMax => "col_sum_max",
+            Metric::RowSumError => "row_sum_error",
+            Metric::ColSumError => "col_sum_error",
+            Metric::NegativeMass => "negative_mass",
+            Metric::Log10AmaxForward => "log10_amax_forward",
+            Metric::Log10AmaxBackward => "log10_amax_backward",
+            Metric::Log10SpectralNorm => "log10_spectral_norm",
+        }
+    }
+
+    /// The metric with CSV/JSON name `name`.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// All [`Metric`]s of one matrix, indexed by [`Metric::index`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatrixMetrics {
+    values: [f64; Metric::ALL.len()],
+}
+
+/// Above this Frobenius norm the Birkhoff distance equals ‖P‖_F to f64 precision
+/// (|dist_B(P) − ‖P‖_F| ≤ ‖X*‖_F ≤ √n).
+const BIRKHOFF_FAR_LOG2: f64 = 60.0;
+
+impl MatrixMetrics {
+    /// Computes every metric of `p = mantissa · 2^exponent`.
+    ///
+    /// Amax, the induced norms, singular values, sums and negative mass are homogeneous: they
+    /// are computed on the mantissa and scaled by 2^exponent, so they are exact wherever the
+    /// true value fits f64 and +inf only where it does not; the `log10_*` metrics stay finite.
+    /// The marginal errors subtract 1 from the scaled sums. ‖P − J/n‖₂ is computed as
+    /// 2^e·‖M − 2^−e·J/n‖₂ (on the plain matrix when P is tiny). The Birkhoff distance is not
+    /// homogeneous: it is computed exactly on the plain matrix, except where ‖P‖_F > 2^60·√n,
+    /// where it equals ‖P‖_F to f64 precision and is reported as such.
+    pub fn of(p: &ScaledMatrix) -> Self {
+        let n = p.n();
+        let m = p.mantissa();
+        let e = p.exponent();
+        let scaled = |x: f64| scale_by_power_of_two(x, e);
+        let rows = row_sums(m, n);
+        let cols = column_sums(m, n);
+        let fold_min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let fold_max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let amax_forward_mantissa = amax::max_abs(&rows);
+        let amax_backward_mantissa = amax::max_abs(&cols);
+        let sigma = singular_values(m, n);
+        let sigma1 = sigma[0];
+        let sigma2 = sigma.get(1).copied().unwrap_or(0.0);
+
+        let distance_to_average = if e >= -60 {
+            let average = scale_by_power_of_two(1.0 / n as f64, -e);
+            let shifted: Vec<f64> = m.iter().map(|x| x - average).collect();
+            scaled(spectral_norm(&shifted, n))
+        } else {
+            spectral::distance_to_average(&p.to_f64(), n)
+        };
+
+        let frobenius_mantissa = m.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let log2_frobenius = frobenius_mantissa.log2() + e as f64;
+        let birkhoff = if log2_frobenius > BIRKHOFF_FAR_LOG2 + 0.5 * (n as f64).log2() {
+            scaled(frobenius_mantissa)
+        } else {
+            birkhoff_distance(&p.to_f64(), n)
+        };
+
+        let marginal_error = |sums: &[f64]| {
+            sums.iter()
+                .map(|s| (scaled(*s) - 1.0).abs())
+                .fold(0.0, f64::max)
+        };
+
+        let mut values = [0.0; Metric::ALL.len()];
+        values[Metric::AmaxForward.index()] = scaled(amax_forward_mantissa);
+        values[Metric::AmaxBackward.index()] = scaled(amax_backward_mantissa);
+        values[Metric::InfNorm.index()] = scaled(inf_norm(m, n));
+        values[Metric::OneNorm.index()] = scaled(one_norm(m, n));
+        values[Metric::SpectralNorm.index()] = scaled(sigma1);
+        values[Metric::Sigma2.index()] = scaled(sigma2);
+        values[Metric::DistanceToAverage.index()] = distance_to_average;
+        values[Metric::BirkhoffDistance.index()] = birkhoff;
+        values[Metric::RowSumMin.index()] = scaled(fold_min(&rows));
+        values[Metric::RowSumMax.index()] = scaled(fold_max(&rows));
+        values[Metric::ColSumMin.index()] = scaled(fold_min(&cols));
+        values[Metric::ColSumMax.index()] = scaled(fold_max(&cols));
+        values[Metric::RowSumError.index()] = marginal_error(&rows);
+        values[Metric::ColSumError.index()] = marginal_error(&cols);
+        values[Metric::NegativeMass.index()] = scaled(negative_mass(m));
+        values[Metric::Log10AmaxForward.index()] = p.log10_scaled(amax_forward_mantissa);
+        values[Metric::Log10AmaxBackward.index()] = p.log10_scaled(amax_backward_mantissa);
+        values[Metric::Log10SpectralNorm.index()] = p.log10_scaled(sigma1);
+        Self { values }
+    }
+
+    /// Every metric of a plain (finite) row-major n×n matrix.
+    pub fn of_matrix(p: &[f64], n: usize) -> Self {
+        Self::of(&ScaledMatrix::new(n, p.to_vec()))
+    }
+
+    /// One metric's value.
+    pub fn get(&self, metric: Metric) -> f64 {
+        self.values[metric.index()]
+    }
+
+    /// All values, indexed by [`Metric::index`].
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_serde() {
+        for metric in Metric::ALL {
+            assert_eq!(Metric::from_name(metric.name()), Some(metric));
+            assert_eq!(
+                serde_json::to_string(&metric).unwrap(),
+                format!("\"{}\"", metric.name())
+            );
+        }
+        assert_eq!(
+            Metric::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, m)| m.index() != *i)
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn averaging_matrix() {
+        let metrics = MatrixMetrics::of_matrix(&[0.25; 16], 4);
+        assert!((metrics.get(Metric::AmaxForward) - 1.0).abs() < 1e-15);
+        assert!((metrics.get(Metric::SpectralNorm) - 1.0).abs() < 1e-15);
+        assert!(metrics.get(Metric::Sigma2) < 1e-15);
+        assert!(metrics.get(Metric::DistanceToAverage) < 1e-15);
+        assert!(metrics.get(Metric::BirkhoffDistance) < 1e-15);
+        assert!(metrics.get(Metric::Log10AmaxForward).abs() < 1e-15);
+    }
+
+    #[test]
+    fn huge_scaled_matrix_is_measured_exactly() {
+        // 10^400 · (J/4): amax = 10^400 overflows, its log10 does not.
+        let h = [10.0, 0.0, 0.0, 10.0];
+        let layers: Vec<&[f64]> = vec![&h; 400];
+        let prefix = crate::compose::prefix_composites(&layers, 2);
+        let metrics = MatrixMetrics::of(prefix.last().unwrap());
+        assert_eq!(metrics.get(Metric::AmaxForward), f64::INFINITY);
+        assert!((metrics.get(Metric::Log10AmaxForward) - 400.0).abs() < 1e-9);
+        assert_eq!(metrics.get(Metric::BirkhoffDistance), f64::INFINITY);
+        // 10^250: finite and exact to rounding; Birkhoff distance = ‖P‖_F = √2·10^250.
+        let metrics = MatrixMetrics::of(&prefix[249]);
+        assert!((metrics.get(Metric::AmaxForward) / 1e250 - 1.0).abs() < 1e-12);
+        let expected = 2f64.sqrt() * 1e250;
+        assert!((metrics.get(Metric::BirkhoffDistance) / expected - 1.0).abs() < 1e-12);
+        assert!((metrics.get(Metric::DistanceToAverage) / 1e250 - 1.0).abs() < 1e-12);
+        // 10^-250: tiny; distance to J/n is ‖J/n‖₂ = 1, Birkhoff distance ‖J/n‖_F = 1.
+        let small = [0.1, 0.0, 0.0, 0.1];
+        let layers: Vec<&[f64]> = vec![&small; 250];
+        let prefix = crate::compose::prefix_composites(&layers, 2);
+        let metrics = MatrixMetrics::of(prefix.last().unwrap());
+        assert!((metrics.get(Metric::AmaxForward) / 1e-250 - 1.0).abs() < 1e-12);
+        assert!((metrics.get(Metric::DistanceToAverage) - 1.0).abs() < 1e-15);
+        assert!((metrics.get(Metric::BirkhoffDistance) - 1.0).abs() < 1e-15);
+        assert!((metrics.get(Metric::Log10AmaxForward) + 250.0).abs() < 1e-9);
+    }
+}
