@@ -21,8 +21,10 @@
 //! assert!(birkhoff_distance(&h30, 4) > 0.3);
 //! ```
 
+pub mod analysis;
 pub mod compose;
 pub mod error;
+pub mod export;
 pub mod generate;
 pub mod metrics;
 pub mod stack;

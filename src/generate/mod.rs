@@ -3,9 +3,11 @@
 //! ([`sinkhorn()`] of their exponential).
 
 pub mod logits;
+pub mod logits_file;
 pub mod sinkhorn;
 
 pub use logits::{LogitGenerator, task_rng};
+pub use logits_file::read_logits_npy;
 pub use sinkhorn::{SinkhornOrder, SinkhornParams, sinkhorn, sinkhorn_in_place};
 
 use ndarray::Array4;

@@ -1,0 +1,545 @@
+//! The `gain` sweep: HC and mHC from the same logits, measured across depth and over seeds.
+//!
+//! For every seed (a draw of logits `[layers, tokens, n, n]`), HC's H_res are the logits
+//! themselves and mHC's are their Sinkhorn normalisation, so the comparison is paired. Each
+//! method's stack is profiled ([`profile_stack`]); the per-seed values are folded into
+//! [`SeedStatistics`] in seed order, chunk by chunk, so memory does not grow with the number of
+//! seeds and the result is identical for any thread count.
+
+use ndarray::{ArrayD, Axis, Ix5};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::profile::{StackProfile, TokenAggregation, profile_index, profile_stack, profile_width};
+use super::stats::{SeedStatistics, Summary};
+use crate::compose::Composite;
+use crate::error::{ConfigError, Error, StackError};
+use crate::generate::{LogitGenerator, SinkhornParams, mhc_stack, task_rng};
+use crate::metrics::Metric;
+use crate::stack::{LayerStack, wrong_rank};
+
+/// The two ways of turning logits into H_res.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Unconstrained hyper-connections: H_res = logits.
+    Hc,
+    /// Manifold-constrained: H_res = Sinkhorn(exp(logits)).
+    Mhc,
+}
+
+impl Method {
+    /// Both methods in output order.
+    pub const ALL: [Method; 2] = [Method::Hc, Method::Mhc];
+
+    /// The CSV/JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Hc => "hc",
+            Method::Mhc => "mhc",
+        }
+    }
+
+    /// The display name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Hc => "HC",
+            Method::Mhc => "mHC",
+        }
+    }
+}
+
+/// Per-seed maxima over layers, reported beside the per-layer values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peak {
+    /// max_l amax_forward(H_l).
+    SingleAmaxForward,
+    /// max_l amax_backward(H_l).
+    SingleAmaxBackward,
+    /// max_l amax_forward(prefix(l)): the peak of the paper's forward curve.
+    PrefixAmaxForward,
+    /// max_l amax_backward(suffix(l)): the peak of the paper's backward curve.
+    SuffixAmaxBackward,
+}
+
+impl Peak {
+    /// All peaks in output order.
+    pub const ALL: [Peak; 4] = [
+        Peak::SingleAmaxForward,
+        Peak::SingleAmaxBackward,
+        Peak::PrefixAmaxForward,
+        Peak::SuffixAmaxBackward,
+    ];
+
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peak::SingleAmaxForward => "single_amax_forward",
+            Peak::SingleAmaxBackward => "single_amax_backward",
+            Peak::PrefixAmaxForward => "prefix_amax_forward",
+            Peak::SuffixAmaxBackward => "suffix_amax_backward",
+        }
+    }
+
+    /// Which composite and metric the peak is taken over.
+    pub fn source(self) -> (Composite, Metric) {
+        match self {
+            Peak::SingleAmaxForward => (Composite::Single, Metric::AmaxForward),
+            Peak::SingleAmaxBackward => (Composite::Single, Metric::AmaxBackward),
+            Peak::PrefixAmaxForward => (Composite::Prefix, Metric::AmaxForward),
+            Peak::SuffixAmaxBackward => (Composite::Suffix, Metric::AmaxBackward),
+        }
+    }
+}
+
+/// Where the logits come from.
+#[derive(Clone, Debug)]
+pub enum LogitSource {
+    /// Drawn per seed from the generator.
+    Random(LogitGenerator),
+    /// Given draws (from a file): one stack of logits per draw, all the same shape.
+    Given {
+        /// Where they came from (a path), for outputs.
+        origin: String,
+        /// The draws.
+        draws: Vec<LayerStack>,
+    },
+}
+
+/// A validated `gain` configuration.
+#[derive(Clone, Debug)]
+pub struct GainConfig {
+    layers: usize,
+    streams: usize,
+    tokens: usize,
+    seeds: u64,
+    seed: u64,
+    source: LogitSource,
+    sinkhorn: SinkhornParams,
+    token_aggregation: TokenAggregation,
+}
+
+/// Largest accepted stream count (the Birkhoff solver is dense in 2n unknowns).
+pub const MAX_STREAMS: usize = 64;
+/// Largest accepted layer count.
+pub const MAX_LAYERS: usize = 100_000;
+/// Largest accepted token count.
+pub const MAX_TOKENS: usize = 100_000;
+
+fn at_least(name: &'static str, value: u64, minimum: u64) -> Result<(), ConfigError> {
+    if value < minimum {
+        return Err(ConfigError::TooSmall {
+            name,
+            minimum,
+            value,
+        });
+    }
+    Ok(())
+}
+
+fn at_most(name: &'static str, value: u64, maximum: u64) -> Result<(), ConfigError> {
+    if value > maximum {
+        return Err(ConfigError::TooLarge {
+            name,
+            maximum,
+            value,
+        });
+    }
+    Ok(())
+}
+
+impl GainConfig {
+    /// A random-logits sweep: `seeds` draws of `[layers, tokens, streams, streams]` from
+    /// `generator`, seed i drawn from [`task_rng`]`(seed, i)`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn random(
+        layers: usize,
+        streams: usize,
+        tokens: usize,
+        seeds: u64,
+        seed: u64,
+        generator: LogitGenerator,
+        sinkhorn: SinkhornParams,
+        token_aggregation: TokenAggregation,
+    ) -> Result<Self, ConfigError> {
+        at_least("layers", layers as u64, 1)?;
+        at_most("layers", layers as u64, MAX_LAYERS as u64)?;
+        at_least("streams", streams as u64, 2)?;
+        at_most("streams", streams as u64, MAX_STREAMS as u64)?;
+        at_least("tokens", tokens as u64, 1)?;
+        at_most("tokens", tokens as u64, MAX_TOKENS as u64)?;
+        at_least("seeds", seeds, 1)?;
+        at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
+        Ok(Self {
+            layers,
+            streams,
+            tokens,
+            seeds,
+            seed,
+            source: LogitSource::Random(generator),
+            sinkhorn,
+            token_aggregation,
+        })
+    }
+
+    /// A sweep over given logits: `array` of shape `[layers, n, n]`, `[layers, tokens, n, n]` or
+    /// `[draws, layers, tokens, n, n]`; each draw is one "seed" of the statistics.
+    pub fn from_logits(
+        array: ArrayD<f64>,
+        origin: &str,
+        sinkhorn: SinkhornParams,
+        token_aggregation: TokenAggregation,
+    ) -> Result<Self, Error> {
+        at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
+        let draws: Vec<LayerStack> = if array.ndim() == 5 {
+            let array = array
+                .into_dimensionality::<Ix5>()
+                .map_err(|e| Error::Output {
+                    what: origin.to_string(),
+                    message: e.to_string(),
+                })?;
+            if array.shape()[0] == 0 {
+                return Err(StackError::Empty {
+                    what: origin.to_string(),
+                    shape: [0, 0, 0, 0],
+                }
+                .into());
+            }
+            array
+                .axis_iter(Axis(0))
+                .enumerate()
+                .map(|(draw, a)| LayerStack::new(a.to_owned(), &format!("{origin} (draw {draw})")))
+                .collect::<Result<_, _>>()?
+        } else if array.ndim() == 3 || array.ndim() == 4 {
+            vec![LayerStack::from_dynamic(array.view(), origin)?]
+        } else {
+            return Err(
+                wrong_rank(origin, array.shape(), ", or [draws, layers, tokens, n, n]").into(),
+            );
+        };
+        let first = &draws[0];
+        let (layers, tokens, streams) = (first.layers(), first.tokens(), first.streams());
+        at_least(
+            "streams (matrix size in the logits file)",
+            streams as u64,
+            2,
+        )?;
+        at_most(
+            "streams (matrix size in the logits file)",
+            streams as u64,
+            MAX_STREAMS as u64,
+        )?;
+        Ok(Self {
+            layers,
+            streams,
+            tokens,
+            seeds: draws.len() as u64,
+            seed: 0,
+            source: LogitSource::Given {
+                origin: origin.to_string(),
+                draws,
+            },
+            sinkhorn,
+            token_aggregation,
+        })
+    }
+
+    /// Number of layers L.
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+    /// Number of streams n.
+    pub fn streams(&self) -> usize {
+        self.streams
+    }
+    /// Tokens per layer.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+    /// Number of seeds (draws).
+    pub fn seeds(&self) -> u64 {
+        self.seeds
+    }
+    /// The master seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Where the logits come from.
+    pub fn source(&self) -> &LogitSource {
+        &self.source
+    }
+    /// Sinkhorn settings for mHC.
+    pub fn sinkhorn(&self) -> &SinkhornParams {
+        &self.sinkhorn
+    }
+    /// Token aggregation.
+    pub fn token_aggregation(&self) -> TokenAggregation {
+        self.token_aggregation
+    }
+
+    /// The logits of seed `index`.
+    pub fn logits(&self, index: u64) -> LayerStack {
+        match &self.source {
+            LogitSource::Random(generator) => {
+                let mut rng = task_rng(self.seed, index);
+                let data = generator.draw(&mut rng, self.layers, self.tokens, self.streams);
+                LayerStack::new(data, "generated logits").expect("generated logits are finite")
+            }
+            LogitSource::Given { draws, .. } => draws[index as usize].clone(),
+        }
+    }
+}
+
+/// Where each value of a seed's result lives: `[method][composite][layer][metric]`, then
+/// `[method][peak]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GainLayout {
+    layers: usize,
+}
+
+impl GainLayout {
+    /// The layout for `layers` layers.
+    pub fn new(layers: usize) -> Self {
+        Self { layers }
+    }
+
+    /// Number of layers.
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+
+    /// Values per seed.
+    pub fn width(&self) -> usize {
+        Method::ALL.len() * (profile_width(self.layers) + Peak::ALL.len())
+    }
+
+    /// Index of a per-layer value (1-based `layer`).
+    pub fn index(
+        &self,
+        method: Method,
+        composite: Composite,
+        layer: usize,
+        metric: Metric,
+    ) -> usize {
+        method as usize * profile_width(self.layers)
+            + profile_index(self.layers, composite, layer - 1, metric)
+    }
+
+    /// Index of a peak value.
+    pub fn peak_index(&self, method: Method, peak: Peak) -> usize {
+        Method::ALL.len() * profile_width(self.layers)
+            + method as usize * Peak::ALL.len()
+            + peak as usize
+    }
+}
+
+/// One seed's values, laid out as [`GainLayout`].
+pub fn seed_values(config: &GainConfig, index: u64) -> Vec<f64> {
+    let layout = GainLayout::new(config.layers);
+    let logits = config.logits(index);
+    let hc = profile_stack(&logits, config.token_aggregation);
+    let mhc = profile_stack(
+        &mhc_stack(&logits, &config.sinkhorn),
+        config.token_aggregation,
+    );
+    let mut values = Vec::with_capacity(layout.width());
+    values.extend_from_slice(hc.values());
+    values.extend_from_slice(mhc.values());
+    for profile in [&hc, &mhc] {
+        values.extend(Peak::ALL.iter().map(|peak| peak_of(profile, *peak)));
+    }
+    debug_assert_eq!(values.len(), layout.width());
+    values
+}
+
+fn peak_of(profile: &StackProfile, peak: Peak) -> f64 {
+    let (composite, metric) = peak.source();
+    (1..=profile.layers())
+        .map(|layer| profile.get(composite, layer, metric))
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Seeds computed in parallel per chunk; a constant (not the thread count), for determinism.
+pub const SEED_CHUNK: u64 = 64;
+
+/// The statistics of a finished sweep.
+#[derive(Clone, Debug)]
+pub struct GainResult {
+    layout: GainLayout,
+    summaries: Vec<Summary>,
+    seeds: u64,
+    quantiles_exact: bool,
+}
+
+impl GainResult {
+    /// The value layout.
+    pub fn layout(&self) -> GainLayout {
+        self.layout
+    }
+    /// Seeds aggregated.
+    pub fn seeds(&self) -> u64 {
+        self.seeds
+    }
+    /// Whether median and percentiles are exact (see [`super::stats`]).
+    pub fn quantiles_exact(&self) -> bool {
+        self.quantiles_exact
+    }
+    /// Statistics over seeds of one per-layer value (1-based `layer`).
+    pub fn summary(
+        &self,
+        method: Method,
+        composite: Composite,
+        layer: usize,
+        metric: Metric,
+    ) -> &Summary {
+        &self.summaries[self.layout.index(method, composite, layer, metric)]
+    }
+    /// Statistics of the whole-model composite prefix(L).
+    pub fn whole_model(&self, method: Method, metric: Metric) -> &Summary {
+        self.summary(method, Composite::Prefix, self.layout.layers, metric)
+    }
+    /// Statistics over seeds of a per-seed peak over layers.
+    pub fn peak(&self, method: Method, peak: Peak) -> &Summary {
+        &self.summaries[self.layout.peak_index(method, peak)]
+    }
+}
+
+/// Runs the sweep. `on_seed(index, values)` sees every seed's values in seed order (for a
+/// per-seed export; it may fail, which stops the run); `on_progress(done)` is called after each
+/// chunk. Parallelism comes from the ambient rayon pool.
+pub fn run_gain(
+    config: &GainConfig,
+    mut on_seed: impl FnMut(u64, &[f64]) -> Result<(), Error>,
+    mut on_progress: impl FnMut(u64),
+) -> Result<GainResult, Error> {
+    let layout = GainLayout::new(config.layers);
+    let mut statistics = SeedStatistics::new(layout.width(), config.seeds as usize);
+    let mut start = 0;
+    while start < config.seeds {
+        let end = (start + SEED_CHUNK).min(config.seeds);
+        let chunk: Vec<Vec<f64>> = (start..end)
+            .into_par_iter()
+            .map(|index| seed_values(config, index))
+            .collect();
+        for (offset, values) in chunk.iter().enumerate() {
+            on_seed(start + offset as u64, values)?;
+            statistics.push(values);
+        }
+        start = end;
+        on_progress(start);
+    }
+    Ok(GainResult {
+        layout,
+        summaries: statistics.summaries(),
+        seeds: config.seeds,
+        quantiles_exact: statistics.quantiles_exact(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(seeds: u64) -> GainConfig {
+        GainConfig::random(
+            16,
+            4,
+            2,
+            seeds,
+            11,
+            LogitGenerator::default(),
+            SinkhornParams::default(),
+            TokenAggregation::MeanOfMetrics,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rejects_degenerate_sizes() {
+        let make = |layers, streams, tokens, seeds| {
+            GainConfig::random(
+                layers,
+                streams,
+                tokens,
+                seeds,
+                0,
+                LogitGenerator::default(),
+                SinkhornParams::default(),
+                TokenAggregation::MeanOfMetrics,
+            )
+        };
+        assert_eq!(
+            make(0, 4, 1, 1).unwrap_err().to_string(),
+            "layers must be at least 1, got 0"
+        );
+        assert!(make(4, 1, 1, 1).is_err());
+        assert!(make(4, 4, 0, 1).is_err());
+        assert!(make(4, 4, 1, 0).is_err());
+        assert!(make(4, 65, 1, 1).is_err());
+    }
+
+    #[test]
+    fn whole_model_is_prefix_at_l_and_suffix_at_1() {
+        let result = run_gain(&small(3), |_, _| Ok(()), |_| {}).unwrap();
+        for method in Method::ALL {
+            for metric in [
+                Metric::AmaxForward,
+                Metric::SpectralNorm,
+                Metric::BirkhoffDistance,
+            ] {
+                let prefix = result.summary(method, Composite::Prefix, 16, metric).mean;
+                let suffix = result.summary(method, Composite::Suffix, 1, metric).mean;
+                // The same product, associated differently: equal up to rounding.
+                let tolerance = 1e-11 * prefix.abs().max(1e-3);
+                assert!(
+                    (prefix - suffix).abs() <= tolerance,
+                    "{method:?} {metric:?}"
+                );
+                assert_eq!(prefix, result.whole_model(method, metric).mean);
+            }
+        }
+    }
+
+    #[test]
+    fn mhc_rows_are_exact_and_peaks_bound_layers() {
+        let result = run_gain(&small(4), |_, _| Ok(()), |_| {}).unwrap();
+        let row_error = result.whole_model(Method::Mhc, Metric::RowSumError).max;
+        assert!(row_error < 1e-14, "{row_error}");
+        let peak = result.peak(Method::Hc, Peak::PrefixAmaxForward).max;
+        for layer in 1..=16 {
+            let s = result.summary(Method::Hc, Composite::Prefix, layer, Metric::AmaxForward);
+            assert!(s.max <= peak);
+        }
+    }
+
+    #[test]
+    fn logits_from_an_array_of_draws() {
+        let config = small(2);
+        let draws: Vec<_> = (0..2).map(|i| config.logits(i).into_array()).collect();
+        let views: Vec<_> = draws.iter().map(|a| a.view()).collect();
+        let stacked = ndarray::stack(Axis(0), &views).unwrap().into_dyn();
+        let given = GainConfig::from_logits(
+            stacked,
+            "draws.npy",
+            SinkhornParams::default(),
+            TokenAggregation::MeanOfMetrics,
+        )
+        .unwrap();
+        assert_eq!(given.seeds(), 2);
+        assert_eq!(seed_values(&given, 1), seed_values(&config, 1));
+        let rank2 = ndarray::Array2::<f64>::zeros((4, 4)).into_dyn();
+        let err = GainConfig::from_logits(
+            rank2,
+            "x.npy",
+            SinkhornParams::default(),
+            TokenAggregation::MeanOfMetrics,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("x.npy: expected shape [layers, n, n]"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,432 @@
+//! Statistics over seeds, aggregated as the seeds arrive.
+//!
+//! [`SeedStatistics`] keeps, for each of `width` values per seed, the exact count, sum, min and
+//! max. Quantiles (median, p05, p95) are exact (numpy's default linear interpolation) while the
+//! number of stored values `seeds × width` stays within [`EXACT_VALUE_BUDGET`]; beyond that every
+//! value moves into a log-bucketed sketch with relative accuracy [`SKETCH_RELATIVE_ACCURACY`]
+//! (DDSketch), so memory stays flat however many seeds run. Both paths are deterministic: the
+//! result depends only on the values and their seed order, never on thread count.
+
+use serde::Serialize;
+
+/// Stored values (seeds × width) up to which quantiles are exact: 48 MB of f64.
+pub const EXACT_VALUE_BUDGET: usize = 6_000_000;
+
+/// Relative accuracy of sketched quantiles: a reported quantile q̂ satisfies |q̂ − q| ≤ 1%·|q|
+/// for the true order statistic q.
+pub const SKETCH_RELATIVE_ACCURACY: f64 = 0.01;
+
+/// The statistics reported for each value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stat {
+    /// Arithmetic mean over seeds.
+    Mean,
+    /// 50th percentile.
+    Median,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// 5th percentile.
+    P05,
+    /// 95th percentile.
+    P95,
+}
+
+impl Stat {
+    /// All statistics in output order.
+    pub const ALL: [Stat; 6] = [
+        Stat::Mean,
+        Stat::Median,
+        Stat::Min,
+        Stat::Max,
+        Stat::P05,
+        Stat::P95,
+    ];
+
+    /// The CSV/JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Mean => "mean",
+            Stat::Median => "median",
+            Stat::Min => "min",
+            Stat::Max => "max",
+            Stat::P05 => "p05",
+            Stat::P95 => "p95",
+        }
+    }
+}
+
+/// The six statistics of one value over seeds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub median: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+    /// 5th percentile.
+    pub p05: f64,
+    /// 95th percentile.
+    pub p95: f64,
+}
+
+impl Summary {
+    /// One statistic.
+    pub fn get(&self, stat: Stat) -> f64 {
+        match stat {
+            Stat::Mean => self.mean,
+            Stat::Median => self.median,
+            Stat::Min => self.min,
+            Stat::Max => self.max,
+            Stat::P05 => self.p05,
+            Stat::P95 => self.p95,
+        }
+    }
+}
+
+/// Running statistics of `width` values per seed.
+#[derive(Clone, Debug)]
+pub struct SeedStatistics {
+    width: usize,
+    count: usize,
+    sum: Vec<f64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+    /// Values value-major (`width × exact_capacity`) while exact.
+    exact: Option<Vec<f64>>,
+    exact_capacity: usize,
+    sketches: Vec<Sketch>,
+}
+
+impl SeedStatistics {
+    /// Statistics for `width` values per seed, for about `expected_seeds` seeds (more may come;
+    /// quantiles stay exact up to `min(expected_seeds, EXACT_VALUE_BUDGET / width)` seeds).
+    pub fn new(width: usize, expected_seeds: usize) -> Self {
+        let exact_capacity = expected_seeds.min(EXACT_VALUE_BUDGET / width.max(1)).max(1);
+        Self {
+            width,
+            count: 0,
+            sum: vec![0.0; width],
+            min: vec![f64::INFINITY; width],
+            max: vec![f64::NEG_INFINITY; width],
+            exact: Some(vec![0.0; width * exact_capacity]),
+            exact_capacity,
+            sketches: Vec::new(),
+        }
+    }
+
+    /// Number of seeds seen.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Whether quantiles are exact (false once the sketch took over).
+    pub fn quantiles_exact(&self) -> bool {
+        self.exact.is_some()
+    }
+
+    /// Adds one seed's values (length `width`).
+    pub fn push(&mut self, values: &[f64]) {
+        debug_assert_eq!(values.len(), self.width);
+        self.count += 1;
+        for (k, &x) in values.iter().enumerate() {
+            self.sum[k] += x;
+            self.min[k] = self.min[k].min(x);
+            self.max[k] = self.max[k].max(x);
+        }
+        if let Some(exact) = &mut self.exact {
+            let seed = self.count - 1;
+            if seed < self.exact_capacity {
+                for (k, &x) in values.iter().enumerate() {
+                    exact[k * self.exact_capacity + seed] = x;
+                }
+                return;
+            }
+            let stored = self.exact.take().expect("checked above");
+            self.sketches = stored
+                .chunks_exact(self.exact_capacity)
+                .map(|column| {
+                    let mut sketch = Sketch::default();
+                    column.iter().for_each(|&x| sketch.add(x));
+                    sketch
+                })
+                .collect();
+        }
+        for (sketch, &x) in self.sketches.iter_mut().zip(values) {
+            sketch.add(x);
+        }
+    }
+
+    /// The summary of value `k` (NaN everywhere before the first seed).
+    pub fn summary(&self, k: usize) -> Summary {
+        if self.count == 0 {
+            return Summary {
+                mean: f64::NAN,
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+                p05: f64::NAN,
+                p95: f64::NAN,
+            };
+        }
+        let column = self.exact.as_ref().map(|exact| {
+            let start = k * self.exact_capacity;
+            let mut column = exact[start..start + self.count].to_vec();
+            column.sort_by(f64::total_cmp);
+            column
+        });
+        let quantile = |q: f64| -> f64 {
+            match &column {
+                Some(sorted) => exact_quantile(sorted, q),
+                None => self.sketches[k].quantile(q),
+            }
+        };
+        // Sketched values may sit just outside the exact extremes; never report beyond them.
+        let (lo, hi) = (self.min[k], self.max[k]);
+        let quantile = |q: f64| {
+            let x = quantile(q);
+            if x < lo {
+                lo
+            } else if x > hi {
+                hi
+            } else {
+                x
+            }
+        };
+        Summary {
+            mean: self.sum[k] / self.count as f64,
+            median: quantile(0.5),
+            min: self.min[k],
+            max: self.max[k],
+            p05: quantile(0.05),
+            p95: quantile(0.95),
+        }
+    }
+
+    /// Summaries of every value.
+    pub fn summaries(&self) -> Vec<Summary> {
+        (0..self.width).map(|k| self.summary(k)).collect()
+    }
+}
+
+/// Quantile `q` of sorted values by linear interpolation between order statistics (numpy's
+/// default): h = (N − 1)·q, x[⌊h⌋] + (h − ⌊h⌋)(x[⌊h⌋+1] − x[⌊h⌋]).
+pub fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    let (a, b) = (sorted[lo], sorted[hi]);
+    if a == b {
+        return a;
+    }
+    a + (h - lo as f64) * (b - a)
+}
+
+/// A DDSketch: counts per logarithmic bucket, separately for positive and negative values.
+#[derive(Clone, Debug, Default)]
+struct Sketch {
+    positive: DenseStore,
+    negative: DenseStore,
+    zero: u64,
+    positive_infinite: u64,
+    negative_infinite: u64,
+    not_a_number: u64,
+}
+
+/// Bucket ratio γ = (1 + α)/(1 − α).
+fn gamma_ln() -> f64 {
+    ((1.0 + SKETCH_RELATIVE_ACCURACY) / (1.0 - SKETCH_RELATIVE_ACCURACY)).ln()
+}
+
+/// Magnitudes below this count as zero in the sketch.
+const SKETCH_MIN_MAGNITUDE: f64 = 1e-300;
+
+impl Sketch {
+    fn add(&mut self, x: f64) {
+        if x.is_nan() {
+            self.not_a_number += 1;
+        } else if x == f64::INFINITY {
+            self.positive_infinite += 1;
+        } else if x == f64::NEG_INFINITY {
+            self.negative_infinite += 1;
+        } else if x.abs() < SKETCH_MIN_MAGNITUDE {
+            self.zero += 1;
+        } else {
+            let index = (x.abs().ln() / gamma_ln()).ceil() as i32;
+            if x > 0.0 {
+                self.positive.add(index);
+            } else {
+                self.negative.add(index);
+            }
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.positive.total
+            + self.negative.total
+            + self.zero
+            + self.positive_infinite
+            + self.negative_infinite
+            + self.not_a_number
+    }
+
+    /// The value of the `rank`-th smallest element (0-based), to relative accuracy α.
+    fn value_at_rank(&self, rank: u64) -> f64 {
+        let mut seen = self.negative_infinite;
+        if rank < seen {
+            return f64::NEG_INFINITY;
+        }
+        // Negative values: largest magnitude first.
+        for (index, count) in self.negative.buckets_descending() {
+            seen += count;
+            if rank < seen {
+                return -bucket_value(index);
+            }
+        }
+        seen += self.zero;
+        if rank < seen {
+            return 0.0;
+        }
+        for (index, count) in self.positive.buckets_ascending() {
+            seen += count;
+            if rank < seen {
+                return bucket_value(index);
+            }
+        }
+        seen += self.positive_infinite;
+        if rank < seen {
+            return f64::INFINITY;
+        }
+        f64::NAN
+    }
+
+    fn quantile(&self, q: f64) -> f64 {
+        let total = self.total();
+        if total == 0 || self.not_a_number > 0 {
+            return f64::NAN;
+        }
+        let h = (total - 1) as f64 * q;
+        let lo = h.floor() as u64;
+        let a = self.value_at_rank(lo);
+        let b = self.value_at_rank((lo + 1).min(total - 1));
+        if a == b {
+            return a;
+        }
+        a + (h - lo as f64) * (b - a)
+    }
+}
+
+/// The representative value of bucket `index`: 2γ^i/(γ + 1), within α of every member.
+fn bucket_value(index: i32) -> f64 {
+    let gamma = gamma_ln().exp();
+    2.0 * (index as f64 * gamma_ln()).exp() / (gamma + 1.0)
+}
+
+/// Counts for a contiguous range of bucket indices.
+#[derive(Clone, Debug, Default)]
+struct DenseStore {
+    offset: i32,
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl DenseStore {
+    fn add(&mut self, index: i32) {
+        if self.counts.is_empty() {
+            self.offset = index;
+            self.counts.push(0);
+        } else if index < self.offset {
+            let grow = (self.offset - index) as usize;
+            let mut counts = vec![0; grow];
+            counts.extend_from_slice(&self.counts);
+            self.counts = counts;
+            self.offset = index;
+        } else if (index - self.offset) as usize >= self.counts.len() {
+            self.counts.resize((index - self.offset) as usize + 1, 0);
+        }
+        self.counts[(index - self.offset) as usize] += 1;
+        self.total += 1;
+    }
+
+    fn buckets_ascending(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(k, c)| (self.offset + k as i32, *c))
+    }
+
+    fn buckets_descending(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, c)| **c > 0)
+            .map(|(k, c)| (self.offset + k as i32, *c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_quantiles_match_numpy_linear() {
+        // numpy.percentile([1, 2, 3, 4, 10], [5, 50, 95]) = [1.2, 3.0, 8.8]
+        let mut stats = SeedStatistics::new(1, 5);
+        for x in [3.0, 1.0, 10.0, 2.0, 4.0] {
+            stats.push(&[x]);
+        }
+        let s = stats.summary(0);
+        assert!((s.p05 - 1.2).abs() < 1e-12);
+        assert_eq!(s.median, 3.0);
+        assert!((s.p95 - 8.8).abs() < 1e-12);
+        assert_eq!((s.min, s.max, s.mean), (1.0, 10.0, 4.0));
+    }
+
+    #[test]
+    fn one_seed_gives_equal_statistics() {
+        let mut stats = SeedStatistics::new(2, 1);
+        stats.push(&[2.5, -1.0]);
+        let s = stats.summary(1);
+        assert_eq!([s.mean, s.median, s.min, s.max, s.p05, s.p95], [-1.0; 6]);
+    }
+
+    #[test]
+    fn sketch_takes_over_within_its_accuracy() {
+        let width = EXACT_VALUE_BUDGET / 100; // exact for 100 seeds, sketched after
+        let mut stats = SeedStatistics::new(width, 1000);
+        let mut row = vec![0.0; width];
+        let values: Vec<f64> = (0..1000)
+            .map(|k| 1.0 + (k as f64 * 0.618).fract() * 1e3)
+            .collect();
+        for &x in &values {
+            row[0] = x;
+            row[1] = -x;
+            stats.push(&row);
+        }
+        assert!(!stats.quantiles_exact());
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for q in [0.05, 0.5, 0.95] {
+            let exact = exact_quantile(&sorted, q);
+            let sketched = stats.sketches[0].quantile(q);
+            assert!(
+                (sketched / exact - 1.0).abs() <= 0.011,
+                "{q}: {sketched} vs {exact}"
+            );
+            let negative = stats.sketches[1].quantile(1.0 - q);
+            assert!((negative / -exact - 1.0).abs() <= 0.011);
+        }
+        let s = stats.summary(0);
+        assert_eq!(s.max, *sorted.last().unwrap());
+    }
+}

@@ -1,0 +1,173 @@
+//! `mhc-analyze gain`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use mhc_analyze::analysis::{GainConfig, TokenAggregation, run_gain};
+use mhc_analyze::export::{self, StagedFile};
+use mhc_analyze::generate::{LogitGenerator, SinkhornOrder, SinkhornParams, read_logits_npy};
+
+use super::{Format, Outcome, progress, with_threads, write_stdout};
+
+/// Sinkhorn order as typed on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OrderArg {
+    /// Columns, then rows (the paper): row sums exact.
+    ColumnsThenRows,
+    /// Rows, then columns (lucidrains, mhc-pytorch): column sums exact.
+    RowsThenColumns,
+}
+
+/// Token aggregation as typed on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TokenArg {
+    /// Metrics per token, then the mean over tokens.
+    MeanOfMetrics,
+    /// Mean matrix over tokens per layer, then metrics.
+    MetricOfMean,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mhc-analyze gain --layers 64 --streams 4
+      HC vs mHC for one draw of logits I + 0.3·G, as a table.
+  mhc-analyze gain --seeds 1000 --out runs/depth64
+      1,000 seeds in parallel; writes gain.csv, summary.json, gain.png and gain.svg.
+  mhc-analyze gain --logits logits.npy --format json
+      Logits [L,n,n], [L,T,n,n] or [draws,L,T,n,n] from a file (f32 or f64).")]
+pub struct GainArgs {
+    /// Number of layers L (H_res matrices) [default: 64].
+    #[arg(long, conflicts_with = "logits")]
+    layers: Option<usize>,
+    /// Number of residual streams n [default: 4].
+    #[arg(long, conflicts_with = "logits")]
+    streams: Option<usize>,
+    /// Number of seeds (independent draws), run in parallel [default: 1].
+    #[arg(long, conflicts_with = "logits")]
+    seeds: Option<u64>,
+    /// Master seed; seed i draws from ChaCha8(seed) stream i.
+    #[arg(long, default_value_t = 0, conflicts_with = "logits")]
+    seed: u64,
+    /// Tokens per layer; metrics are computed per token and averaged [default: 1].
+    #[arg(long, conflicts_with = "logits")]
+    tokens: Option<usize>,
+    /// Standard deviation σ of the per-layer noise: logits = w·I + σ·G.
+    #[arg(long, default_value_t = 0.3, conflicts_with = "logits")]
+    logit_std: f64,
+    /// Weight w of the identity in every layer's logits.
+    #[arg(long, default_value_t = 1.0, conflicts_with = "logits")]
+    identity_weight: f64,
+    /// Std of a component shared by all layers of a seed (correlated layers).
+    #[arg(long, default_value_t = 0.0, conflicts_with = "logits")]
+    shared_std: f64,
+    /// Sinkhorn–Knopp iterations t_max for mHC (each: one column and one row step).
+    #[arg(long, default_value_t = 20)]
+    sinkhorn_iters: u32,
+    /// Which side each Sinkhorn iteration normalises first (the other ends exact).
+    #[arg(long, value_enum, default_value = "columns-then-rows")]
+    sinkhorn_order: OrderArg,
+    /// How tokens are combined.
+    #[arg(long, value_enum, default_value = "mean-of-metrics")]
+    token_aggregation: TokenArg,
+    /// Take the logits from a .npy file instead of drawing them.
+    #[arg(long, value_name = "FILE.npy")]
+    logits: Option<PathBuf>,
+    /// Write gain.csv, summary.json, gain.png and gain.svg into DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Also write gain_per_seed.csv (one row per seed and value) into --out.
+    #[arg(long, requires = "out")]
+    per_seed: bool,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Worker threads [default: all cores]. Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl GainArgs {
+    fn config(&self) -> anyhow::Result<GainConfig> {
+        let sinkhorn = SinkhornParams {
+            iterations: self.sinkhorn_iters,
+            order: match self.sinkhorn_order {
+                OrderArg::ColumnsThenRows => SinkhornOrder::ColumnsThenRows,
+                OrderArg::RowsThenColumns => SinkhornOrder::RowsThenColumns,
+            },
+        };
+        let tokens = match self.token_aggregation {
+            TokenArg::MeanOfMetrics => TokenAggregation::MeanOfMetrics,
+            TokenArg::MetricOfMean => TokenAggregation::MetricOfMean,
+        };
+        if let Some(path) = &self.logits {
+            let array = read_logits_npy(path)?;
+            return Ok(GainConfig::from_logits(
+                array,
+                &path.display().to_string(),
+                sinkhorn,
+                tokens,
+            )?);
+        }
+        let generator = LogitGenerator::new(self.identity_weight, self.logit_std, self.shared_std)?;
+        Ok(GainConfig::random(
+            self.layers.unwrap_or(64),
+            self.streams.unwrap_or(4),
+            self.tokens.unwrap_or(1),
+            self.seeds.unwrap_or(1),
+            self.seed,
+            generator,
+            sinkhorn,
+            tokens,
+        )?)
+    }
+}
+
+pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
+    let config = args.config()?;
+    if let Some(out) = &args.out {
+        export::prepare_output_directory(out)?;
+    }
+    let mut per_seed = match (&args.out, args.per_seed) {
+        (Some(out), true) => Some(mhc_analyze::export::csv::PerSeedWriter::new(
+            StagedFile::create(&out.join("gain_per_seed.csv"))?,
+            config.layers(),
+        )),
+        _ => None,
+    };
+    let bar = progress::bar(config.seeds(), 64, args.quiet, "seeds");
+    let result = with_threads(args.threads, || {
+        run_gain(
+            &config,
+            |seed, values| match &mut per_seed {
+                Some(writer) => writer.write_seed(seed, values),
+                None => Ok(()),
+            },
+            |done| bar.set_position(done),
+        )
+    })??;
+    bar.finish_and_clear();
+
+    let summary = export::json::gain_summary(&config, &result);
+    if let Some(out) = &args.out {
+        let files = vec![
+            (out.join("gain.csv"), export::csv::gain_csv(&result)?),
+            (out.join("summary.json"), export::json::to_bytes(&summary)),
+        ];
+        export::write_all_atomic(files)
+            .with_context(|| format!("writing results into {}", out.display()))?;
+        if let Some(writer) = per_seed {
+            writer.finish()?.commit()?;
+        }
+    }
+    match args.format {
+        Format::Table => write_stdout(export::table::gain_table(&config, &result).as_bytes())?,
+        Format::Json => write_stdout(&export::json::to_bytes(&summary))?,
+        Format::Csv => write_stdout(&export::csv::gain_csv(&result)?)?,
+    }
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,130 @@
+//! Every file the tool writes goes through here: into a temporary file in the target's
+//! directory, flushed and synced, then renamed over the target. A failure leaves the previous
+//! state (or nothing), never half a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::Error;
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A file being written: bytes go to a temporary file beside `target`; [`StagedFile::commit`]
+/// renames it into place, dropping it without commit removes it.
+pub struct StagedFile {
+    target: PathBuf,
+    file: std::io::BufWriter<NamedTempFile>,
+}
+
+impl StagedFile {
+    /// Starts writing `target` (its directory must exist).
+    pub fn create(target: &Path) -> Result<Self, Error> {
+        let directory = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".mhc-analyze-")
+            .suffix(".tmp")
+            .tempfile_in(directory)
+            .map_err(|e| io_error(target, e))?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    /// The final path.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(self) -> Result<(), Error> {
+        let target = self.target;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| io_error(&target, e.into_error()))?;
+        file.as_file()
+            .sync_all()
+            .map_err(|e| io_error(&target, e))?;
+        file.persist(&target)
+            .map_err(|e| io_error(&target, e.error))?;
+        Ok(())
+    }
+}
+
+impl Write for StagedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut staged = StagedFile::create(path)?;
+    staged.write_all(bytes).map_err(|e| io_error(path, e))?;
+    staged.commit()
+}
+
+/// Writes every `(path, bytes)` pair: all are staged first, then renamed in order, so a failure
+/// while staging (a full disk, say) leaves every target untouched.
+pub fn write_all_atomic(files: Vec<(PathBuf, Vec<u8>)>) -> Result<(), Error> {
+    let mut staged = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        let mut file = StagedFile::create(&path)?;
+        file.write_all(&bytes).map_err(|e| io_error(&path, e))?;
+        staged.push(file);
+    }
+    for file in staged {
+        file.commit()?;
+    }
+    Ok(())
+}
+
+/// Creates `directory` if needed and checks that a file can be created in it, before any
+/// computation starts.
+pub fn prepare_output_directory(directory: &Path) -> Result<(), Error> {
+    if directory.exists() && !directory.is_dir() {
+        return Err(Error::Format {
+            path: directory.to_path_buf(),
+            message: "exists and is not a directory".to_string(),
+        });
+    }
+    std::fs::create_dir_all(directory).map_err(|e| io_error(directory, e))?;
+    tempfile::Builder::new()
+        .prefix(".mhc-analyze-check-")
+        .tempfile_in(directory)
+        .map_err(|e| io_error(directory, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncommitted_files_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a.csv");
+        {
+            let mut staged = StagedFile::create(&target).unwrap();
+            staged.write_all(b"partial").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomic(&target, b"done").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"done");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,8 @@
+//! Results → bytes: CSV, JSON and tables. Exporters never compute; [`atomic`] does every write.
+
+pub mod atomic;
+pub mod csv;
+pub mod json;
+pub mod table;
+
+pub use atomic::{StagedFile, prepare_output_directory, write_all_atomic, write_atomic};

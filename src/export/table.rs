@@ -1,0 +1,146 @@
+//! The human-readable table printed by `gain`.
+
+use std::fmt::Write;
+
+use crate::analysis::Summary;
+use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method, Peak};
+use crate::metrics::Metric;
+
+/// `x` with `digits` significant digits: fixed notation between 1e-3 and 1e5, scientific
+/// otherwise; `inf`, `-inf`, `nan` spelled out.
+pub fn format_significant(x: f64, digits: usize) -> String {
+    if !x.is_finite() {
+        return if x.is_nan() {
+            "nan".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if (-3..5).contains(&magnitude) {
+        let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        format!("{:.*e}", digits.saturating_sub(1), x)
+    }
+}
+
+fn cell(summary: &Summary, seeds: u64) -> String {
+    if seeds > 1 {
+        format!(
+            "{} [{}, {}]",
+            format_significant(summary.median, 4),
+            format_significant(summary.min, 3),
+            format_significant(summary.max, 3)
+        )
+    } else {
+        format_significant(summary.mean, 4)
+    }
+}
+
+/// The table comparing HC and mHC: whole-model composite and peaks over layers.
+pub fn gain_table(config: &GainConfig, result: &GainResult) -> String {
+    let mut out = String::new();
+    let source = match config.source() {
+        LogitSource::Random(generator) => format!(
+            "logits {} (seed {}{})",
+            generator.describe(),
+            config.seed(),
+            if config.seeds() > 1 {
+                format!(", {} seeds", config.seeds())
+            } else {
+                String::new()
+            }
+        ),
+        LogitSource::Given { origin, .. } => {
+            format!("logits from {origin} ({} draw(s))", config.seeds())
+        }
+    };
+    let _ = writeln!(
+        out,
+        "mhc-analyze gain: {} layers, {} streams, {} token(s); {source}",
+        config.layers(),
+        config.streams(),
+        config.tokens()
+    );
+    let _ = writeln!(
+        out,
+        "mHC = Sinkhorn, {} iterations ({}); tokens: {}",
+        config.sinkhorn().iterations,
+        config.sinkhorn().order.describe(),
+        config.token_aggregation().name()
+    );
+    if config.seeds() > 1 {
+        let _ = writeln!(out, "cells: median [min, max] over seeds");
+    }
+    let mut rows: Vec<(String, Summary, Summary)> = Vec::new();
+    for metric in [
+        Metric::AmaxForward,
+        Metric::AmaxBackward,
+        Metric::SpectralNorm,
+        Metric::BirkhoffDistance,
+        Metric::Sigma2,
+    ] {
+        let [hc, mhc] = Method::ALL.map(|m| *result.whole_model(m, metric));
+        rows.push((format!("  {}", metric.name()), hc, mhc));
+    }
+    for peak in [Peak::PrefixAmaxForward, Peak::SuffixAmaxBackward] {
+        let [hc, mhc] = Method::ALL.map(|m| *result.peak(m, peak));
+        rows.push((format!("  {}", peak.name()), hc, mhc));
+    }
+    let cells: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|(label, hc, mhc)| {
+            (
+                label.clone(),
+                cell(hc, config.seeds()),
+                cell(mhc, config.seeds()),
+            )
+        })
+        .collect();
+    let label_width = cells
+        .iter()
+        .map(|c| c.0.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(32);
+    let hc_width = cells.iter().map(|c| c.1.len()).max().unwrap_or(0).max(10);
+    let mhc_width = cells.iter().map(|c| c.2.len()).max().unwrap_or(0).max(10);
+    let _ = writeln!(out);
+    let header = format!("whole-model composite H_{}⋯H_1", config.layers());
+    let _ = writeln!(
+        out,
+        "{header:<label_width$}  {:>hc_width$}  {:>mhc_width$}",
+        "HC", "mHC"
+    );
+    for (k, (label, hc, mhc)) in cells.iter().enumerate() {
+        if k == 5 {
+            let _ = writeln!(out, "peak over layers");
+        }
+        let _ = writeln!(
+            out,
+            "{label:<label_width$}  {hc:>hc_width$}  {mhc:>mhc_width$}"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(format_significant(1.0, 4), "1.000");
+        assert_eq!(format_significant(3123.456, 4), "3123");
+        assert_eq!(format_significant(0.0123456, 3), "0.0123");
+        assert_eq!(format_significant(123456.0, 4), "1.235e5");
+        assert_eq!(format_significant(2.5e-7, 2), "2.5e-7");
+        assert_eq!(format_significant(f64::INFINITY, 4), "inf");
+    }
+}
