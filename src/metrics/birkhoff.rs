@@ -10,7 +10,7 @@
 //! KKT conditions reduce to exact marginals.
 //!
 //! [`birkhoff_projection`] maximises g by a semismooth Newton method (generalised Hessian: the
-//! bipartite graph of the positive entries, gauge fixed by `v_n`'s step = 0, with a tiny ridge and
+//! bipartite graph of the positive entries, each connected component grounded at one column, with
 //! an Armijo line search). g is piecewise quadratic, so once the support of X* is found a full
 //! step lands on the optimum: 4×4 inputs take a few iterations. The stopping rule asks for
 //! marginal errors at rounding level, `64·n·ε·max(1, max|M|)`. Should Newton fail to get there in
@@ -57,7 +57,7 @@ pub fn birkhoff_distance(m: &[f64], n: usize) -> f64 {
 pub fn birkhoff_projection(m: &[f64], n: usize) -> BirkhoffProjection {
     let scale = m.iter().fold(1.0f64, |s, x| s.max(x.abs()));
     let tolerance = 64.0 * n as f64 * f64::EPSILON * scale;
-    match newton(m, n, tolerance) {
+    match newton(m, n, tolerance, scale) {
         Some(result) => result,
         None => dykstra_projection(m, n, tolerance, 2_000_000),
     }
@@ -68,6 +68,111 @@ struct Workspace {
     gradient: Vec<f64>,
     hessian: Vec<f64>,
     step: Vec<f64>,
+    /// Union-find parent of each node (rows 0..n, columns n..2n) of the support graph.
+    component: Vec<usize>,
+    /// Position of each node among the Newton unknowns (usize::MAX: not an unknown).
+    unknown: Vec<usize>,
+}
+
+fn find(parent: &mut [usize], mut node: usize) -> usize {
+    while parent[node] != node {
+        parent[node] = parent[parent[node]];
+        node = parent[node];
+    }
+    node
+}
+
+/// The regularised semismooth Newton direction for f, into `w.step` (u steps, then v steps):
+/// `(H + μI)·d = −∇f` with `μ = min(1, residual)·1e-2` (Levenberg–Marquardt: always a descent
+/// direction, and the regularisation vanishes quadratically near the optimum).
+///
+/// The generalised Hessian H is the signless Laplacian of the bipartite graph of positive
+/// entries: singular once per connected component (u + c, v − c leaves X unchanged). A component
+/// with as many rows as columns is grounded at one column (that column's step is 0): there the
+/// null direction is a pure gauge. In an unbalanced component (including a lone row or column)
+/// the gradient has a part along the null direction — the support must change — and the
+/// regularisation turns it into a long step that the line search shortens.
+fn newton_direction(w: &mut Workspace, n: usize, residual: f64) -> bool {
+    let mu = residual.min(1.0) * 1e-2;
+    let dim = 2 * n;
+    for (node, parent) in w.component.iter_mut().enumerate() {
+        *parent = node;
+    }
+    let mut degree = vec![0usize; dim];
+    for i in 0..n {
+        for j in 0..n {
+            if w.x[i * n + j] > 0.0 {
+                degree[i] += 1;
+                degree[n + j] += 1;
+                let (a, b) = (find(&mut w.component, i), find(&mut w.component, n + j));
+                if a != b {
+                    w.component[a] = b;
+                }
+            }
+        }
+    }
+    // Ground one column per component that has an edge; number the other nodes.
+    let mut grounded = vec![false; dim];
+    let mut unknowns = 0;
+    for node in 0..dim {
+        w.unknown[node] = usize::MAX;
+        w.step[node] = 0.0;
+    }
+    // Rows minus columns per component: zero when the component can be doubly stochastic on
+    // its own, and only then is its null direction a pure gauge (∇f ⊥ it).
+    let mut balance = vec![0i64; dim];
+    for node in 0..dim {
+        let root = find(&mut w.component, node);
+        balance[root] += if node < n { 1 } else { -1 };
+    }
+    for node in n..dim {
+        let root = find(&mut w.component, node);
+        if degree[node] > 0 && balance[root] == 0 && !grounded[root] {
+            grounded[root] = true;
+            w.unknown[node] = usize::MAX - 1; // the ground: not an unknown
+        }
+    }
+    for node in 0..dim {
+        if w.unknown[node] == usize::MAX {
+            w.unknown[node] = unknowns;
+            unknowns += 1;
+        }
+    }
+    if unknowns == 0 {
+        return true;
+    }
+    let size = unknowns;
+    let hessian = &mut w.hessian[..size * size];
+    hessian.iter_mut().for_each(|h| *h = 0.0);
+    let mut rhs = vec![0.0; size];
+    for node in 0..dim {
+        let k = w.unknown[node];
+        if k < size {
+            hessian[k * size + k] = degree[node] as f64 + mu;
+            rhs[k] = -w.gradient[node];
+        }
+    }
+    for i in 0..n {
+        for j in 0..n {
+            if w.x[i * n + j] > 0.0 {
+                let (a, b) = (w.unknown[i], w.unknown[n + j]);
+                if a < size && b < size {
+                    hessian[a * size + b] += 1.0;
+                    hessian[b * size + a] += 1.0;
+                }
+            }
+        }
+    }
+    if !cholesky_solve(hessian, &mut rhs, size) {
+        return false;
+    }
+    for node in 0..dim {
+        let k = w.unknown[node];
+        if k < size {
+            w.step[node] = rhs[k];
+        }
+    }
+    true
 }
 
 /// f(u, v) = −g(u, v) + const = ½ Σ max(0, a_ij)² + Σu + Σv, with a_ij = M_ij − u_i − v_j.
@@ -98,7 +203,25 @@ fn primal_and_gradient(m: &[f64], n: usize, u: &[f64], v: &[f64], w: &mut Worksp
     w.gradient.iter().fold(0.0f64, |s, g| s.max(g.abs()))
 }
 
-fn newton(m: &[f64], n: usize, tolerance: f64) -> Option<BirkhoffProjection> {
+/// max |marginal − 1| of X(u, v), without storing X.
+fn marginal_residual(m: &[f64], n: usize, u: &[f64], v: &[f64]) -> f64 {
+    let mut worst = 0.0f64;
+    let mut columns = vec![0.0f64; n];
+    for i in 0..n {
+        let mut row = 0.0;
+        for j in 0..n {
+            let a = (m[i * n + j] - u[i] - v[j]).max(0.0);
+            row += a;
+            columns[j] += a;
+        }
+        worst = worst.max((row - 1.0).abs());
+    }
+    columns[..n]
+        .iter()
+        .fold(worst, |w, c| w.max((c - 1.0).abs()))
+}
+
+fn newton(m: &[f64], n: usize, tolerance: f64, scale: f64) -> Option<BirkhoffProjection> {
     let nf = n as f64;
     let rows: Vec<f64> = (0..n)
         .map(|i| m[i * n..(i + 1) * n].iter().sum::<f64>() - 1.0)
@@ -116,70 +239,58 @@ fn newton(m: &[f64], n: usize, tolerance: f64) -> Option<BirkhoffProjection> {
         .iter()
         .map(|c| c / nf - total / (2.0 * nf * nf))
         .collect();
-    // Unknowns: u_0..u_{n-1}, v_0..v_{n-2}; v_{n-1} is the gauge (its step is 0).
-    let dim = 2 * n - 1;
+    let dim = 2 * n;
     let mut w = Workspace {
         x: vec![0.0; n * n],
-        gradient: vec![0.0; 2 * n],
+        gradient: vec![0.0; dim],
         hessian: vec![0.0; dim * dim],
         step: vec![0.0; dim],
+        component: vec![0; dim],
+        unknown: vec![usize::MAX; dim],
     };
     let mut trial_u = vec![0.0; n];
     let mut trial_v = vec![0.0; n];
     let mut value = objective(m, n, &u, &v);
+    // After reaching the tolerance, up to two more full steps polish the answer down to the
+    // rounding floor; the best iterate is returned.
+    let floor = 4.0 * n as f64 * f64::EPSILON * scale;
+    let mut best: Option<(f64, Vec<f64>, Vec<f64>, Vec<f64>, u32)> = None;
+    let mut polish_steps = 0;
     for iteration in 0..MAX_NEWTON_ITERATIONS {
         let residual = primal_and_gradient(m, n, &u, &v, &mut w);
         if residual <= tolerance {
-            return Some(finish(
-                m,
-                n,
-                u,
-                v,
-                w.x,
-                residual,
-                iteration,
-                ProjectionMethod::Newton,
-            ));
-        }
-        // Generalised Hessian of f on the positive support, with a ridge for empty rows/columns.
-        let ridge = 1e-10;
-        w.hessian.iter_mut().for_each(|h| *h = 0.0);
-        for i in 0..n {
-            for j in 0..n {
-                if m[i * n + j] - u[i] - v[j] > 0.0 {
-                    w.hessian[i * dim + i] += 1.0;
-                    if j < n - 1 {
-                        let vj = n + j;
-                        w.hessian[vj * dim + vj] += 1.0;
-                        w.hessian[i * dim + vj] += 1.0;
-                        w.hessian[vj * dim + i] += 1.0;
-                    }
-                }
+            if best.as_ref().is_none_or(|b| residual < b.0) {
+                best = Some((residual, u.clone(), v.clone(), w.x.clone(), iteration));
             }
+            if residual <= floor || polish_steps == 2 {
+                break;
+            }
+            polish_steps += 1;
         }
-        for k in 0..dim {
-            w.hessian[k * dim + k] += ridge;
-            w.step[k] = -w.gradient[k];
+        if !newton_direction(&mut w, n, residual) {
+            break;
         }
-        if !cholesky_solve(&mut w.hessian, &mut w.step, dim) {
-            return None;
-        }
-        // Armijo backtracking on f along the Newton direction.
+        // Armijo backtracking on f along the Newton direction. Near the optimum the decrease of
+        // f falls below its rounding, so a step that halves the marginal error is taken too.
         let slope: f64 = (0..dim).map(|k| w.gradient[k] * w.step[k]).sum();
         if slope >= 0.0 {
-            return None;
+            break;
         }
+        // Within this residual the support is settled and full steps converge quadratically.
+        let local = residual <= 1e-6 * scale;
         let mut t = 1.0;
         loop {
             for i in 0..n {
                 trial_u[i] = u[i] + t * w.step[i];
             }
-            for j in 0..n - 1 {
+            for j in 0..n {
                 trial_v[j] = v[j] + t * w.step[n + j];
             }
-            trial_v[n - 1] = v[n - 1];
             let trial = objective(m, n, &trial_u, &trial_v);
-            if trial <= value + 1e-4 * t * slope || t < 1e-12 {
+            if trial <= value + 1e-4 * t * slope
+                || t < 1e-12
+                || (local && marginal_residual(m, n, &trial_u, &trial_v) <= 0.5 * residual)
+            {
                 value = trial;
                 break;
             }
@@ -188,13 +299,20 @@ fn newton(m: &[f64], n: usize, tolerance: f64) -> Option<BirkhoffProjection> {
         std::mem::swap(&mut u, &mut trial_u);
         std::mem::swap(&mut v, &mut trial_v);
     }
-    None
+    let (residual, u, v, x, iterations) = best?;
+    Some(finish(
+        m,
+        u,
+        v,
+        x,
+        residual,
+        iterations,
+        ProjectionMethod::Newton,
+    ))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn finish(
     m: &[f64],
-    n: usize,
     u: Vec<f64>,
     v: Vec<f64>,
     x: Vec<f64>,
@@ -203,7 +321,6 @@ fn finish(
     method: ProjectionMethod,
 ) -> BirkhoffProjection {
     let distance = frobenius_distance(m, &x);
-    let _ = n;
     BirkhoffProjection {
         distance,
         projection: x,
