@@ -28,6 +28,9 @@ pub enum Error {
         /// What was wrong, and what was expected.
         message: String,
     },
+    /// A figure could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
     /// Serialising output (CSV, JSON) failed.
     #[error("writing {what}: {message}")]
     Output {

@@ -27,6 +27,7 @@ pub mod error;
 pub mod export;
 pub mod generate;
 pub mod metrics;
+pub mod plot;
 pub mod stack;
 
 pub use error::{ConfigError, Error, StackError};

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use mhc_analyze::analysis::{GainConfig, TokenAggregation, run_gain};
 use mhc_analyze::export::{self, StagedFile};
 use mhc_analyze::generate::{LogitGenerator, SinkhornOrder, SinkhornParams, read_logits_npy};
+use mhc_analyze::plot;
 
 use super::{Format, Outcome, progress, with_threads, write_stdout};
 
@@ -154,9 +155,15 @@ pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
 
     let summary = export::json::gain_summary(&config, &result);
     if let Some(out) = &args.out {
+        let figure = plot::gain::gain_figure(&config, &result, plot::gain::Band::MinMax);
         let files = vec![
             (out.join("gain.csv"), export::csv::gain_csv(&result)?),
             (out.join("summary.json"), export::json::to_bytes(&summary)),
+            (out.join("gain.png"), plot::line_figure_png(&figure)?),
+            (
+                out.join("gain.svg"),
+                plot::line_figure_svg(&figure)?.into_bytes(),
+            ),
         ];
         export::write_all_atomic(files)
             .with_context(|| format!("writing results into {}", out.display()))?;
