@@ -12,6 +12,9 @@ pub enum Error {
     /// A stack of matrices has the wrong shape or holds non-finite values.
     #[error(transparent)]
     Stack(#[from] StackError),
+    /// A file could not be read as tensors or as H_res (names the file and tensor).
+    #[error(transparent)]
+    Load(#[from] crate::load::LoadError),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

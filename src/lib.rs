@@ -26,6 +26,7 @@ pub mod compose;
 pub mod error;
 pub mod export;
 pub mod generate;
+pub mod load;
 pub mod metrics;
 pub mod plot;
 pub mod stack;

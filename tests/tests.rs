@@ -1,5 +1,7 @@
 //! The single integration-test binary (one link step): each module covers one area.
 
+mod cli_audit;
 mod cli_gain;
+mod load;
 mod properties;
 mod reference;

@@ -1,10 +1,12 @@
 //! Analyses built from the metrics: profiles of one stack, statistics over seeds, the `gain`
 //! sweep. Everything here returns plain data; exporters and plots consume it.
 
+pub mod audit;
 pub mod gain;
 pub mod profile;
 pub mod stats;
 
+pub use audit::{AuditConfig, AuditResult, Verdict, audit};
 pub use gain::{GainConfig, GainLayout, GainResult, LogitSource, Method, Peak, run_gain};
 pub use profile::{StackProfile, TokenAggregation, profile_stack};
 pub use stats::{SeedStatistics, Stat, Summary};

@@ -1,6 +1,7 @@
 //! Command-line definitions and glue. Each subcommand converts its flags into a validated
 //! library config, runs it and renders the result; nothing numerical happens here.
 
+mod audit;
 mod gain;
 mod progress;
 
@@ -44,6 +45,8 @@ pub struct Cli {
 enum Command {
     /// Compare HC and mHC drawn from the same logits: gains, norms and Birkhoff distance across depth.
     Gain(gain::GainArgs),
+    /// Read a checkpoint or captured H_res, judge its stability; exit 0 stable, 1 unstable.
+    Audit(audit::AuditArgs),
 }
 
 /// Output format on stdout.
@@ -62,7 +65,25 @@ pub enum Format {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Gain(args) => gain::run(args),
+        Command::Audit(args) => audit::run(args),
     }
+}
+
+/// The error and its causes on one line, each cause once (library errors already quote the
+/// operating system's message that is also their source).
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text.replace(['\n', '\r'], " ")
 }
 
 /// Whether the error is a closed pipe on stdout (`mhc-analyze gain --format csv | head -1`).

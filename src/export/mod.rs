@@ -1,6 +1,7 @@
 //! Results → bytes: CSV, JSON and tables. Exporters never compute; [`atomic`] does every write.
 
 pub mod atomic;
+pub mod audit;
 pub mod csv;
 pub mod json;
 pub mod table;

@@ -24,6 +24,7 @@
 //! ```
 
 mod axis;
+pub mod audit;
 pub mod draw;
 pub mod figure;
 pub mod gain;

@@ -1,0 +1,203 @@
+//! `mhc-analyze audit` through the binary: the real mHC fixture, an HC model, the bad corpus.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+
+fn data(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
+}
+
+fn audit() -> assert_cmd::Command {
+    let mut cmd = cargo_bin_cmd!("mhc-analyze");
+    cmd.arg("audit");
+    cmd
+}
+
+fn read_npy(path: &Path) -> ndarray::ArrayD<f64> {
+    // f32 or f64.
+    mhc_analyze::generate::read_logits_npy(path).unwrap()
+}
+
+#[test]
+fn the_real_mhc_checkpoint_is_stable_in_every_format() {
+    for (file, extra) in [
+        ("checkpoints/checkpoint.safetensors", vec![]),
+        ("checkpoints/checkpoint.pt", vec![]),
+        ("checkpoints/hres.npy", vec![]),
+        ("checkpoints/hres.safetensors", vec!["--key", "hres"]),
+    ] {
+        let output = audit()
+            .arg(data(file))
+            .args(&extra)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{file}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["verdict"], "stable", "{file}");
+        assert_eq!(json["layers"], 12);
+        assert_eq!(json["streams"], 4);
+        for metric in ["amax_forward", "amax_backward"] {
+            let max = json["whole_model"][metric]["max"].as_f64().unwrap();
+            assert!((max - 1.0).abs() < 1e-6, "{file} {metric} {max}");
+        }
+        let expected_tokens = if file.contains("hres") { 32 } else { 1 };
+        assert_eq!(json["tokens"], expected_tokens, "{file}");
+        assert_eq!(json["per_layer"].as_array().unwrap().len(), 12);
+        assert!(json["reasons"].as_array().unwrap().len() >= 2);
+    }
+}
+
+#[test]
+fn reconstructed_static_hres_matches_the_package_and_is_dumped() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("hres.npy");
+    let out = dir.path().join("out");
+    audit()
+        .arg(data("checkpoints/checkpoint.safetensors"))
+        .arg("--dump-hres")
+        .arg(&dump)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("layout lucidrains-mhc"))
+        .stdout(predicate::str::contains("verdict: stable"));
+    let ours = read_npy(&dump);
+    let package = read_npy(&data("checkpoints/static_hres.npy"));
+    assert_eq!(ours.shape(), &[12, 4, 4]);
+    let worst = ours
+        .iter()
+        .zip(package.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "static H_res differs by {worst}");
+    for file in [
+        "audit.csv",
+        "audit.json",
+        "audit.md",
+        "audit.png",
+        "audit.svg",
+        "audit-heatmap.png",
+        "audit-heatmap.svg",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let csv = std::fs::read_to_string(out.join("audit.csv")).unwrap();
+    assert!(csv.starts_with(
+        "method,composite,layer,metric,stat,value\nlucidrains-mhc,single,1,amax_forward,mean,"
+    ));
+}
+
+#[test]
+fn a_growing_hc_model_is_unstable() {
+    let file = data("checkpoints/lucidrains_hc_24.safetensors");
+    audit()
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("layout lucidrains-hc"))
+        .stdout(predicate::str::contains("verdict: unstable"));
+    // With a threshold above its gain it passes: the exit code follows the verdict.
+    let output = audit()
+        .arg(&file)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let gain = json["whole_model"]["amax_backward"]["max"]
+        .as_f64()
+        .unwrap();
+    assert!(gain > 10.0);
+    audit()
+        .arg(&file)
+        .args(["--max-gain", &format!("{}", gain * 1.01)])
+        .assert()
+        .code(0);
+    audit()
+        .arg(&file)
+        .args(["--format", "markdown"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with("### mhc-analyze audit:"))
+        .stdout(predicate::str::contains("FAIL: whole-model amax_backward"));
+}
+
+#[test]
+fn forcing_the_wrong_orientation_changes_the_composite() {
+    // A non-symmetric HC model read transposed is a different product (primer §3).
+    let file = data("checkpoints/lucidrains_hc_24.safetensors");
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let output = audit()
+            .arg(&file)
+            .args(extra)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let normal = json(&[]);
+    let flipped = json(&["--transpose"]);
+    let a = normal["whole_model"]["amax_forward"]["mean"]
+        .as_f64()
+        .unwrap();
+    let b = flipped["whole_model"]["amax_backward"]["mean"]
+        .as_f64()
+        .unwrap();
+    // Transposing every layer turns H_L⋯H_1 into (H_1⋯H_L)ᵀ: not the same gains swapped.
+    assert!((a - b).abs() > 1e-6 * a, "{a} vs {b}");
+}
+
+/// Every file of the bad corpus: exit 2, one line on stderr naming the file, nothing in --out.
+#[test]
+fn the_bad_corpus_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(data("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    entries.push(data("bad/does-not-exist.safetensors"));
+    assert!(entries.len() >= 15);
+    for path in entries {
+        let out = dir.path().join("out");
+        let output = audit().arg(&path).arg("--out").arg(&out).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: {stderr}",
+            path.display()
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(&*name),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"));
+        assert!(!out.exists(), "{} left {}", path.display(), out.display());
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn no_hres_names_the_closest_tensors() {
+    audit()
+        .arg(data("bad/no_hres.safetensors"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "error: no H_res matrices found in",
+        ))
+        .stderr(predicate::str::contains("closest names:"));
+}
