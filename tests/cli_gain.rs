@@ -220,3 +220,52 @@ fn closed_stdout_pipe_ends_quietly() {
     assert!(status.success(), "{status:?} {stderr}");
     assert_eq!(stderr, "");
 }
+
+/// `gain --logits` on the 64-layer numpy reference case (HC composite ≥ 1e4), through the binary.
+#[test]
+fn logits_file_agrees_with_numpy_through_the_cli() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference");
+    let output = gain()
+        .arg("--logits")
+        .arg(root.join("logits_hc64.npy"))
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let ours: std::collections::HashMap<(String, String, String, String), f64> =
+        csv::Reader::from_reader(output.stdout.as_slice())
+            .records()
+            .map(|r| r.unwrap())
+            .filter(|r| &r[4] == "mean")
+            .map(|r| {
+                (
+                    (r[0].into(), r[1].into(), r[2].into(), r[3].into()),
+                    r[5].parse().unwrap(),
+                )
+            })
+            .collect();
+    let mut reference = csv::Reader::from_path(root.join("gain_reference_hc64.csv")).unwrap();
+    let mut compared = 0;
+    for record in reference.records() {
+        let r = record.unwrap();
+        let theirs: f64 = r[4].parse().unwrap();
+        let key = (
+            r[0].to_string(),
+            r[1].to_string(),
+            r[2].to_string(),
+            r[3].to_string(),
+        );
+        let value = ours[&key];
+        let relative = if &r[3] == "birkhoff_distance" {
+            1e-6
+        } else {
+            1e-9
+        };
+        assert!(
+            (value - theirs).abs() <= relative * theirs.abs() + 1e-13,
+            "{key:?}: {value} vs {theirs}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 5000);
+}
