@@ -57,6 +57,17 @@ fn single_gain(result: &AuditResult, layer: usize) -> f64 {
         .max(p.token_max(Composite::Single, layer, Metric::AmaxBackward))
 }
 
+/// `23 (2.780), 11 (2.758), 17 (2.693)`: the worst layers and their single-layer Amax.
+fn worst_layers_text(result: &AuditResult) -> String {
+    let worst: Vec<String> = result
+        .worst_layers
+        .iter()
+        .take(WORST_SHOWN)
+        .map(|&l| format!("{l} ({})", format_significant(single_gain(result, l), 4)))
+        .collect();
+    worst.join(", ")
+}
+
 /// The terminal table.
 pub fn audit_table(source: &str, loaded: &LoadedHres, result: &AuditResult) -> String {
     let mut out = String::new();
@@ -82,16 +93,11 @@ pub fn audit_table(source: &str, loaded: &LoadedHres, result: &AuditResult) -> S
             format_significant(profile.whole_model_token_max(metric), 7)
         );
     }
-    let worst: Vec<String> = result
-        .worst_layers
-        .iter()
-        .take(WORST_SHOWN)
-        .map(|&l| format!("{l} ({})", format_significant(single_gain(result, l), 4)))
-        .collect();
+    let worst = worst_layers_text(result);
     let _ = writeln!(
         out,
         "\nworst layers by single-layer Amax (max over tokens): {}",
-        worst.join(", ")
+        worst
     );
     let _ = writeln!(out, "birkhoff_distance per layer (mean over tokens):");
     let per_layer: Vec<String> = (1..=profile.layers())
@@ -146,17 +152,8 @@ pub fn audit_markdown(source: &str, loaded: &LoadedHres, result: &AuditResult) -
         let mark = if check.passed { "pass" } else { "FAIL" };
         let _ = writeln!(out, "- {mark}: {}", check.describe());
     }
-    let worst: Vec<String> = result
-        .worst_layers
-        .iter()
-        .take(WORST_SHOWN)
-        .map(|&l| format!("{l} ({})", format_significant(single_gain(result, l), 4)))
-        .collect();
-    let _ = writeln!(
-        out,
-        "\nWorst layers by single-layer Amax: {}.",
-        worst.join(", ")
-    );
+    let worst = worst_layers_text(result);
+    let _ = writeln!(out, "\nWorst layers by single-layer Amax: {}.", worst);
     for note in &loaded.notes {
         let _ = writeln!(out, "\n> note: {note}");
     }
