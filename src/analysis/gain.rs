@@ -126,6 +126,8 @@ pub const MAX_STREAMS: usize = 64;
 pub const MAX_LAYERS: usize = 100_000;
 /// Largest accepted token count.
 pub const MAX_TOKENS: usize = 100_000;
+/// Largest number of logits per seed (100 M values = 800 MB per worker thread).
+pub const MAX_VALUES_PER_SEED: u64 = 100_000_000;
 
 fn at_least(name: &'static str, value: u64, minimum: u64) -> Result<(), ConfigError> {
     if value < minimum {
@@ -171,6 +173,12 @@ impl GainConfig {
         at_most("tokens", tokens as u64, MAX_TOKENS as u64)?;
         at_least("seeds", seeds, 1)?;
         at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
+        // One seed's logits live in memory at once (8 bytes each, per worker thread).
+        at_most(
+            "layers × tokens × streams² (values per seed)",
+            (layers * tokens * streams * streams) as u64,
+            MAX_VALUES_PER_SEED,
+        )?;
         Ok(Self {
             layers,
             streams,
