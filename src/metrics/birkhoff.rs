@@ -9,13 +9,34 @@
 //! `∂g/∂v_j = Σ_i X_ij − 1`. X(u, v) is non-negative and complementary by construction, so the
 //! KKT conditions reduce to exact marginals.
 //!
-//! [`birkhoff_projection`] maximises g by a semismooth Newton method (generalised Hessian: the
-//! bipartite graph of the positive entries, each connected component grounded at one column, with
-//! an Armijo line search). g is piecewise quadratic, so once the support of X* is found a full
-//! step lands on the optimum: 4×4 inputs take a few iterations. The stopping rule asks for
-//! marginal errors at rounding level, `64·n·ε·max(1, max|M|)`. Should Newton fail to get there in
+//! [`birkhoff_projection`] maximises g by a semismooth Newton method:
+//!
+//! - **Start** at the multipliers of the affine projection P_A(M) (primer §2.5). When P_A(M) ≥ 0
+//!   (every mHC matrix in practice) that is already the optimum and no Newton step is taken.
+//! - **Direction**: the generalised Hessian is the signless Laplacian of the bipartite graph of
+//!   the positive entries. Each connected component that has as many rows as columns is grounded
+//!   at one column (its null direction is a pure gauge); a Levenberg–Marquardt shift
+//!   `μ = min(1, residual)·1e-2` keeps the system definite and turns the gradient along the null
+//!   direction of an unbalanced component (the support must change there) into a long step. The
+//!   row unknowns are eliminated (their block is diagonal), leaving an n×n Schur complement in
+//!   the column steps, solved by LDLᵀ.
+//! - **Exact line search**: along the direction the dual is piecewise quadratic with one kink per
+//!   entry that changes sign, so its directional derivative is piecewise linear and increasing;
+//!   walking the sorted kinks finds its zero, the exact minimiser along the line (no backtracking).
+//!
+//! g is piecewise quadratic, so once the support of X* is found a full step lands on the
+//! optimum: 4×4 HC-like inputs take a few iterations. The stopping rule asks for marginal errors
+//! at rounding level, `64·n·ε·max(1, max|M|)`; up to two more steps polish towards
+//! `4·n·ε·max(1, max|M|)` and the best iterate is returned. Should Newton fail to get there in
 //! [`MAX_NEWTON_ITERATIONS`], [`dykstra_projection`] (alternating projections with Dykstra's
 //! correction, primer §2.5) takes over; the result says which method answered.
+//!
+//! For n ≤ 8 the solver works in a stack buffer (no heap allocation; [`birkhoff_distance`]
+//! allocates nothing at all), with a 4×4 specialisation; larger n use one heap buffer.
+
+// Comparisons are written `!(x > 0.0)` on purpose: a NaN must take the failure branch.
+// Index loops mirror the textbook LDLᵀ and Schur-complement formulas they implement.
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
 
 /// Newton iterations before falling back to Dykstra.
 pub const MAX_NEWTON_ITERATIONS: u32 = 100;
@@ -48,30 +69,390 @@ pub struct BirkhoffProjection {
     pub method: ProjectionMethod,
 }
 
-/// dist_B(M) for the finite row-major n×n matrix `m` (see the module docs).
+/// dist_B(M) for the finite row-major n×n matrix `m` (see the module docs). Allocation-free for
+/// n ≤ 8 (unless Newton fails and Dykstra takes over).
 pub fn birkhoff_distance(m: &[f64], n: usize) -> f64 {
-    birkhoff_projection(m, n).distance
+    assert_eq!(m.len(), n * n, "birkhoff_distance: expected an n×n matrix");
+    match n {
+        2 => fixed_distance::<2>(m),
+        3 => fixed_distance::<3>(m),
+        4 => fixed_distance::<4>(m),
+        _ => with_workspace(n, |ws| match newton(m, n, ws) {
+            Some(_) => {
+                ws.primal(m, n);
+                frobenius_distance(m, ws.x)
+            }
+            None => dykstra_fallback(m, n).distance,
+        }),
+    }
 }
 
 /// The projection of `m` onto B_n with its multipliers (see the module docs).
 pub fn birkhoff_projection(m: &[f64], n: usize) -> BirkhoffProjection {
-    let scale = m.iter().fold(1.0f64, |s, x| s.max(x.abs()));
-    let tolerance = 64.0 * n as f64 * f64::EPSILON * scale;
-    match newton(m, n, tolerance, scale) {
-        Some(result) => result,
-        None => dykstra_projection(m, n, tolerance, 2_000_000),
+    assert_eq!(
+        m.len(),
+        n * n,
+        "birkhoff_projection: expected an n×n matrix"
+    );
+    match n {
+        2 => fixed_projection::<2>(m),
+        3 => fixed_projection::<3>(m),
+        4 => fixed_projection::<4>(m),
+        _ => general_projection(m, n),
     }
 }
 
-struct Workspace {
-    x: Vec<f64>,
-    gradient: Vec<f64>,
-    hessian: Vec<f64>,
-    step: Vec<f64>,
-    /// Union-find parent of each node (rows 0..n, columns n..2n) of the support graph.
-    component: Vec<usize>,
-    /// Position of each node among the Newton unknowns (usize::MAX: not an unknown).
-    unknown: Vec<usize>,
+/// [`birkhoff_projection`] by the slice-based solver, whatever n.
+fn general_projection(m: &[f64], n: usize) -> BirkhoffProjection {
+    with_workspace(n, |ws| match newton(m, n, ws) {
+        Some(outcome) => {
+            ws.primal(m, n);
+            BirkhoffProjection {
+                distance: frobenius_distance(m, ws.x),
+                projection: ws.x.to_vec(),
+                row_multipliers: ws.best_u.to_vec(),
+                column_multipliers: ws.best_v.to_vec(),
+                marginal_error: outcome.residual,
+                iterations: outcome.iterations,
+                method: ProjectionMethod::Newton,
+            }
+        }
+        None => dykstra_fallback(m, n),
+    })
+}
+
+fn to_array<const N: usize>(m: &[f64]) -> [[f64; N]; N] {
+    let mut a = [[0.0; N]; N];
+    for (i, row) in a.iter_mut().enumerate() {
+        row.copy_from_slice(&m[i * N..(i + 1) * N]);
+    }
+    a
+}
+
+fn fixed_distance<const N: usize>(m: &[f64]) -> f64 {
+    let a = to_array::<N>(m);
+    match fixed::solve(&a) {
+        Some(solution) => {
+            let x = solution.projection(&a);
+            frobenius_distance(m, x.as_flattened())
+        }
+        None => dykstra_fallback(m, N).distance,
+    }
+}
+
+fn fixed_projection<const N: usize>(m: &[f64]) -> BirkhoffProjection {
+    let a = to_array::<N>(m);
+    match fixed::solve(&a) {
+        Some(solution) => {
+            let x = solution.projection(&a);
+            BirkhoffProjection {
+                distance: frobenius_distance(m, x.as_flattened()),
+                projection: x.as_flattened().to_vec(),
+                row_multipliers: solution.u.to_vec(),
+                column_multipliers: solution.v.to_vec(),
+                marginal_error: solution.residual,
+                iterations: solution.iterations,
+                method: ProjectionMethod::Newton,
+            }
+        }
+        None => dykstra_fallback(m, N),
+    }
+}
+
+fn dykstra_fallback(m: &[f64], n: usize) -> BirkhoffProjection {
+    dykstra_projection(m, n, tolerance(m, n), 2_000_000)
+}
+
+/// max(1, max|M|): the scale of the tolerances.
+fn scale_of(m: &[f64]) -> f64 {
+    m.iter().fold(1.0f64, |s, x| s.max(x.abs()))
+}
+
+/// The stopping tolerance for marginal errors, `64·n·ε·max(1, max|M|)`.
+fn tolerance(m: &[f64], n: usize) -> f64 {
+    64.0 * n as f64 * f64::EPSILON * scale_of(m)
+}
+
+/// Buffers of the Newton solver, all sized for one n.
+struct Workspace<'a> {
+    /// Current multipliers.
+    u: &'a mut [f64],
+    v: &'a mut [f64],
+    /// Newton step.
+    du: &'a mut [f64],
+    dv: &'a mut [f64],
+    /// Multipliers of the best iterate.
+    best_u: &'a mut [f64],
+    best_v: &'a mut [f64],
+    /// Gradient of f = −g: 1 − row sums and 1 − column sums of X.
+    grad_rows: &'a mut [f64],
+    grad_cols: &'a mut [f64],
+    /// 1/(row degree + μ).
+    row_weight: &'a mut [f64],
+    /// 1 for a column whose step is an unknown, 0 for a grounded one.
+    column_free: &'a mut [f64],
+    /// 1 for a row or column of an unbalanced component (regularised), else 0.
+    row_shift: &'a mut [f64],
+    column_shift: &'a mut [f64],
+    /// X(u, v), row-major.
+    x: &'a mut [f64],
+    /// 1 where X > 0, else 0 (row-major).
+    support: &'a mut [f64],
+    /// The Schur complement in the column steps (row-major n×n).
+    schur: &'a mut [f64],
+    /// Line search: kink positions (+∞: none), and the change of f′'s offset and slope there.
+    kink_t: &'a mut [f64],
+    kink_offset: &'a mut [f64],
+    kink_slope: &'a mut [f64],
+    /// Bit j of row i's mask: X_ij > 0 (n ≤ 64).
+    row_mask: &'a mut [u64],
+    /// Union-find parents of the support graph (rows 0..n, columns n..2n), for n > 64.
+    parent: &'a mut [usize],
+    /// Rows minus columns per component root, for n > 64.
+    balance: &'a mut [isize],
+}
+
+/// f64 values a workspace for n needs.
+const fn float_len(n: usize) -> usize {
+    12 * n + 6 * n * n
+}
+
+/// Largest n whose workspace lives on the stack.
+const STACK_N: usize = 8;
+
+/// Largest n whose support graph fits the 64-bit row masks.
+const MASK_N: usize = 64;
+
+fn with_workspace<R>(n: usize, body: impl FnOnce(&mut Workspace<'_>) -> R) -> R {
+    if n <= 4 {
+        let mut floats = [0.0; float_len(4)];
+        let mut masks = [0u64; 4];
+        body(&mut Workspace::new(
+            n,
+            &mut floats,
+            &mut masks,
+            &mut [],
+            &mut [],
+        ))
+    } else if n <= STACK_N {
+        let mut floats = [0.0; float_len(STACK_N)];
+        let mut masks = [0u64; STACK_N];
+        body(&mut Workspace::new(
+            n,
+            &mut floats,
+            &mut masks,
+            &mut [],
+            &mut [],
+        ))
+    } else {
+        let mut floats = vec![0.0; float_len(n)];
+        let mut masks = vec![0u64; n];
+        let graph = if n > MASK_N { 2 * n } else { 0 };
+        let mut parent = vec![0usize; graph];
+        let mut balance = vec![0isize; graph];
+        body(&mut Workspace::new(
+            n,
+            &mut floats,
+            &mut masks,
+            &mut parent,
+            &mut balance,
+        ))
+    }
+}
+
+impl<'a> Workspace<'a> {
+    fn new(
+        n: usize,
+        floats: &'a mut [f64],
+        row_mask: &'a mut [u64],
+        parent: &'a mut [usize],
+        balance: &'a mut [isize],
+    ) -> Self {
+        let (u, rest) = floats.split_at_mut(n);
+        let (v, rest) = rest.split_at_mut(n);
+        let (du, rest) = rest.split_at_mut(n);
+        let (dv, rest) = rest.split_at_mut(n);
+        let (best_u, rest) = rest.split_at_mut(n);
+        let (best_v, rest) = rest.split_at_mut(n);
+        let (grad_rows, rest) = rest.split_at_mut(n);
+        let (grad_cols, rest) = rest.split_at_mut(n);
+        let (row_weight, rest) = rest.split_at_mut(n);
+        let (column_free, rest) = rest.split_at_mut(n);
+        let (row_shift, rest) = rest.split_at_mut(n);
+        let (column_shift, rest) = rest.split_at_mut(n);
+        let (x, rest) = rest.split_at_mut(n * n);
+        let (support, rest) = rest.split_at_mut(n * n);
+        let (schur, rest) = rest.split_at_mut(n * n);
+        let (kink_t, rest) = rest.split_at_mut(n * n);
+        let (kink_offset, rest) = rest.split_at_mut(n * n);
+        let (kink_slope, _) = rest.split_at_mut(n * n);
+        Self {
+            u,
+            v,
+            du,
+            dv,
+            best_u,
+            best_v,
+            grad_rows,
+            grad_cols,
+            row_weight,
+            column_free,
+            row_shift,
+            column_shift,
+            x,
+            support,
+            schur,
+            kink_t,
+            kink_offset,
+            kink_slope,
+            row_mask: &mut row_mask[..n],
+            parent,
+            balance,
+        }
+    }
+
+    /// X = max(0, M − u 1ᵀ − 1 vᵀ) at the best multipliers.
+    fn primal(&mut self, m: &[f64], n: usize) {
+        for i in 0..n {
+            for j in 0..n {
+                self.x[i * n + j] = (m[i * n + j] - self.best_u[i] - self.best_v[j]).max(0.0);
+            }
+        }
+    }
+}
+
+/// What the Newton solver reports; the multipliers are in the workspace's `best_u`, `best_v`.
+struct Outcome {
+    residual: f64,
+    iterations: u32,
+}
+
+/// The semismooth Newton iteration (module docs), on slices: any n.
+fn newton(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> Option<Outcome> {
+    let m = &m[..n * n];
+    let nf = n as f64;
+    let scale = scale_of(m);
+    let tolerance = 64.0 * nf * f64::EPSILON * scale;
+    // After reaching the tolerance, up to two more full steps polish the answer down to the
+    // rounding floor; the best iterate is returned.
+    let floor = 4.0 * nf * f64::EPSILON * scale;
+
+    // Start at the multipliers of the affine projection P_A(M): optimal when it is non-negative.
+    let mut total = 0.0;
+    for i in 0..n {
+        let row = m[i * n..(i + 1) * n].iter().sum::<f64>() - 1.0;
+        ws.grad_rows[i] = row;
+        total += row;
+    }
+    for j in 0..n {
+        ws.grad_cols[j] = (0..n).map(|i| m[i * n + j]).sum::<f64>() - 1.0;
+    }
+    let shift = total / (2.0 * nf * nf);
+    for i in 0..n {
+        ws.u[i] = ws.grad_rows[i] / nf - shift;
+        ws.v[i] = ws.grad_cols[i] / nf - shift;
+    }
+
+    let mut best: Option<Outcome> = None;
+    let mut polish_steps = 0;
+    for iteration in 0..MAX_NEWTON_ITERATIONS {
+        let residual = primal_and_gradient(m, n, ws);
+        if residual <= tolerance {
+            if best.as_ref().is_none_or(|b| residual < b.residual) {
+                best = Some(Outcome {
+                    residual,
+                    iterations: iteration,
+                });
+                ws.best_u.copy_from_slice(ws.u);
+                ws.best_v.copy_from_slice(ws.v);
+            }
+            if residual <= floor || polish_steps == 2 {
+                break;
+            }
+            polish_steps += 1;
+        }
+        if !newton_direction(n, ws, residual) {
+            break;
+        }
+        let Some(t) = line_search(m, n, ws) else {
+            break;
+        };
+        for i in 0..n {
+            ws.u[i] += t * ws.du[i];
+            ws.v[i] += t * ws.dv[i];
+        }
+    }
+    best
+}
+
+/// X(u, v), its support and the gradient of f = −g: (1 − row sums, 1 − column sums), into the
+/// workspace. Returns max |gradient|.
+fn primal_and_gradient(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> f64 {
+    ws.grad_cols[..n].iter_mut().for_each(|g| *g = 1.0);
+    let mut worst = 0.0f64;
+    for i in 0..n {
+        let mut row = 1.0;
+        let mut mask = 0u64;
+        for j in 0..n {
+            let a = m[i * n + j] - ws.u[i] - ws.v[j];
+            let positive = a > 0.0;
+            let x = a.max(0.0);
+            ws.x[i * n + j] = x;
+            ws.support[i * n + j] = if positive { 1.0 } else { 0.0 };
+            mask |= (positive as u64) << (j % 64);
+            row -= x;
+            ws.grad_cols[j] -= x;
+        }
+        ws.row_mask[i] = mask;
+        ws.grad_rows[i] = row;
+        worst = worst.max(row.abs());
+    }
+    ws.grad_cols[..n].iter().fold(worst, |w, g| w.max(g.abs()))
+}
+
+/// Marks the grounded columns (`column_free` = 0): the first column of every connected
+/// component of the support graph that has as many rows as columns and at least one edge. The
+/// rows and columns of those balanced components get no regularisation: `row_shift` and
+/// `column_shift` are 0 there and 1 elsewhere (a factor of μ).
+fn ground_balanced_components(n: usize, ws: &mut Workspace<'_>) {
+    ws.column_free[..n].iter_mut().for_each(|f| *f = 1.0);
+    ws.row_shift[..n].iter_mut().for_each(|f| *f = 1.0);
+    ws.column_shift[..n].iter_mut().for_each(|f| *f = 1.0);
+    if n > MASK_N {
+        return ground_by_union_find(n, ws);
+    }
+    let masks = &ws.row_mask[..n];
+    let mut remaining = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    while remaining != 0 {
+        let first = remaining.trailing_zeros() as usize;
+        let mut rows = 1u64 << first;
+        let mut cols = masks[first];
+        loop {
+            let mut grown = rows;
+            for (i, &mask) in masks.iter().enumerate() {
+                grown |= (((mask & cols) != 0) as u64) << i;
+            }
+            if grown == rows {
+                break;
+            }
+            rows = grown;
+            for (i, &mask) in masks.iter().enumerate() {
+                cols |= mask & 0u64.wrapping_sub((rows >> i) & 1);
+            }
+        }
+        if cols != 0 && rows.count_ones() == cols.count_ones() {
+            ws.column_free[cols.trailing_zeros() as usize] = 0.0;
+            for k in 0..n {
+                if (rows >> k) & 1 == 1 {
+                    ws.row_shift[k] = 0.0;
+                }
+                if (cols >> k) & 1 == 1 {
+                    ws.column_shift[k] = 0.0;
+                }
+            }
+        }
+        remaining &= !rows;
+    }
 }
 
 fn find(parent: &mut [usize], mut node: usize) -> usize {
@@ -82,7 +463,48 @@ fn find(parent: &mut [usize], mut node: usize) -> usize {
     node
 }
 
-/// The regularised semismooth Newton direction for f, into `w.step` (u steps, then v steps):
+/// [`ground_balanced_components`] for n > 64, by union-find.
+fn ground_by_union_find(n: usize, ws: &mut Workspace<'_>) {
+    for (node, parent) in ws.parent.iter_mut().enumerate() {
+        *parent = node;
+    }
+    for i in 0..n {
+        for j in 0..n {
+            if ws.support[i * n + j] > 0.0 {
+                let (a, b) = (find(ws.parent, i), find(ws.parent, n + j));
+                if a != b {
+                    ws.parent[a] = b;
+                }
+            }
+        }
+    }
+    ws.balance.iter_mut().for_each(|b| *b = 0);
+    for node in 0..2 * n {
+        let root = find(ws.parent, node);
+        ws.balance[root] += if node < n { 1 } else { -1 };
+    }
+    for i in 0..n {
+        if ws.balance[find(ws.parent, i)] == 0 {
+            ws.row_shift[i] = 0.0;
+        }
+    }
+    for j in 0..n {
+        let root = find(ws.parent, n + j);
+        let has_edge = (0..n).any(|i| ws.support[i * n + j] > 0.0);
+        if has_edge && ws.balance[root] == 0 {
+            ws.column_shift[j] = 0.0;
+        }
+    }
+    for j in 0..n {
+        let root = find(ws.parent, n + j);
+        if ws.column_shift[j] == 0.0 && ws.balance[root] == 0 {
+            ws.balance[root] = isize::MIN; // one ground per component
+            ws.column_free[j] = 0.0;
+        }
+    }
+}
+
+/// The regularised semismooth Newton direction for f = −g, into `ws.du`, `ws.dv`:
 /// `(H + μI)·d = −∇f` with `μ = min(1, residual)·1e-2` (Levenberg–Marquardt: always a descent
 /// direction, and the regularisation vanishes quadratically near the optimum).
 ///
@@ -92,243 +514,484 @@ fn find(parent: &mut [usize], mut node: usize) -> usize {
 /// null direction is a pure gauge. In an unbalanced component (including a lone row or column)
 /// the gradient has a part along the null direction — the support must change — and the
 /// regularisation turns it into a long step that the line search shortens.
-fn newton_direction(w: &mut Workspace, n: usize, residual: f64) -> bool {
+///
+/// The row block of H + μI is diagonal (row degree + μ), so the rows are eliminated:
+/// `S·dv = −∇_v f + Aᵀ W ∇_u f` with `S = D_c + μI − Aᵀ W A`, `W = diag(1/(row degree + μ))`,
+/// A the 0/1 support, then `du = W (−∇_u f − A dv)`. A grounded column's row and column of S
+/// are replaced by the identity's (its step is exactly 0). S is solved by LDLᵀ; false if it is
+/// not numerically positive definite.
+fn newton_direction(n: usize, ws: &mut Workspace<'_>, residual: f64) -> bool {
     let mu = residual.min(1.0) * 1e-2;
-    let dim = 2 * n;
-    for (node, parent) in w.component.iter_mut().enumerate() {
-        *parent = node;
+    ground_balanced_components(n, ws);
+    let support = &ws.support[..n * n];
+    let schur = &mut ws.schur[..n * n];
+    schur.iter_mut().for_each(|s| *s = 0.0);
+    for j in 0..n {
+        schur[j * n + j] = mu * ws.column_shift[j];
+        ws.dv[j] = -ws.grad_cols[j];
     }
-    let mut degree = vec![0usize; dim];
     for i in 0..n {
+        let row = &support[i * n..(i + 1) * n];
+        let w = 1.0 / (row.iter().sum::<f64>() + mu * ws.row_shift[i]);
+        ws.row_weight[i] = w;
+        let wg = w * ws.grad_rows[i];
         for j in 0..n {
-            if w.x[i * n + j] > 0.0 {
-                degree[i] += 1;
-                degree[n + j] += 1;
-                let (a, b) = (find(&mut w.component, i), find(&mut w.component, n + j));
-                if a != b {
-                    w.component[a] = b;
-                }
+            // Column degree on the diagonal, minus the row's rank-one term.
+            let pj = row[j];
+            schur[j * n + j] += pj;
+            ws.dv[j] += pj * wg;
+            let wp = w * pj;
+            for l in 0..n {
+                schur[j * n + l] -= wp * row[l];
             }
         }
     }
-    // Ground one column per component that has an edge; number the other nodes.
-    let mut grounded = vec![false; dim];
-    let mut unknowns = 0;
-    for node in 0..dim {
-        w.unknown[node] = usize::MAX;
-        w.step[node] = 0.0;
-    }
-    // Rows minus columns per component: zero when the component can be doubly stochastic on
-    // its own, and only then is its null direction a pure gauge (∇f ⊥ it).
-    let mut balance = vec![0i64; dim];
-    for node in 0..dim {
-        let root = find(&mut w.component, node);
-        balance[root] += if node < n { 1 } else { -1 };
-    }
-    for node in n..dim {
-        let root = find(&mut w.component, node);
-        if degree[node] > 0 && balance[root] == 0 && !grounded[root] {
-            grounded[root] = true;
-            w.unknown[node] = usize::MAX - 1; // the ground: not an unknown
+    for j in 0..n {
+        let fj = ws.column_free[j];
+        ws.dv[j] *= fj;
+        for l in 0..n {
+            let identity = if j == l { 1.0 - fj } else { 0.0 };
+            schur[j * n + l] = fj * ws.column_free[l] * schur[j * n + l] + identity;
         }
     }
-    for node in 0..dim {
-        if w.unknown[node] == usize::MAX {
-            w.unknown[node] = unknowns;
-            unknowns += 1;
-        }
-    }
-    if unknowns == 0 {
-        return true;
-    }
-    let size = unknowns;
-    let hessian = &mut w.hessian[..size * size];
-    hessian.iter_mut().for_each(|h| *h = 0.0);
-    let mut rhs = vec![0.0; size];
-    for node in 0..dim {
-        let k = w.unknown[node];
-        if k < size {
-            hessian[k * size + k] = degree[node] as f64 + mu;
-            rhs[k] = -w.gradient[node];
-        }
-    }
-    for i in 0..n {
-        for j in 0..n {
-            if w.x[i * n + j] > 0.0 {
-                let (a, b) = (w.unknown[i], w.unknown[n + j]);
-                if a < size && b < size {
-                    hessian[a * size + b] += 1.0;
-                    hessian[b * size + a] += 1.0;
-                }
-            }
-        }
-    }
-    if !cholesky_solve(hessian, &mut rhs, size) {
+    if !ldlt_solve(schur, &mut ws.dv[..n], n) {
         return false;
     }
-    for node in 0..dim {
-        let k = w.unknown[node];
-        if k < size {
-            w.step[node] = rhs[k];
+    for i in 0..n {
+        let row = &support[i * n..(i + 1) * n];
+        let mut s = -ws.grad_rows[i];
+        for j in 0..n {
+            s -= row[j] * ws.dv[j];
         }
+        ws.du[i] = ws.row_weight[i] * s;
     }
     true
 }
 
-/// f(u, v) = −g(u, v) + const = ½ Σ max(0, a_ij)² + Σu + Σv, with a_ij = M_ij − u_i − v_j.
-fn objective(m: &[f64], n: usize, u: &[f64], v: &[f64]) -> f64 {
-    let mut total = u.iter().sum::<f64>() + v.iter().sum::<f64>();
+/// The exact minimiser t ∈ (0, 1] of f along the step (`ws.du`, `ws.dv`), or None when the step
+/// is not a descent direction. (Beyond the full step the piecewise quadratic model behind the
+/// direction is stale: minimising further can jump to a far worse support.)
+///
+/// With a_ij = M_ij − u_i − v_j and b_ij = du_i + dv_j, f(t) = ½Σ max(0, a_ij − t·b_ij)² + Σu +
+/// Σv + t(Σdu + Σdv) is convex and piecewise quadratic; its derivative
+/// `f'(t) = Σdu + Σdv − Σ_active b_ij (a_ij − t·b_ij)` is piecewise linear and increasing, with a
+/// kink where an entry leaves (a > 0, b > 0) or enters (a ≤ 0, b < 0) the support. Visiting the
+/// kinks in order finds the segment where f' crosses zero (or reaches t = 1 first); the next kink
+/// is selected lazily, since the zero usually comes after a few of them.
+fn line_search(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> Option<f64> {
+    let kink_t = &mut ws.kink_t[..n * n];
+    // f'(t) = offset + slope·t on the current segment.
+    let mut offset = ws.du[..n].iter().sum::<f64>() + ws.dv[..n].iter().sum::<f64>();
+    let mut slope = 0.0;
     for i in 0..n {
         for j in 0..n {
-            let a = m[i * n + j] - u[i] - v[j];
-            if a > 0.0 {
-                total += 0.5 * a * a;
+            let k = i * n + j;
+            let a = m[k] - ws.u[i] - ws.v[j];
+            let b = ws.du[i] + ws.dv[j];
+            let (ab, bb) = (b * a, b * b);
+            let active = a > 0.0;
+            if active {
+                offset -= ab;
+                slope += bb;
+            }
+            let leaves = active && b > 0.0;
+            let enters = !active && b < 0.0;
+            kink_t[k] = if leaves || enters {
+                a / b
+            } else {
+                f64::INFINITY
+            };
+            ws.kink_offset[k] = if leaves { ab } else { -ab };
+            ws.kink_slope[k] = if leaves { -bb } else { bb };
+        }
+    }
+    if !(offset < 0.0) {
+        return None;
+    }
+    let mut low = 0.0f64;
+    loop {
+        let mut next = 0;
+        let mut t = kink_t[0];
+        for (k, &candidate) in kink_t.iter().enumerate().skip(1) {
+            if candidate < t {
+                t = candidate;
+                next = k;
             }
         }
-    }
-    total
-}
-
-/// X(u, v) and the gradient of f: (1 − row sums, 1 − column sums). Returns max |gradient|.
-fn primal_and_gradient(m: &[f64], n: usize, u: &[f64], v: &[f64], w: &mut Workspace) -> f64 {
-    w.gradient.iter_mut().for_each(|g| *g = 1.0);
-    for i in 0..n {
-        for j in 0..n {
-            let a = (m[i * n + j] - u[i] - v[j]).max(0.0);
-            w.x[i * n + j] = a;
-            w.gradient[i] -= a;
-            w.gradient[n + j] -= a;
+        let end = t.min(1.0);
+        if offset + slope * end >= 0.0 {
+            // f' < 0 at `low` and ≥ 0 at `end`: the zero is on this segment.
+            return Some(if slope > 0.0 {
+                (-offset / slope).clamp(low, end)
+            } else {
+                end
+            });
         }
-    }
-    w.gradient.iter().fold(0.0f64, |s, g| s.max(g.abs()))
-}
-
-/// max |marginal − 1| of X(u, v), without storing X.
-fn marginal_residual(m: &[f64], n: usize, u: &[f64], v: &[f64]) -> f64 {
-    let mut worst = 0.0f64;
-    let mut columns = vec![0.0f64; n];
-    for i in 0..n {
-        let mut row = 0.0;
-        for j in 0..n {
-            let a = (m[i * n + j] - u[i] - v[j]).max(0.0);
-            row += a;
-            columns[j] += a;
+        if end == 1.0 {
+            return Some(1.0);
         }
-        worst = worst.max((row - 1.0).abs());
+        offset += ws.kink_offset[next];
+        slope += ws.kink_slope[next];
+        low = t;
+        kink_t[next] = f64::INFINITY;
     }
-    columns[..n]
-        .iter()
-        .fold(worst, |w, c| w.max((c - 1.0).abs()))
 }
 
-fn newton(m: &[f64], n: usize, tolerance: f64, scale: f64) -> Option<BirkhoffProjection> {
-    let nf = n as f64;
-    let rows: Vec<f64> = (0..n)
-        .map(|i| m[i * n..(i + 1) * n].iter().sum::<f64>() - 1.0)
-        .collect();
-    let cols: Vec<f64> = (0..n)
-        .map(|j| (0..n).map(|i| m[i * n + j]).sum::<f64>() - 1.0)
-        .collect();
-    let total: f64 = rows.iter().sum::<f64>();
-    // Start at the multipliers of the affine projection P_A(M): optimal when it is non-negative.
-    let mut u: Vec<f64> = rows
-        .iter()
-        .map(|r| r / nf - total / (2.0 * nf * nf))
-        .collect();
-    let mut v: Vec<f64> = cols
-        .iter()
-        .map(|c| c / nf - total / (2.0 * nf * nf))
-        .collect();
-    let dim = 2 * n;
-    let mut w = Workspace {
-        x: vec![0.0; n * n],
-        gradient: vec![0.0; dim],
-        hessian: vec![0.0; dim * dim],
-        step: vec![0.0; dim],
-        component: vec![0; dim],
-        unknown: vec![usize::MAX; dim],
-    };
-    let mut trial_u = vec![0.0; n];
-    let mut trial_v = vec![0.0; n];
-    let mut value = objective(m, n, &u, &v);
-    // After reaching the tolerance, up to two more full steps polish the answer down to the
-    // rounding floor; the best iterate is returned.
-    let floor = 4.0 * n as f64 * f64::EPSILON * scale;
-    let mut best: Option<(f64, Vec<f64>, Vec<f64>, Vec<f64>, u32)> = None;
-    let mut polish_steps = 0;
-    for iteration in 0..MAX_NEWTON_ITERATIONS {
-        let residual = primal_and_gradient(m, n, &u, &v, &mut w);
-        if residual <= tolerance {
-            if best.as_ref().is_none_or(|b| residual < b.0) {
-                best = Some((residual, u.clone(), v.clone(), w.x.clone(), iteration));
+/// Solves S·x = b in place for symmetric positive definite S (n×n, row-major) by LDLᵀ (the lower
+/// triangle and diagonal of S are overwritten); false if a pivot is not positive.
+fn ldlt_solve(s: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    let s = &mut s[..n * n];
+    let b = &mut b[..n];
+    for j in 0..n {
+        let mut d = s[j * n + j];
+        for k in 0..j {
+            let l = s[j * n + k];
+            d -= l * l * s[k * n + k];
+        }
+        if !(d > 0.0) || !d.is_finite() {
+            return false;
+        }
+        s[j * n + j] = d;
+        for i in (j + 1)..n {
+            let mut v = s[i * n + j];
+            for k in 0..j {
+                v -= s[i * n + k] * s[j * n + k] * s[k * n + k];
             }
-            if residual <= floor || polish_steps == 2 {
+            s[i * n + j] = v / d;
+        }
+    }
+    for i in 0..n {
+        let mut v = b[i];
+        for k in 0..i {
+            v -= s[i * n + k] * b[k];
+        }
+        b[i] = v;
+    }
+    for i in 0..n {
+        b[i] /= s[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut v = b[i];
+        for k in (i + 1)..n {
+            v -= s[k * n + i] * b[k];
+        }
+        b[i] = v;
+    }
+    true
+}
+
+/// The Newton solver on fixed-size arrays for small n: the same iteration as [`newton`] (same
+/// operations in the same order), with loops of known length and branch-free inner loops.
+mod fixed {
+    use super::MAX_NEWTON_ITERATIONS;
+
+    /// Optimal multipliers and what the solver reports.
+    pub(super) struct Solution<const N: usize> {
+        pub u: [f64; N],
+        pub v: [f64; N],
+        pub residual: f64,
+        pub iterations: u32,
+    }
+
+    impl<const N: usize> Solution<N> {
+        /// X = max(0, M − u 1ᵀ − 1 vᵀ).
+        pub fn projection(&self, m: &[[f64; N]; N]) -> [[f64; N]; N] {
+            let mut x = [[0.0; N]; N];
+            for i in 0..N {
+                for j in 0..N {
+                    x[i][j] = (m[i][j] - self.u[i] - self.v[j]).max(0.0);
+                }
+            }
+            x
+        }
+    }
+
+    /// The support and the gradient of f = −g at the current multipliers.
+    struct State<const N: usize> {
+        /// 1 where X > 0, else 0.
+        support: [[f64; N]; N],
+        /// Bit j of row i: X_ij > 0.
+        masks: [u64; N],
+        grad_rows: [f64; N],
+        grad_cols: [f64; N],
+    }
+
+    /// 1.0 if `b`, else 0.0, without a branch.
+    #[inline(always)]
+    fn indicator(b: bool) -> f64 {
+        f64::from_bits(1.0f64.to_bits() & 0u64.wrapping_sub(b as u64))
+    }
+
+    pub(super) fn solve<const N: usize>(m: &[[f64; N]; N]) -> Option<Solution<N>> {
+        let nf = N as f64;
+        let scale = m.as_flattened().iter().fold(1.0f64, |s, x| s.max(x.abs()));
+        let tolerance = 64.0 * nf * f64::EPSILON * scale;
+        let floor = 4.0 * nf * f64::EPSILON * scale;
+        let mut rows = [0.0; N];
+        let mut total = 0.0;
+        for i in 0..N {
+            rows[i] = m[i].iter().sum::<f64>() - 1.0;
+            total += rows[i];
+        }
+        let mut cols = [0.0; N];
+        for (j, c) in cols.iter_mut().enumerate() {
+            *c = (0..N).map(|i| m[i][j]).sum::<f64>() - 1.0;
+        }
+        let shift = total / (2.0 * nf * nf);
+        let mut u = [0.0; N];
+        let mut v = [0.0; N];
+        for i in 0..N {
+            u[i] = rows[i] / nf - shift;
+            v[i] = cols[i] / nf - shift;
+        }
+        let mut best: Option<Solution<N>> = None;
+        let mut polish_steps = 0;
+        for iteration in 0..MAX_NEWTON_ITERATIONS {
+            let (state, residual) = primal(m, &u, &v);
+            if residual <= tolerance {
+                if best.as_ref().is_none_or(|b| residual < b.residual) {
+                    best = Some(Solution {
+                        u,
+                        v,
+                        residual,
+                        iterations: iteration,
+                    });
+                }
+                if residual <= floor || polish_steps == 2 {
+                    break;
+                }
+                polish_steps += 1;
+            }
+            let Some((du, dv)) = direction(&state, residual) else {
                 break;
+            };
+            let Some(t) = line_search(m, &u, &v, &du, &dv) else {
+                break;
+            };
+            for i in 0..N {
+                u[i] += t * du[i];
+                v[i] += t * dv[i];
             }
-            polish_steps += 1;
         }
-        if !newton_direction(&mut w, n, residual) {
-            break;
+        best
+    }
+
+    /// The support and gradient at (u, v), and max |gradient|.
+    #[inline(always)]
+    fn primal<const N: usize>(m: &[[f64; N]; N], u: &[f64; N], v: &[f64; N]) -> (State<N>, f64) {
+        let mut state = State {
+            support: [[0.0; N]; N],
+            masks: [0; N],
+            grad_rows: [0.0; N],
+            grad_cols: [1.0; N],
+        };
+        let mut worst = 0.0f64;
+        for i in 0..N {
+            let mut row = 1.0;
+            let mut mask = 0u64;
+            for j in 0..N {
+                let a = m[i][j] - u[i] - v[j];
+                let positive = a > 0.0;
+                let x = a.max(0.0);
+                state.support[i][j] = indicator(positive);
+                mask |= (positive as u64) << j;
+                row -= x;
+                state.grad_cols[j] -= x;
+            }
+            state.masks[i] = mask;
+            state.grad_rows[i] = row;
+            worst = worst.max(row.abs());
         }
-        // Armijo backtracking on f along the Newton direction. Near the optimum the decrease of
-        // f falls below its rounding, so a step that halves the marginal error is taken too.
-        let slope: f64 = (0..dim).map(|k| w.gradient[k] * w.step[k]).sum();
-        if slope >= 0.0 {
-            break;
+        let worst = state.grad_cols.iter().fold(worst, |w, g| w.max(g.abs()));
+        (state, worst)
+    }
+
+    /// The support graph's components (see `ground_balanced_components`): 0 for the grounded
+    /// columns and 1 for the others, and the masks of the rows and of the columns that lie in
+    /// balanced components.
+    #[inline(always)]
+    fn components<const N: usize>(masks: &[u64; N]) -> ([f64; N], u64, u64) {
+        let mut free = [1.0; N];
+        let (mut balanced_rows, mut balanced_cols) = (0u64, 0u64);
+        let mut remaining = (1u64 << N) - 1;
+        while remaining != 0 {
+            let first = remaining.trailing_zeros() as usize;
+            let mut rows = 1u64 << first;
+            let mut cols = masks[first];
+            loop {
+                let mut grown = rows;
+                for (i, &mask) in masks.iter().enumerate() {
+                    grown |= (((mask & cols) != 0) as u64) << i;
+                }
+                if grown == rows {
+                    break;
+                }
+                rows = grown;
+                for (i, &mask) in masks.iter().enumerate() {
+                    cols |= mask & 0u64.wrapping_sub((rows >> i) & 1);
+                }
+            }
+            if cols != 0 && rows.count_ones() == cols.count_ones() {
+                free[cols.trailing_zeros() as usize] = 0.0;
+                balanced_rows |= rows;
+                balanced_cols |= cols;
+            }
+            remaining &= !rows;
         }
-        // Within this residual the support is settled and full steps converge quadratically.
-        let local = residual <= 1e-6 * scale;
-        let mut t = 1.0;
+        (free, balanced_rows, balanced_cols)
+    }
+
+    /// The regularised Newton step (see `newton_direction`).
+    #[inline(always)]
+    fn direction<const N: usize>(state: &State<N>, residual: f64) -> Option<([f64; N], [f64; N])> {
+        let mu = residual.min(1.0) * 1e-2;
+        let (free, balanced_rows, balanced_cols) = components(&state.masks);
+        let shift = |balanced: u64, k: usize| if (balanced >> k) & 1 == 1 { 0.0 } else { mu };
+        let support = &state.support;
+        let mut schur = [[0.0; N]; N];
+        let mut dv = [0.0; N];
+        let mut weight = [0.0; N];
+        for j in 0..N {
+            schur[j][j] = shift(balanced_cols, j);
+            dv[j] = -state.grad_cols[j];
+        }
+        for i in 0..N {
+            let row = &support[i];
+            let w = 1.0 / (row.iter().sum::<f64>() + shift(balanced_rows, i));
+            weight[i] = w;
+            let wg = w * state.grad_rows[i];
+            for j in 0..N {
+                let pj = row[j];
+                schur[j][j] += pj;
+                dv[j] += pj * wg;
+                let wp = w * pj;
+                for l in 0..N {
+                    schur[j][l] -= wp * row[l];
+                }
+            }
+        }
+        for j in 0..N {
+            let fj = free[j];
+            dv[j] *= fj;
+            for l in 0..N {
+                let identity = if j == l { 1.0 - fj } else { 0.0 };
+                schur[j][l] = fj * free[l] * schur[j][l] + identity;
+            }
+        }
+        if !ldlt_solve(&mut schur, &mut dv) {
+            return None;
+        }
+        let mut du = [0.0; N];
+        for i in 0..N {
+            let mut s = -state.grad_rows[i];
+            for j in 0..N {
+                s -= support[i][j] * dv[j];
+            }
+            du[i] = weight[i] * s;
+        }
+        Some((du, dv))
+    }
+
+    /// The exact line search (see `line_search`).
+    #[inline(always)]
+    fn line_search<const N: usize>(
+        m: &[[f64; N]; N],
+        u: &[f64; N],
+        v: &[f64; N],
+        du: &[f64; N],
+        dv: &[f64; N],
+    ) -> Option<f64> {
+        let mut offset = du.iter().sum::<f64>() + dv.iter().sum::<f64>();
+        let mut slope = 0.0;
+        let mut kink_t = [[f64::INFINITY; N]; N];
+        let mut kink_offset = [[0.0; N]; N];
+        let mut kink_slope = [[0.0; N]; N];
+        for i in 0..N {
+            for j in 0..N {
+                let a = m[i][j] - u[i] - v[j];
+                let b = du[i] + dv[j];
+                let (ab, bb) = (b * a, b * b);
+                let active = a > 0.0;
+                offset -= if active { ab } else { 0.0 };
+                slope += if active { bb } else { 0.0 };
+                let leaves = active & (b > 0.0);
+                let enters = !active & (b < 0.0);
+                let t = a / b;
+                kink_t[i][j] = if leaves | enters { t } else { f64::INFINITY };
+                kink_offset[i][j] = if leaves { ab } else { -ab };
+                kink_slope[i][j] = if leaves { -bb } else { bb };
+            }
+        }
+        if !(offset < 0.0) {
+            return None;
+        }
+        let kink_t = kink_t.as_flattened_mut();
+        let mut low = 0.0f64;
         loop {
-            for i in 0..n {
-                trial_u[i] = u[i] + t * w.step[i];
+            let mut next = 0;
+            let mut t = kink_t[0];
+            for (k, &candidate) in kink_t.iter().enumerate().skip(1) {
+                let smaller = candidate < t;
+                t = if smaller { candidate } else { t };
+                next = if smaller { k } else { next };
             }
-            for j in 0..n {
-                trial_v[j] = v[j] + t * w.step[n + j];
+            let end = t.min(1.0);
+            if offset + slope * end >= 0.0 {
+                return Some(if slope > 0.0 {
+                    (-offset / slope).clamp(low, end)
+                } else {
+                    end
+                });
             }
-            let trial = objective(m, n, &trial_u, &trial_v);
-            if trial <= value + 1e-4 * t * slope
-                || t < 1e-12
-                || (local && marginal_residual(m, n, &trial_u, &trial_v) <= 0.5 * residual)
-            {
-                value = trial;
-                break;
+            if end == 1.0 {
+                return Some(1.0);
             }
-            t *= 0.5;
+            offset += kink_offset.as_flattened()[next];
+            slope += kink_slope.as_flattened()[next];
+            low = t;
+            kink_t[next] = f64::INFINITY;
         }
-        std::mem::swap(&mut u, &mut trial_u);
-        std::mem::swap(&mut v, &mut trial_v);
     }
-    let (residual, u, v, x, iterations) = best?;
-    Some(finish(
-        m,
-        u,
-        v,
-        x,
-        residual,
-        iterations,
-        ProjectionMethod::Newton,
-    ))
-}
 
-fn finish(
-    m: &[f64],
-    u: Vec<f64>,
-    v: Vec<f64>,
-    x: Vec<f64>,
-    marginal_error: f64,
-    iterations: u32,
-    method: ProjectionMethod,
-) -> BirkhoffProjection {
-    let distance = frobenius_distance(m, &x);
-    BirkhoffProjection {
-        distance,
-        projection: x,
-        row_multipliers: u,
-        column_multipliers: v,
-        marginal_error,
-        iterations,
-        method,
+    /// LDLᵀ solve of the symmetric positive definite `s` (see `ldlt_solve`).
+    #[inline(always)]
+    fn ldlt_solve<const N: usize>(s: &mut [[f64; N]; N], b: &mut [f64; N]) -> bool {
+        for j in 0..N {
+            let mut d = s[j][j];
+            for k in 0..j {
+                let l = s[j][k];
+                d -= l * l * s[k][k];
+            }
+            if !(d > 0.0) || !d.is_finite() {
+                return false;
+            }
+            s[j][j] = d;
+            for i in (j + 1)..N {
+                let mut v = s[i][j];
+                for k in 0..j {
+                    v -= s[i][k] * s[j][k] * s[k][k];
+                }
+                s[i][j] = v / d;
+            }
+        }
+        for i in 0..N {
+            let mut v = b[i];
+            for k in 0..i {
+                v -= s[i][k] * b[k];
+            }
+            b[i] = v;
+        }
+        for i in 0..N {
+            b[i] /= s[i][i];
+        }
+        for i in (0..N).rev() {
+            let mut v = b[i];
+            for k in (i + 1)..N {
+                v -= s[k][i] * b[k];
+            }
+            b[i] = v;
+        }
+        true
     }
 }
 
@@ -341,50 +1004,13 @@ fn frobenius_distance(a: &[f64], b: &[f64]) -> f64 {
     if scale == 0.0 || !scale.is_finite() {
         return scale;
     }
+    let inverse = 1.0 / scale;
     scale
         * a.iter()
             .zip(b)
-            .map(|(x, y)| ((x - y) / scale).powi(2))
+            .map(|(x, y)| ((x - y) * inverse).powi(2))
             .sum::<f64>()
             .sqrt()
-}
-
-/// Solves A x = b in place for symmetric positive definite A (dim×dim, row-major); false if a
-/// pivot is not positive.
-fn cholesky_solve(a: &mut [f64], b: &mut [f64], dim: usize) -> bool {
-    for j in 0..dim {
-        let mut d = a[j * dim + j];
-        for k in 0..j {
-            d -= a[j * dim + k] * a[j * dim + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * dim + j] = d;
-        for i in (j + 1)..dim {
-            let mut s = a[i * dim + j];
-            for k in 0..j {
-                s -= a[i * dim + k] * a[j * dim + k];
-            }
-            a[i * dim + j] = s / d;
-        }
-    }
-    for i in 0..dim {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * dim + k] * b[k];
-        }
-        b[i] = s / a[i * dim + i];
-    }
-    for i in (0..dim).rev() {
-        let mut s = b[i];
-        for k in (i + 1)..dim {
-            s -= a[k * dim + i] * b[k];
-        }
-        b[i] = s / a[i * dim + i];
-    }
-    true
 }
 
 /// Dykstra's alternating projections between the affine set A = {X1 = 1, Xᵀ1 = 1} and the
@@ -401,17 +1027,19 @@ pub fn dykstra_projection(
     let mut x = m.to_vec();
     let mut y = vec![0.0; n * n];
     let mut correction = vec![0.0; n * n];
+    let mut rows = vec![0.0; n];
+    let mut cols = vec![0.0; n];
     let mut iterations = 0;
     let mut marginal_error = f64::INFINITY;
     while iterations < max_iterations {
         iterations += 1;
         // Y = P_A(X).
-        let rows: Vec<f64> = (0..n)
-            .map(|i| x[i * n..(i + 1) * n].iter().sum::<f64>() - 1.0)
-            .collect();
-        let cols: Vec<f64> = (0..n)
-            .map(|j| (0..n).map(|i| x[i * n + j]).sum::<f64>() - 1.0)
-            .collect();
+        for i in 0..n {
+            rows[i] = x[i * n..(i + 1) * n].iter().sum::<f64>() - 1.0;
+        }
+        for j in 0..n {
+            cols[j] = (0..n).map(|i| x[i * n + j]).sum::<f64>() - 1.0;
+        }
         let total: f64 = rows.iter().sum();
         for i in 0..n {
             for j in 0..n {

@@ -23,8 +23,8 @@
 //! # Ok::<(), mhc_analyze::plot::PlotError>(())
 //! ```
 
-mod axis;
 pub mod audit;
+mod axis;
 pub mod draw;
 pub mod figure;
 pub mod gain;
