@@ -29,6 +29,7 @@ pub mod generate;
 pub mod load;
 pub mod metrics;
 pub mod plot;
+pub mod report;
 pub mod stack;
 
 pub use error::{ConfigError, Error, StackError};

@@ -4,6 +4,7 @@
 mod audit;
 mod gain;
 mod progress;
+mod report;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,8 @@ enum Command {
     Gain(gain::GainArgs),
     /// Read a checkpoint or captured H_res, judge its stability; exit 0 stable, 1 unstable.
     Audit(audit::AuditArgs),
+    /// Run experiment files into report folders: figures, LaTeX/Markdown tables, CSV, report.md.
+    Report(report::ReportArgs),
 }
 
 /// Output format on stdout.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Gain(args) => gain::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
 

@@ -30,9 +30,15 @@ impl StagedFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let file = tempfile::Builder::new()
-            .prefix(".mhc-analyze-")
-            .suffix(".tmp")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".mhc-analyze-").suffix(".tmp");
+        // tempfile creates 0600 files; outputs are ordinary files (0666 less the umask).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let file = builder
             .tempfile_in(directory)
             .map_err(|e| io_error(target, e))?;
         Ok(Self {

@@ -4,6 +4,8 @@ pub mod atomic;
 pub mod audit;
 pub mod csv;
 pub mod json;
+pub mod latex;
+pub mod markdown;
 pub mod table;
 
 pub use atomic::{StagedFile, prepare_output_directory, write_all_atomic, write_atomic};

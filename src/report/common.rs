@@ -1,0 +1,321 @@
+//! Helpers shared by the experiment kinds: exact statistics over seeds, the tidy CSV writer
+//! with leading grid columns, and number wording for generated prose.
+
+use serde::Serialize;
+
+use crate::analysis::Summary;
+use crate::analysis::stats::exact_quantile;
+use crate::compose::Composite;
+use crate::error::Error;
+use crate::export::markdown::format_number;
+use crate::metrics::Metric;
+use crate::plot::{Panel, Series, SeriesStyle};
+
+/// Mean, median, min, max, 5th and 95th percentile of `values` (exact; numpy's linear
+/// interpolation). The mean sums in the given (seed) order, so it is reproducible.
+pub fn summarize(values: &[f64]) -> Summary {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = values.len().max(1) as f64;
+    Summary {
+        mean: values.iter().sum::<f64>() / n,
+        median: exact_quantile(&sorted, 0.5),
+        min: sorted.first().copied().unwrap_or(f64::NAN),
+        max: sorted.last().copied().unwrap_or(f64::NAN),
+        p05: exact_quantile(&sorted, 0.05),
+        p95: exact_quantile(&sorted, 0.95),
+    }
+}
+
+/// Per-seed rows of `width` values → one [`Summary`] per column.
+pub fn summarize_columns(rows: &[Vec<f64>], width: usize) -> Vec<Summary> {
+    (0..width)
+        .map(|k| summarize(&rows.iter().map(|r| r[k]).collect::<Vec<_>>()))
+        .collect()
+}
+
+/// Statistics written to the CSVs of curves (figures use the median and the 5–95 % band).
+pub const CURVE_STATS: [&str; 3] = ["median", "p05", "p95"];
+
+/// The named statistic of a summary.
+pub fn stat(summary: &Summary, name: &str) -> f64 {
+    match name {
+        "mean" => summary.mean,
+        "median" => summary.median,
+        "min" => summary.min,
+        "max" => summary.max,
+        "p05" => summary.p05,
+        "p95" => summary.p95,
+        _ => f64::NAN,
+    }
+}
+
+/// One field of a CSV record.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Field {
+    /// Text.
+    Text(String),
+    /// An integer.
+    Int(u64),
+    /// A number, in the shortest form that reads back as the same f64 (as in gain.csv).
+    Float(f64),
+}
+
+impl From<&str> for Field {
+    fn from(s: &str) -> Self {
+        Field::Text(s.to_string())
+    }
+}
+impl From<String> for Field {
+    fn from(s: String) -> Self {
+        Field::Text(s)
+    }
+}
+impl From<u64> for Field {
+    fn from(x: u64) -> Self {
+        Field::Int(x)
+    }
+}
+impl From<usize> for Field {
+    fn from(x: usize) -> Self {
+        Field::Int(x as u64)
+    }
+}
+impl From<u32> for Field {
+    fn from(x: u32) -> Self {
+        Field::Int(x as u64)
+    }
+}
+impl From<f64> for Field {
+    fn from(x: f64) -> Self {
+        Field::Float(x)
+    }
+}
+
+fn csv_error(e: impl std::fmt::Display) -> Error {
+    Error::Output {
+        what: "CSV".to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// A CSV with a fixed header, rows of [`Field`]s.
+pub struct CsvTable {
+    writer: csv::Writer<Vec<u8>>,
+    width: usize,
+}
+
+impl CsvTable {
+    /// A CSV with this header.
+    pub fn new(header: &[&str]) -> Result<Self, Error> {
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        writer.write_record(header).map_err(csv_error)?;
+        Ok(Self {
+            writer,
+            width: header.len(),
+        })
+    }
+
+    /// Appends a record (as long as the header).
+    pub fn row(&mut self, fields: Vec<Field>) -> Result<(), Error> {
+        debug_assert_eq!(fields.len(), self.width);
+        self.writer.serialize(fields).map_err(csv_error)
+    }
+
+    /// The bytes.
+    pub fn finish(self) -> Result<Vec<u8>, Error> {
+        self.writer.into_inner().map_err(csv_error)
+    }
+}
+
+/// The tidy schema of `gain.csv` (`method,composite,layer,metric,stat,value`) with the grid's
+/// parameters as leading columns.
+pub struct TidyCsv {
+    table: CsvTable,
+    grid: usize,
+}
+
+impl TidyCsv {
+    /// A tidy CSV whose rows start with the `grid` columns.
+    pub fn new(grid: &[&str]) -> Result<Self, Error> {
+        let mut header: Vec<&str> = grid.to_vec();
+        header.extend(["method", "composite", "layer", "metric", "stat", "value"]);
+        Ok(Self {
+            table: CsvTable::new(&header)?,
+            grid: grid.len(),
+        })
+    }
+
+    /// One value.
+    #[allow(clippy::too_many_arguments)]
+    pub fn row(
+        &mut self,
+        grid: Vec<Field>,
+        method: &str,
+        composite: Composite,
+        layer: usize,
+        metric: Metric,
+        stat: &str,
+        value: f64,
+    ) -> Result<(), Error> {
+        debug_assert_eq!(grid.len(), self.grid);
+        let mut fields = grid;
+        fields.extend([
+            Field::from(method),
+            Field::from(composite.name()),
+            Field::from(layer),
+            Field::from(metric.name()),
+            Field::from(stat),
+            Field::from(value),
+        ]);
+        self.table.row(fields)
+    }
+
+    /// Every statistic in `stats` of one summary.
+    #[allow(clippy::too_many_arguments)]
+    pub fn summary(
+        &mut self,
+        grid: &[Field],
+        method: &str,
+        composite: Composite,
+        layer: usize,
+        metric: Metric,
+        stats: &[&str],
+        summary: &Summary,
+    ) -> Result<(), Error> {
+        for name in stats {
+            self.row(
+                grid.to_vec(),
+                method,
+                composite,
+                layer,
+                metric,
+                name,
+                stat(summary, name),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The bytes.
+    pub fn finish(self) -> Result<Vec<u8>, Error> {
+        self.table.finish()
+    }
+}
+
+/// A number for prose: `format_number` with `digits` significant digits.
+pub fn num(x: f64, digits: usize) -> String {
+    format_number(x, digits)
+}
+
+/// A parameter as written in a file: the shortest decimal that reads back the same (`8`, `0.3`).
+pub fn param(x: f64) -> String {
+    format!("{x}")
+}
+
+/// `median (5–95 %: p05–p95)` for prose.
+pub fn spread(summary: &Summary, digits: usize) -> String {
+    format!(
+        "{} (5–95 %: {}–{})",
+        num(summary.median, digits),
+        num(summary.p05, digits),
+        num(summary.p95, digits)
+    )
+}
+
+/// Whether positive values span more than a factor 10 (then a log axis reads better).
+pub fn spans_decades(values: impl IntoIterator<Item = f64>) -> bool {
+    let (lo, hi) = values
+        .into_iter()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    hi > 10.0 * lo
+}
+
+/// The y values of every series and band of a panel.
+pub fn panel_values(panel: &Panel) -> Vec<f64> {
+    let mut values = Vec::new();
+    for s in &panel.series {
+        values.extend(s.points.iter().map(|p| p.1));
+        for band in s.band.iter().flatten() {
+            values.extend([band.1, band.2]);
+        }
+    }
+    values
+}
+
+/// A median line with a 5–95 % band from per-x summaries.
+pub fn band_series(label: &str, style: SeriesStyle, points: &[(f64, Summary)]) -> Series {
+    Series::new(
+        label,
+        style,
+        points.iter().map(|(x, s)| (*x, s.median)).collect(),
+    )
+    .with_band(points.iter().map(|(x, s)| (*x, s.p05, s.p95)).collect())
+}
+
+/// Joins phrases as `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items.len() {
+        0 => String::new(),
+        1 => items[0].clone(),
+        _ => format!(
+            "{} and {}",
+            items[..items.len() - 1].join(", "),
+            items[items.len() - 1]
+        ),
+    }
+}
+
+/// `1 − 10^(-x)` style deviation from 1 for prose: the largest |v − 1| over `values`.
+pub fn max_deviation_from_one(values: impl IntoIterator<Item = f64>) -> f64 {
+    values
+        .into_iter()
+        .map(|v| (v - 1.0).abs())
+        .fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_are_exact() {
+        let s = summarize(&[3.0, 1.0, 10.0, 2.0, 4.0]);
+        assert_eq!((s.min, s.median, s.max, s.mean), (1.0, 3.0, 10.0, 4.0));
+        assert!((s.p95 - 8.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn tidy_rows_lead_with_the_grid() {
+        let mut csv = TidyCsv::new(&["sinkhorn_iters"]).unwrap();
+        csv.row(
+            vec![Field::from(20u32)],
+            "mhc",
+            Composite::Prefix,
+            60,
+            Metric::AmaxBackward,
+            "median",
+            1.5,
+        )
+        .unwrap();
+        let text = String::from_utf8(csv.finish().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "sinkhorn_iters,method,composite,layer,metric,stat,value\n\
+             20,mhc,prefix,60,amax_backward,median,1.5\n"
+        );
+    }
+
+    #[test]
+    fn lists_read_naturally() {
+        let items: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(and_list(&items), "a, b and c");
+        assert_eq!(and_list(&items[..1]), "a");
+    }
+}
