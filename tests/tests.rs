@@ -5,3 +5,4 @@ mod cli_gain;
 mod load;
 mod properties;
 mod reference;
+mod report;

@@ -54,6 +54,10 @@ fn translate(c: char) -> Piece {
         '\\' => text("\\textbackslash{}"),
         '&' | '%' | '$' | '#' | '_' | '{' | '}' => Piece::Text(format!("\\{c}")),
         '~' => text("\\textasciitilde{}"),
+        // OT1 fonts print these three as other glyphs in text mode.
+        '|' => text("\\textbar{}"),
+        '<' => text("\\textless{}"),
+        '>' => text("\\textgreater{}"),
         '^' => text("\\textasciicircum{}"),
         '–' => text("--"),
         '—' => text("---"),

@@ -342,7 +342,7 @@ struct Source<'a> {
     text: &'a str,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
     /// 1-based line of byte `offset`.
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
@@ -365,8 +365,32 @@ impl Source<'_> {
         }
     }
 
+    /// The key of the `key = value` line holding `offset`, if that line is one.
+    fn key_at(&self, offset: usize) -> Option<&'a str> {
+        let offset = offset.min(self.text.len());
+        let start = self.text[..offset].rfind('\n').map_or(0, |k| k + 1);
+        let line = self.text[start..].lines().next()?;
+        let (key, _) = line.split_once('=')?;
+        let key = key.trim();
+        let bare = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        bare.then_some(key)
+    }
+
     fn toml_error(&self, e: &toml::de::Error) -> Error {
-        self.error(e.span(), e.message().to_string())
+        let message = e.message().trim();
+        let message = match e.span().and_then(|span| self.key_at(span.start)) {
+            // serde's type and value errors do not name the key; its field errors do.
+            Some(key)
+                if message.starts_with("invalid") || message.starts_with("unknown variant") =>
+            {
+                format!("key '{key}': {message}")
+            }
+            _ => message.to_string(),
+        };
+        self.error(e.span(), message)
     }
 
     fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
