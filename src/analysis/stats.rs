@@ -108,15 +108,22 @@ impl SeedStatistics {
     /// quantiles stay exact up to `min(expected_seeds, EXACT_VALUE_BUDGET / width)` seeds).
     pub fn new(width: usize, expected_seeds: usize) -> Self {
         let exact_capacity = expected_seeds.min(EXACT_VALUE_BUDGET / width.max(1)).max(1);
+        // A run known to outgrow the budget sketches from the first seed: storing values only
+        // to fold them into sketches later would put the whole budget in memory for nothing.
+        let sketch_from_start = expected_seeds > exact_capacity;
         Self {
             width,
             count: 0,
             sum: vec![0.0; width],
             min: vec![f64::INFINITY; width],
             max: vec![f64::NEG_INFINITY; width],
-            exact: Some(vec![0.0; width * exact_capacity]),
+            exact: (!sketch_from_start).then(|| vec![0.0; width * exact_capacity]),
             exact_capacity,
-            sketches: Vec::new(),
+            sketches: if sketch_from_start {
+                vec![Sketch::default(); width]
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -402,8 +409,16 @@ mod tests {
 
     #[test]
     fn sketch_takes_over_within_its_accuracy() {
+        // Announced (sketched from the first seed) and unannounced (exact, then folded into
+        // sketches at seed 101): the same accuracy.
+        for expected in [1000, 100] {
+            sketch_within_accuracy(expected);
+        }
+    }
+
+    fn sketch_within_accuracy(expected_seeds: usize) {
         let width = EXACT_VALUE_BUDGET / 100; // exact for 100 seeds, sketched after
-        let mut stats = SeedStatistics::new(width, 1000);
+        let mut stats = SeedStatistics::new(width, expected_seeds);
         let mut row = vec![0.0; width];
         let values: Vec<f64> = (0..1000)
             .map(|k| 1.0 + (k as f64 * 0.618).fract() * 1e3)
