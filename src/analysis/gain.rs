@@ -432,8 +432,8 @@ pub fn run_gain(
             .collect();
         for (offset, values) in chunk.iter().enumerate() {
             on_seed(start + offset as u64, values)?;
-            statistics.push(values);
         }
+        statistics.push_seeds(&chunk);
         start = end;
         on_progress(start);
     }
