@@ -94,10 +94,16 @@ impl ScaledMatrix {
 
     /// The true matrix as f64 (entries may overflow to ±inf for astronomically large products).
     pub fn to_f64(&self) -> Vec<f64> {
-        self.mantissa
-            .iter()
-            .map(|&x| scale_by_power_of_two(x, self.exponent))
-            .collect()
+        let mut out = vec![0.0; self.mantissa.len()];
+        self.write_f64(&mut out);
+        out
+    }
+
+    /// [`Self::to_f64`] into `out` (length n²), without allocating.
+    pub fn write_f64(&self, out: &mut [f64]) {
+        for (o, &x) in out.iter_mut().zip(&self.mantissa) {
+            *o = scale_by_power_of_two(x, self.exponent);
+        }
     }
 
     /// `self · right` (both scaled), renormalised.

@@ -126,6 +126,10 @@ pub struct MatrixMetrics {
     values: [f64; Metric::ALL.len()],
 }
 
+/// Largest n whose work buffers in [`MatrixMetrics::of`] live on the stack.
+const STACK_VECTOR: usize = 8;
+const STACK_MATRIX: usize = STACK_VECTOR * STACK_VECTOR;
+
 /// Above this Frobenius norm the Birkhoff distance equals ‖P‖_F to f64 precision
 /// (|dist_B(P) − ‖P‖_F| ≤ ‖X*‖_F ≤ √n).
 const BIRKHOFF_FAR_LOG2: f64 = 60.0;
@@ -145,22 +149,46 @@ impl MatrixMetrics {
         let m = p.mantissa();
         let e = p.exponent();
         let scaled = |x: f64| scale_by_power_of_two(x, e);
-        let rows = row_sums(m, n);
-        let cols = column_sums(m, n);
+        // Work buffers on the stack for n ≤ 8 (every published model), on the heap beyond.
+        let mut stack = [0.0f64; 3 * STACK_VECTOR + STACK_MATRIX];
+        let mut heap = Vec::new();
+        let buffer: &mut [f64] = if n <= STACK_VECTOR {
+            &mut stack
+        } else {
+            heap.resize(3 * n + n * n, 0.0);
+            &mut heap
+        };
+        let (rows, rest) = buffer.split_at_mut(n);
+        let (cols, rest) = rest.split_at_mut(n);
+        let (sigma, rest) = rest.split_at_mut(n);
+        let matrix = &mut rest[..n * n];
+        for (sum, row) in rows.iter_mut().zip(m.chunks_exact(n)) {
+            *sum = row.iter().sum();
+        }
+        cols.fill(0.0);
+        for row in m.chunks_exact(n) {
+            for (sum, x) in cols.iter_mut().zip(row) {
+                *sum += x;
+            }
+        }
+        let (rows, cols) = (&*rows, &*cols);
         let fold_min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
         let fold_max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let amax_forward_mantissa = amax::max_abs(&rows);
-        let amax_backward_mantissa = amax::max_abs(&cols);
-        let sigma = singular_values(m, n);
+        let amax_forward_mantissa = amax::max_abs(rows);
+        let amax_backward_mantissa = amax::max_abs(cols);
+        spectral::singular_values_into(m, n, sigma);
         let sigma1 = sigma[0];
         let sigma2 = sigma.get(1).copied().unwrap_or(0.0);
 
         let distance_to_average = if e >= -60 {
             let average = scale_by_power_of_two(1.0 / n as f64, -e);
-            let shifted: Vec<f64> = m.iter().map(|x| x - average).collect();
-            scaled(spectral_norm(&shifted, n))
+            for (shifted, x) in matrix.iter_mut().zip(m) {
+                *shifted = x - average;
+            }
+            scaled(spectral_norm(matrix, n))
         } else {
-            spectral::distance_to_average(&p.to_f64(), n)
+            p.write_f64(matrix);
+            spectral::distance_to_average(matrix, n)
         };
 
         let frobenius_mantissa = m.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -168,7 +196,8 @@ impl MatrixMetrics {
         let birkhoff = if log2_frobenius > BIRKHOFF_FAR_LOG2 + 0.5 * (n as f64).log2() {
             scaled(frobenius_mantissa)
         } else {
-            birkhoff_distance(&p.to_f64(), n)
+            p.write_f64(matrix);
+            birkhoff_distance(matrix, n)
         };
 
         let marginal_error = |sums: &[f64]| {
@@ -186,12 +215,12 @@ impl MatrixMetrics {
         values[Metric::Sigma2.index()] = scaled(sigma2);
         values[Metric::DistanceToAverage.index()] = distance_to_average;
         values[Metric::BirkhoffDistance.index()] = birkhoff;
-        values[Metric::RowSumMin.index()] = scaled(fold_min(&rows));
-        values[Metric::RowSumMax.index()] = scaled(fold_max(&rows));
-        values[Metric::ColSumMin.index()] = scaled(fold_min(&cols));
-        values[Metric::ColSumMax.index()] = scaled(fold_max(&cols));
-        values[Metric::RowSumError.index()] = marginal_error(&rows);
-        values[Metric::ColSumError.index()] = marginal_error(&cols);
+        values[Metric::RowSumMin.index()] = scaled(fold_min(rows));
+        values[Metric::RowSumMax.index()] = scaled(fold_max(rows));
+        values[Metric::ColSumMin.index()] = scaled(fold_min(cols));
+        values[Metric::ColSumMax.index()] = scaled(fold_max(cols));
+        values[Metric::RowSumError.index()] = marginal_error(rows);
+        values[Metric::ColSumError.index()] = marginal_error(cols);
         values[Metric::NegativeMass.index()] = scaled(negative_mass(m));
         values[Metric::Log10AmaxForward.index()] = p.log10_scaled(amax_forward_mantissa);
         values[Metric::Log10AmaxBackward.index()] = p.log10_scaled(amax_backward_mantissa);
