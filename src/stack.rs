@@ -112,6 +112,25 @@ impl LayerStack {
             .collect()
     }
 
+    /// Each layer's matrix averaged over tokens, `(1/T)·Σ_t H_l(t)` (row-major n×n), in layer
+    /// order.
+    pub fn token_mean_matrices(&self) -> Vec<Vec<f64>> {
+        let n2 = self.streams() * self.streams();
+        let tokens = self.tokens();
+        (0..self.layers())
+            .map(|l| {
+                let mut mean = vec![0.0; n2];
+                for token in 0..tokens {
+                    for (x, y) in mean.iter_mut().zip(self.matrix(l, token).iter()) {
+                        *x += y;
+                    }
+                }
+                mean.iter_mut().for_each(|x| *x /= tokens as f64);
+                mean
+            })
+            .collect()
+    }
+
     /// The whole array `[layers, tokens, n, n]`.
     pub fn as_array(&self) -> &Array4<f64> {
         &self.data

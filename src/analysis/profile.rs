@@ -133,18 +133,7 @@ pub fn profile_stack(stack: &LayerStack, aggregation: TokenAggregation) -> Stack
             tokens
         }
         TokenAggregation::MetricOfMean => {
-            let mean: Vec<Vec<f64>> = (0..layers)
-                .map(|l| {
-                    let mut m = vec![0.0; n * n];
-                    for token in 0..tokens {
-                        for (x, y) in m.iter_mut().zip(stack.matrix(l, token).iter()) {
-                            *x += y;
-                        }
-                    }
-                    m.iter_mut().for_each(|x| *x /= tokens as f64);
-                    m
-                })
-                .collect();
+            let mean = stack.token_mean_matrices();
             let slices: Vec<&[f64]> = mean.iter().map(Vec::as_slice).collect();
             accumulate(&slices);
             1

@@ -427,22 +427,7 @@ fn ground_balanced_components(n: usize, ws: &mut Workspace<'_>) {
     let masks = &ws.row_mask[..n];
     let mut remaining = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
     while remaining != 0 {
-        let first = remaining.trailing_zeros() as usize;
-        let mut rows = 1u64 << first;
-        let mut cols = masks[first];
-        loop {
-            let mut grown = rows;
-            for (i, &mask) in masks.iter().enumerate() {
-                grown |= (((mask & cols) != 0) as u64) << i;
-            }
-            if grown == rows {
-                break;
-            }
-            rows = grown;
-            for (i, &mask) in masks.iter().enumerate() {
-                cols |= mask & 0u64.wrapping_sub((rows >> i) & 1);
-            }
-        }
+        let (rows, cols) = component_of(masks, remaining.trailing_zeros() as usize);
         if cols != 0 && rows.count_ones() == cols.count_ones() {
             ws.column_free[cols.trailing_zeros() as usize] = 0.0;
             for k in 0..n {
@@ -455,6 +440,27 @@ fn ground_balanced_components(n: usize, ws: &mut Workspace<'_>) {
             }
         }
         remaining &= !rows;
+    }
+}
+
+/// The connected component of row `first` in the bipartite support graph whose row i is
+/// adjacent to the columns of `masks[i]` (bit j: X_ij > 0): (its rows, its columns) as masks.
+#[inline(always)]
+fn component_of(masks: &[u64], first: usize) -> (u64, u64) {
+    let mut rows = 1u64 << first;
+    let mut cols = masks[first];
+    loop {
+        let mut grown = rows;
+        for (i, &mask) in masks.iter().enumerate() {
+            grown |= (((mask & cols) != 0) as u64) << i;
+        }
+        if grown == rows {
+            return (rows, cols);
+        }
+        rows = grown;
+        for (i, &mask) in masks.iter().enumerate() {
+            cols |= mask & 0u64.wrapping_sub((rows >> i) & 1);
+        }
     }
 }
 
@@ -834,22 +840,7 @@ mod fixed {
         let (mut balanced_rows, mut balanced_cols) = (0u64, 0u64);
         let mut remaining = (1u64 << N) - 1;
         while remaining != 0 {
-            let first = remaining.trailing_zeros() as usize;
-            let mut rows = 1u64 << first;
-            let mut cols = masks[first];
-            loop {
-                let mut grown = rows;
-                for (i, &mask) in masks.iter().enumerate() {
-                    grown |= (((mask & cols) != 0) as u64) << i;
-                }
-                if grown == rows {
-                    break;
-                }
-                rows = grown;
-                for (i, &mask) in masks.iter().enumerate() {
-                    cols |= mask & 0u64.wrapping_sub((rows >> i) & 1);
-                }
-            }
+            let (rows, cols) = super::component_of(masks, remaining.trailing_zeros() as usize);
             if cols != 0 && rows.count_ones() == cols.count_ones() {
                 free[cols.trailing_zeros() as usize] = 0.0;
                 balanced_rows |= rows;

@@ -85,23 +85,6 @@ pub fn audit_gain_figure(source: &str, loaded: &LoadedHres, result: &AuditResult
     ))
 }
 
-/// Mean over tokens of each layer's matrix, row-major.
-fn token_mean_matrices(loaded: &LoadedHres) -> Vec<Vec<f64>> {
-    let stack = &loaded.stack;
-    let n = stack.streams();
-    (0..stack.layers())
-        .map(|l| {
-            let mut m = vec![0.0; n * n];
-            for t in 0..stack.tokens() {
-                for (x, y) in m.iter_mut().zip(stack.matrix(l, t).iter()) {
-                    *x += y / stack.tokens() as f64;
-                }
-            }
-            m
-        })
-        .collect()
-}
-
 fn heatmap_panel(title: String, m: &[f64], n: usize) -> HeatmapPanel {
     let rows = row_sums(m, n);
     let cols = column_sums(m, n);
@@ -123,7 +106,7 @@ fn heatmap_panel(title: String, m: &[f64], n: usize) -> HeatmapPanel {
 /// token-mean matrices, with row sums (right) and column sums (below).
 pub fn audit_heatmap_figure(loaded: &LoadedHres, result: &AuditResult) -> HeatmapFigure {
     let n = loaded.stack.streams();
-    let means = token_mean_matrices(loaded);
+    let means = loaded.stack.token_mean_matrices();
     let worst = result.worst_layers.first().copied().unwrap_or(1);
     let slices: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
     let composite = prefix_composites(&slices, n)

@@ -43,23 +43,6 @@ fn style(model: &Audited<'_>, mhc_index: usize) -> SeriesStyle {
     }
 }
 
-/// Mean over tokens of each layer's matrix, row-major.
-fn token_means(loaded: &LoadedHres) -> Vec<Vec<f64>> {
-    let stack = &loaded.stack;
-    let n = stack.streams();
-    (0..stack.layers())
-        .map(|l| {
-            let mut m = vec![0.0; n * n];
-            for t in 0..stack.tokens() {
-                for (x, y) in m.iter_mut().zip(stack.matrix(l, t).iter()) {
-                    *x += y / stack.tokens() as f64;
-                }
-            }
-            m
-        })
-        .collect()
-}
-
 fn minus(text: String) -> String {
     text.replace('-', "−")
 }
@@ -198,7 +181,7 @@ pub(super) fn run(
             continue;
         };
         let n = m.loaded.stack.streams();
-        let means = token_means(&m.loaded);
+        let means = m.loaded.stack.token_mean_matrices();
         let slices: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
         let whole = prefix_composites(&slices, n)
             .pop()
