@@ -640,24 +640,32 @@ fn line_search(m: &[f64], n: usize, ws: &mut Workspace<'_>, cap: f64) -> Option<
                 next = k;
             }
         }
-        let end = t.min(cap);
-        if offset + slope * end >= 0.0 {
-            // f' < 0 at `low` and ≥ 0 at `end`: the zero is on this segment.
-            return Some(if slope > 0.0 {
-                (-offset / slope).clamp(low, end)
-            } else {
-                end
-            });
-        }
-        if end == cap {
-            // Capped (or, uncapped, f' < 0 for ever: only rounding gets there).
-            return cap.is_finite().then_some(cap);
+        if let Some(step) = segment_step(offset, slope, low, t, cap) {
+            return step;
         }
         offset += ws.kink_offset[next];
         slope += ws.kink_slope[next];
         low = t;
         kink_t[next] = f64::INFINITY;
     }
+}
+
+/// One segment of the line search: f'(τ) = offset + slope·τ on [low, t] (t: the next kink),
+/// with steps capped at `cap`. `Some(step)` ends the search: the zero of f' when it lies on
+/// the segment, `cap` when the cap is reached first (None if the cap is infinite: f' < 0 for
+/// ever, which only rounding produces). `None`: go on past the kink.
+#[inline(always)]
+fn segment_step(offset: f64, slope: f64, low: f64, t: f64, cap: f64) -> Option<Option<f64>> {
+    let end = t.min(cap);
+    if offset + slope * end >= 0.0 {
+        // f' < 0 at `low` and ≥ 0 at `end`: the zero is on this segment.
+        return Some(Some(if slope > 0.0 {
+            (-offset / slope).clamp(low, end)
+        } else {
+            end
+        }));
+    }
+    (end == cap).then_some(cap.is_finite().then_some(cap))
 }
 
 /// Solves S·x = b in place for symmetric positive definite S (n×n, row-major) by LDLᵀ (the lower
@@ -946,16 +954,8 @@ mod fixed {
                 t = if smaller { candidate } else { t };
                 next = if smaller { k } else { next };
             }
-            let end = t.min(cap);
-            if offset + slope * end >= 0.0 {
-                return Some(if slope > 0.0 {
-                    (-offset / slope).clamp(low, end)
-                } else {
-                    end
-                });
-            }
-            if end == cap {
-                return cap.is_finite().then_some(cap);
+            if let Some(step) = super::segment_step(offset, slope, low, t, cap) {
+                return step;
             }
             offset += kink_offset.as_flattened()[next];
             slope += kink_slope.as_flattened()[next];

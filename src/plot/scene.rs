@@ -152,19 +152,7 @@ impl Scene {
         h: HAlign,
         v: VAlign,
     ) {
-        let text = text.into();
-        if !text.is_empty() {
-            self.items.push(Item::Text {
-                text,
-                x,
-                y,
-                size,
-                color,
-                h,
-                v,
-                vertical: false,
-            });
-        }
+        self.push_text(text.into(), [x, y, size], color, h, v, false);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -178,7 +166,19 @@ impl Scene {
         h: HAlign,
         v: VAlign,
     ) {
-        let text = text.into();
+        self.push_text(text.into(), [x, y, size], color, h, v, true);
+    }
+
+    /// Adds a text item at (x, y) of the given size; empty text adds nothing.
+    fn push_text(
+        &mut self,
+        text: String,
+        [x, y, size]: [f64; 3],
+        color: RGBAColor,
+        h: HAlign,
+        v: VAlign,
+        vertical: bool,
+    ) {
         if !text.is_empty() {
             self.items.push(Item::Text {
                 text,
@@ -188,7 +188,7 @@ impl Scene {
                 color,
                 h,
                 v,
-                vertical: true,
+                vertical,
             });
         }
     }
