@@ -126,15 +126,11 @@ impl ScaledMatrix {
             self.exponent = 0;
             return;
         }
-        // Exponent e with max·2^-e in [1, 2).
-        let shift = max.log2().floor() as i64;
-        let mut shift = shift;
-        // Correct for rounding in log2 at exact powers of two.
-        if scale_by_power_of_two(max, -shift) >= 2.0 {
-            shift += 1;
-        } else if scale_by_power_of_two(max, -shift) < 1.0 {
-            shift -= 1;
+        if !max.is_finite() {
+            return;
         }
+        // Exponent e with max·2^-e in [1, 2): the unbiased binary exponent of max.
+        let shift = binary_exponent(max);
         if shift != 0 {
             for x in &mut self.mantissa {
                 *x = scale_by_power_of_two(*x, -shift);
@@ -144,13 +140,34 @@ impl ScaledMatrix {
     }
 }
 
-/// `value · 2^exponent`, computed in steps so that intermediate powers never overflow.
+/// ⌊log2 |x|⌋ for finite non-zero x, read from the bits (subnormals included).
+fn binary_exponent(x: f64) -> i64 {
+    let biased = ((x.to_bits() >> 52) & 0x7ff) as i64;
+    if biased == 0 {
+        // Subnormal: |x| = m·2^-1074 with the integer m < 2^52.
+        let m = x.to_bits() & ((1 << 52) - 1);
+        return 63 - m.leading_zeros() as i64 - 1074;
+    }
+    biased - 1023
+}
+
+/// 2^e for e in [-1022, 1023] (a normal number), built from its bits.
+fn power_of_two(e: i64) -> f64 {
+    debug_assert!((-1022..=1023).contains(&e));
+    f64::from_bits(((e + 1023) as u64) << 52)
+}
+
+/// `value · 2^exponent`, computed in steps so that intermediate powers never overflow. Exact
+/// unless the result leaves the normal range (then rounded once per step, like any product).
 pub fn scale_by_power_of_two(value: f64, exponent: i64) -> f64 {
+    if (-1022..=1023).contains(&exponent) {
+        return value * power_of_two(exponent);
+    }
     let mut value = value;
     let mut remaining = exponent;
     while remaining != 0 && value != 0.0 && value.is_finite() {
         let step = remaining.clamp(-1000, 1000);
-        value *= 2f64.powi(step as i32);
+        value *= power_of_two(step);
         remaining -= step;
     }
     value
@@ -260,6 +277,24 @@ mod tests {
         // 1e300 is still exact to rounding.
         let p300 = &prefix[299];
         assert!((p300.to_f64()[0] / 1e300 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn binary_exponent_is_floor_log2() {
+        for (x, e) in [
+            (1.0, 0),
+            (1.999_999_999_999_999_8, 0),
+            (2.0, 1),
+            (-0.75, -1),
+            (f64::MAX, 1023),
+            (f64::MIN_POSITIVE, -1022),
+            (f64::from_bits(1), -1074),
+            (f64::from_bits(3), -1073),
+        ] {
+            assert_eq!(binary_exponent(x), e, "{x:e}");
+        }
+        let tiny = ScaledMatrix::new(1, vec![3.0 * f64::from_bits(1)]);
+        assert_eq!((tiny.mantissa()[0], tiny.exponent()), (1.5, -1073));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Property tests of the mathematics (proptest), with independent cross-checks.
 
+use mhc_analyze::analysis::stats::{exact_quantile, selected_quantile};
 use mhc_analyze::compose::{Composite, ScaledMatrix, prefix_composites, suffix_composites};
 use mhc_analyze::generate::{SinkhornOrder, SinkhornParams, sinkhorn_in_place};
 use mhc_analyze::metrics::birkhoff::{ProjectionMethod, marginal_error_of};
@@ -215,6 +216,33 @@ proptest! {
         let log_shift = shift as f64 * std::f64::consts::LOG10_2;
         let (x, y) = (base.get(Metric::Log10AmaxForward) + log_shift, scaled.get(Metric::Log10AmaxForward));
         prop_assert!((x - y).abs() <= 1e-12 * x.abs().max(1.0));
+    }
+
+    #[test]
+    fn selected_quantile_is_bit_identical_to_sorting(
+        values in prop::collection::vec(
+            prop_oneof![
+                -3i32..3,
+                Just(100),
+                Just(101),
+                Just(102),
+            ].prop_map(|k| match k {
+                100 => f64::NAN,
+                101 => -0.0,
+                102 => f64::INFINITY,
+                k => k as f64 * 0.5,
+            }),
+            1..60,
+        ),
+        q in prop_oneof![Just(0.0), Just(0.05), Just(0.5), Just(0.95), Just(1.0), 0.0..1.0f64],
+    ) {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mut scratch = values.clone();
+        let expected = exact_quantile(&sorted, q);
+        let got = selected_quantile(&mut scratch, q);
+        prop_assert!(expected.to_bits() == got.to_bits() || (expected.is_nan() && got.is_nan()),
+                     "{expected} vs {got}");
     }
 }
 

@@ -244,22 +244,17 @@ impl SeedStatistics {
                 p95: f64::NAN,
             };
         }
-        let column = self.exact.as_ref().map(|exact| {
+        let mut column = self.exact.as_ref().map(|exact| {
             let start = k * self.exact_capacity;
-            let mut column = exact[start..start + self.count].to_vec();
-            column.sort_by(f64::total_cmp);
-            column
+            exact[start..start + self.count].to_vec()
         });
-        let quantile = |q: f64| -> f64 {
-            match &column {
-                Some(sorted) => exact_quantile(sorted, q),
-                None => self.sketches[k].quantile(q),
-            }
-        };
         // Sketched values may sit just outside the exact extremes; never report beyond them.
         let (lo, hi) = (self.min[k], self.max[k]);
-        let quantile = |q: f64| {
-            let x = quantile(q);
+        let mut quantile = |q: f64| {
+            let x = match &mut column {
+                Some(values) => selected_quantile(values, q),
+                None => self.sketches[k].quantile(q),
+            };
             if x < lo {
                 lo
             } else if x > hi {
@@ -297,6 +292,24 @@ pub fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
     let (a, b) = (sorted[lo], sorted[hi]);
+    if a == b {
+        return a;
+    }
+    a + (h - lo as f64) * (b - a)
+}
+
+/// [`exact_quantile`] of unsorted `values` by selection (O(N), where sorting is O(N log N));
+/// reorders `values`. The order statistics are those of `sort_by(f64::total_cmp)`, so the result
+/// is bit-identical to sorting first.
+pub fn selected_quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let h = (values.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let (_, &mut a, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    // The next order statistic is the least value above position lo (or a itself at the end).
+    let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
     if a == b {
         return a;
     }
