@@ -115,8 +115,8 @@ pub fn profile_stack(stack: &LayerStack, aggregation: TokenAggregation) -> Stack
     let mut token_max = vec![f64::NEG_INFINITY; width];
     let mut accumulate = |matrices: &[&[f64]]| {
         for composite in Composite::ALL {
-            for (layer_index, matrix) in composites(composite, matrices, n).iter().enumerate() {
-                let metrics = MatrixMetrics::of(matrix);
+            let measured = MatrixMetrics::of_many(&composites(composite, matrices, n));
+            for (layer_index, metrics) in measured.iter().enumerate() {
                 let start = profile_index(layers, composite, layer_index, Metric::AmaxForward);
                 for (k, &value) in metrics.values().iter().enumerate() {
                     aggregate[start + k] += value;

@@ -19,13 +19,20 @@
 //!   values depends on.
 //! - Column norms are cached and recomputed from the columns after each rotation.
 //!
-//! n = 4 (every published model) has a dedicated path: columns in registers and the six pairs
-//! in three rounds of two disjoint pairs, computed side by side (two independent dependency
-//! chains). n ≤ 8 works on the stack; only larger n allocate. The public functions other than
-//! [`singular_values`] (which returns a `Vec`) allocate nothing for n ≤ 8.
+//! n = 4 (every published model) has a batched path, [`singular_values_4_many`]: eight matrices
+//! in flight in SIMD lanes (AVX when the CPU has it, checked at run time; otherwise
+//! `wide::f64x4`), with the six pairs of a sweep in three rounds of two disjoint pairs and a
+//! lane refilled as soon as its matrix converges. It always uses the two-square-root formula
+//! (no series branch), so every lane runs the same instructions; the answers do not depend on
+//! the batch, the lane or the CPU. n ≤ 8 works on the stack; only larger n allocate. The public
+//! functions other than [`singular_values`] (which returns a `Vec`) allocate nothing for n ≤ 8.
 
 // Comparisons are written `!(x > y)` on purpose: a NaN must take the skip/failure branch.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Avx;
+use super::lanes::Lanes;
 
 /// Largest n whose work buffers live on the stack.
 const STACK_N: usize = 8;
@@ -211,108 +218,218 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Singular values of a 4×4 matrix, largest first (see the module docs).
+/// Singular values of one 4×4 matrix, largest first: [`singular_values_4_many`] on one matrix.
 fn singular_values_4(p: &[f64]) -> [f64; 4] {
-    let Some((factor, unscale)) = prescale(&p[..16]) else {
-        let zero = p[..16].iter().all(|x| *x == 0.0);
-        return [if zero { 0.0 } else { f64::NAN }; 4];
-    };
-    let mut columns = [[0.0; 4]; 4];
-    for (i, row) in p[..16].chunks_exact(4).enumerate() {
-        for (j, &x) in row.iter().enumerate() {
-            columns[j][i] = x * factor;
-        }
-    }
-    let mut norms = [0.0; 4];
-    for (norm, column) in norms.iter_mut().zip(&columns) {
-        *norm = column.iter().map(|x| x * x).sum();
-    }
-    for _ in 0..MAX_SWEEPS {
-        let mut rotated = rotate_two_pairs(&mut columns, &mut norms, [0, 2], [1, 3]);
-        rotated |= rotate_two_pairs(&mut columns, &mut norms, [0, 1], [2, 3]);
-        rotated |= rotate_two_pairs(&mut columns, &mut norms, [0, 1], [3, 2]);
-        if !rotated {
-            break;
-        }
-    }
-    let mut sigma = norms.map(|norm| norm.sqrt() * unscale);
-    // Sorting network, largest first.
-    for (a, b) in [(0, 1), (2, 3), (0, 2), (1, 3), (1, 2)] {
-        if sigma[a] < sigma[b] {
-            sigma.swap(a, b);
-        }
-    }
-    sigma
+    let mut matrix = [0.0; 16];
+    matrix.copy_from_slice(&p[..16]);
+    let mut out = [[0.0; 4]];
+    singular_values_4_many(&[matrix], &mut out);
+    out[0]
 }
 
-/// Rotates the disjoint column pairs (j[0], k[0]) and (j[1], k[1]) of a 4×4 matrix, each if its
-/// columns are not orthogonal to the tolerance, computing both side by side. Returns whether
-/// either was rotated.
+/// Singular values of many row-major 4×4 matrices, each largest first: `out[i]` for
+/// `matrices[i]`. Bit-identical to [`singular_values`] on each matrix, whatever the batch and
+/// whatever the CPU (see [`super::lanes`]). Non-finite input gives NaN, the zero matrix zeros.
+///
+/// The kernel keeps eight matrices in flight in SIMD lanes (two groups of four, so two
+/// independent dependency chains). All lanes run the same rotation rounds; a lane whose matrix
+/// finished a sweep without rotating is emptied and refilled with the next matrix, so no lane
+/// idles while others converge. With AVX (detected at run time) a group is one register; without
+/// it, `wide::f64x4` (two SSE2 registers on x86-64, NEON on aarch64).
+///
+/// # Panics
+/// If `out` is shorter than `matrices`.
+pub fn singular_values_4_many(matrices: &[[f64; 16]], out: &mut [[f64; 4]]) {
+    assert!(
+        out.len() >= matrices.len(),
+        "singular_values_4_many: output too short"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked just above).
+        unsafe { jacobi_4_avx(matrices, out) };
+        return;
+    }
+    jacobi_4_lanes::<wide::f64x4>(matrices, out);
+}
+
+/// [`jacobi_4_lanes`] with AVX registers.
+///
+/// # Safety
+/// The CPU must support AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn jacobi_4_avx(matrices: &[[f64; 16]], out: &mut [[f64; 4]]) {
+    jacobi_4_lanes::<Avx>(matrices, out);
+}
+
+/// Groups of four lanes in flight (two independent dependency chains).
+const LANE_GROUPS: usize = 2;
+
+/// Matrices in flight.
+const IN_FLIGHT: usize = 4 * LANE_GROUPS;
+
+/// The column pairs of one sweep, in three rounds of two disjoint pairs.
+const SWEEP_PAIRS: [(usize, usize); 6] = [(0, 2), (1, 3), (0, 1), (2, 3), (0, 3), (1, 2)];
+
+/// The matrices in flight: slot `g·4 + m` is lane m of group g.
+struct InFlight<V> {
+    /// `columns[g][j][i]`: entry (i, j) of the scaled matrix, transformed by the rotations.
+    columns: [[[V; 4]; 4]; LANE_GROUPS],
+    /// Squared column norms, recomputed from the columns after each rotation.
+    norms: [[V; 4]; LANE_GROUPS],
+    /// Mask of the lanes rotated during the current sweep.
+    rotated: [V; LANE_GROUPS],
+    /// The power of two that undoes each slot's prescaling.
+    unscale: [f64; IN_FLIGHT],
+    /// Index of each slot's matrix in the input.
+    matrix: [usize; IN_FLIGHT],
+    /// Sweeps done on each slot's matrix.
+    sweeps: [usize; IN_FLIGHT],
+    /// Whether a slot holds a matrix.
+    live: [bool; IN_FLIGHT],
+}
+
+/// One-sided Jacobi on every 4×4 matrix of `matrices` (see [`singular_values_4_many`]).
 #[inline(always)]
-fn rotate_two_pairs(
-    columns: &mut [[f64; 4]; 4],
-    norms: &mut [f64; 4],
-    j: [usize; 2],
-    k: [usize; 2],
-) -> bool {
-    const TOLERANCE2: f64 = (4.0 * f64::EPSILON) * (4.0 * f64::EPSILON);
-    let a = [columns[j[0]], columns[j[1]]];
-    let b = [columns[k[0]], columns[k[1]]];
-    let alpha = [norms[j[0]], norms[j[1]]];
-    let beta = [norms[k[0]], norms[k[1]]];
-    let mut gamma = [0.0; 2];
-    let mut active = [false; 2];
-    for q in 0..2 {
-        gamma[q] =
-            (a[q][0] * b[q][0] + a[q][1] * b[q][1]) + (a[q][2] * b[q][2] + a[q][3] * b[q][3]);
-        active[q] = gamma[q] * gamma[q] > TOLERANCE2 * alpha[q] * beta[q]
-            && alpha[q] >= NEGLIGIBLE
-            && beta[q] >= NEGLIGIBLE;
+fn jacobi_4_lanes<V: Lanes>(matrices: &[[f64; 16]], out: &mut [[f64; 4]]) {
+    let zero = V::splat(0.0);
+    let mut state = InFlight {
+        columns: [[[zero; 4]; 4]; LANE_GROUPS],
+        norms: [[zero; 4]; LANE_GROUPS],
+        rotated: [zero; LANE_GROUPS],
+        unscale: [1.0; IN_FLIGHT],
+        matrix: [0; IN_FLIGHT],
+        sweeps: [0; IN_FLIGHT],
+        live: [false; IN_FLIGHT],
+    };
+    let mut next = 0;
+    for slot in 0..IN_FLIGHT {
+        load_next(&mut state, slot, matrices, &mut next, out);
     }
-    if !(active[0] || active[1]) {
-        return false;
-    }
-    let mut d = [0.0; 2];
-    let mut two_gamma = [0.0; 2];
-    let mut small = [false; 2];
-    for q in 0..2 {
-        d[q] = beta[q] - alpha[q];
-        two_gamma[q] = 2.0 * gamma[q];
-        small[q] = !active[q] || two_gamma[q].abs() < SMALL_ANGLE * d[q].abs();
-    }
-    let (mut c, mut s) = ([1.0; 2], [0.0; 2]);
-    if small[0] && small[1] {
-        for q in 0..2 {
-            let x = two_gamma[q] / d[q];
-            let t = 0.5 * x - 0.125 * x * x * x;
-            let t2 = t * t;
-            c[q] = 1.0 - 0.5 * t2 + 0.375 * t2 * t2;
-            s[q] = t * c[q];
+    while state.live.iter().any(|&live| live) {
+        for (j, k) in SWEEP_PAIRS {
+            rotate_pair(&mut state, j, k);
         }
-    } else {
-        for q in 0..2 {
-            let h = (d[q] * d[q] + two_gamma[q] * two_gamma[q]).sqrt();
-            let ad = d[q].abs() + h;
-            let w = 1.0 / ((h + h) * ad).sqrt();
-            c[q] = ad * w;
-            s[q] = with_sign_of_product(two_gamma[q], gamma[q], d[q]) * w;
+        let mut rotated = 0;
+        for (group, mask) in state.rotated.iter_mut().enumerate() {
+            rotated |= mask.bitmask() << (4 * group);
+            *mask = zero;
+        }
+        for slot in 0..IN_FLIGHT {
+            if !state.live[slot] {
+                continue;
+            }
+            state.sweeps[slot] += 1;
+            if rotated & (1 << slot) == 0 || state.sweeps[slot] >= MAX_SWEEPS {
+                let (group, lane) = (slot / 4, slot % 4);
+                let mut sigma = [0.0; 4];
+                for (s, norm) in sigma.iter_mut().zip(&state.norms[group]) {
+                    *s = norm.to_array()[lane].sqrt() * state.unscale[slot];
+                }
+                // Sorting network, largest first.
+                for (a, b) in [(0, 1), (2, 3), (0, 2), (1, 3), (1, 2)] {
+                    if sigma[a] < sigma[b] {
+                        sigma.swap(a, b);
+                    }
+                }
+                out[state.matrix[slot]] = sigma;
+                load_next(&mut state, slot, matrices, &mut next, out);
+            }
         }
     }
-    for q in 0..2 {
-        if !active[q] {
+}
+
+/// Loads the next matrix that needs rotations into `slot` (answering zero and non-finite
+/// matrices on the way), or empties the slot when none is left.
+#[inline(always)]
+fn load_next<V: Lanes>(
+    state: &mut InFlight<V>,
+    slot: usize,
+    matrices: &[[f64; 16]],
+    next: &mut usize,
+    out: &mut [[f64; 4]],
+) {
+    let (group, lane) = (slot / 4, slot % 4);
+    while let Some(p) = matrices.get(*next) {
+        let index = *next;
+        *next += 1;
+        let Some((factor, unscale)) = prescale(p) else {
+            let zero = p.iter().all(|x| *x == 0.0);
+            out[index] = [if zero { 0.0 } else { f64::NAN }; 4];
             continue;
+        };
+        for (j, (column, norm)) in state.columns[group]
+            .iter_mut()
+            .zip(&mut state.norms[group])
+            .enumerate()
+        {
+            let x: [f64; 4] = std::array::from_fn(|i| p[i * 4 + j] * factor);
+            for (entry, value) in column.iter_mut().zip(x) {
+                entry.lanes_mut()[lane] = value;
+            }
+            norm.lanes_mut()[lane] = (x[0] * x[0] + x[1] * x[1]) + (x[2] * x[2] + x[3] * x[3]);
         }
-        let (mut x, mut y) = ([0.0; 4], [0.0; 4]);
-        for i in 0..4 {
-            x[i] = c[q] * a[q][i] - s[q] * b[q][i];
-            y[i] = s[q] * a[q][i] + c[q] * b[q][i];
-        }
-        columns[j[q]] = x;
-        columns[k[q]] = y;
-        norms[j[q]] = (x[0] * x[0] + x[1] * x[1]) + (x[2] * x[2] + x[3] * x[3]);
-        norms[k[q]] = (y[0] * y[0] + y[1] * y[1]) + (y[2] * y[2] + y[3] * y[3]);
+        state.unscale[slot] = unscale;
+        state.matrix[slot] = index;
+        state.sweeps[slot] = 0;
+        state.live[slot] = true;
+        return;
     }
-    true
+    // Nothing left: zero columns are never rotated.
+    for (column, norm) in state.columns[group].iter_mut().zip(&mut state.norms[group]) {
+        for entry in column.iter_mut() {
+            entry.lanes_mut()[lane] = 0.0;
+        }
+        norm.lanes_mut()[lane] = 0.0;
+    }
+    state.live[slot] = false;
+}
+
+/// Rotates columns j and k in every lane whose pair is not orthogonal to the tolerance (see the
+/// module docs); the other lanes get the identity rotation, which leaves them unchanged.
+#[inline(always)]
+fn rotate_pair<V: Lanes>(state: &mut InFlight<V>, j: usize, k: usize) {
+    const TOLERANCE2: f64 = (4.0 * f64::EPSILON) * (4.0 * f64::EPSILON);
+    let negligible = V::splat(NEGLIGIBLE);
+    let mut gamma = [V::splat(0.0); LANE_GROUPS];
+    let mut active = [V::splat(0.0); LANE_GROUPS];
+    let mut any = 0;
+    for group in 0..LANE_GROUPS {
+        let (a, b) = (&state.columns[group][j], &state.columns[group][k]);
+        let (alpha, beta) = (state.norms[group][j], state.norms[group][k]);
+        gamma[group] = (a[0] * b[0] + a[1] * b[1]) + (a[2] * b[2] + a[3] * b[3]);
+        active[group] = (gamma[group] * gamma[group])
+            .greater(V::splat(TOLERANCE2) * alpha * beta)
+            .and(alpha.greater_or_equal(negligible))
+            .and(beta.greater_or_equal(negligible));
+        any |= active[group].bitmask();
+    }
+    if any == 0 {
+        return;
+    }
+    for group in 0..LANE_GROUPS {
+        let (alpha, beta) = (state.norms[group][j], state.norms[group][k]);
+        let (a, b) = (state.columns[group][j], state.columns[group][k]);
+        let gamma = gamma[group];
+        let d = beta - alpha;
+        let two_gamma = gamma + gamma;
+        let h = (d * d + two_gamma * two_gamma).sqrt();
+        let ad = d.abs() + h;
+        let w = V::splat(1.0) / ((h + h) * ad).sqrt();
+        let c = active[group].select(ad * w, V::splat(1.0));
+        let s = active[group].select(
+            two_gamma.abs_with_sign_of_product(gamma, d) * w,
+            V::splat(0.0),
+        );
+        let x: [V; 4] = std::array::from_fn(|i| c * a[i] - s * b[i]);
+        let y: [V; 4] = std::array::from_fn(|i| s * a[i] + c * b[i]);
+        state.norms[group][j] = (x[0] * x[0] + x[1] * x[1]) + (x[2] * x[2] + x[3] * x[3]);
+        state.norms[group][k] = (y[0] * y[0] + y[1] * y[1]) + (y[2] * y[2] + y[3] * y[3]);
+        state.columns[group][j] = x;
+        state.columns[group][k] = y;
+        state.rotated[group] = state.rotated[group].or(active[group]);
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +460,74 @@ mod tests {
         let s = singular_values(&j, 4);
         assert!((s[0] - 1.0).abs() < 1e-15 && s[1] < 1e-15);
         assert!(distance_to_average(&j, 4) < 1e-15);
+    }
+
+    /// 4×4 test matrices of every kind the batch must handle: dense, nearly rank one, huge,
+    /// tiny, zero, NaN, ±inf.
+    fn assorted_4x4() -> Vec<[f64; 16]> {
+        let mut matrices: Vec<[f64; 16]> = (0..61)
+            .map(|k| std::array::from_fn(|i| ((k * 16 + i) as f64 * 0.618_033_988_7).fract() - 0.5))
+            .collect();
+        let rank_one: [f64; 16] =
+            std::array::from_fn(|i| 1e4 * (1.0 + (i / 4) as f64) * (2.0 + (i % 4) as f64));
+        let mut nearly = rank_one;
+        nearly[5] += 1e-3;
+        matrices.extend([rank_one, nearly, [0.0; 16]]);
+        let mut nan = matrices[0];
+        nan[7] = f64::NAN;
+        let mut infinite = matrices[1];
+        infinite[2] = f64::NEG_INFINITY;
+        let huge = matrices[2].map(|x| x * 1e300);
+        let tiny = matrices[3].map(|x| x * 1e-310);
+        matrices.extend([nan, infinite, huge, tiny]);
+        matrices
+    }
+
+    #[test]
+    fn batch_equals_one_at_a_time_and_every_lane_type() {
+        let matrices = assorted_4x4();
+        let mut batch = vec![[0.0; 4]; matrices.len()];
+        singular_values_4_many(&matrices, &mut batch);
+        let mut portable = vec![[0.0; 4]; matrices.len()];
+        jacobi_4_lanes::<wide::f64x4>(&matrices, &mut portable);
+        for (k, matrix) in matrices.iter().enumerate() {
+            let alone = singular_values(matrix, 4);
+            let bits = |s: &[f64]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&alone), bits(&batch[k]), "matrix {k}");
+            assert_eq!(bits(&portable[k]), bits(&batch[k]), "matrix {k}");
+        }
+        // The special cases answer as the general path does.
+        assert_eq!(batch[63], [0.0; 4]);
+        assert!(batch[64].iter().chain(&batch[65]).all(|x| x.is_nan()));
+        assert!(batch[66][0] > 1e299 && batch[67][0] > 0.0);
+    }
+
+    #[test]
+    fn batch_agrees_with_the_general_path() {
+        // The general one-sided Jacobi (n ≠ 4 code) on the same matrices: the same values to
+        // rounding (different rotation formulas, different orders).
+        for matrix in assorted_4x4()
+            .iter()
+            .filter(|m| m.iter().all(|x| x.is_finite()))
+        {
+            let batch = singular_values(matrix, 4);
+            let mut general = [0.0; 4];
+            match prescale(matrix) {
+                Some((factor, unscale)) => {
+                    let mut columns = [0.0; 16];
+                    let mut norms = [0.0; 4];
+                    jacobi(matrix, 4, factor, &mut columns, &mut norms);
+                    finish(&norms, unscale, &mut general);
+                }
+                None => continue,
+            }
+            for (b, g) in batch.iter().zip(&general) {
+                assert!(
+                    (b - g).abs() <= 1e-14 * batch[0],
+                    "{batch:?} vs {general:?}"
+                );
+            }
+        }
     }
 
     #[test]
