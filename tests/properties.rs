@@ -1,6 +1,6 @@
 //! Property tests of the mathematics (proptest), with independent cross-checks.
 
-use mhc_analyze::analysis::stats::{exact_quantile, selected_quantile};
+use mhc_analyze::analysis::stats::{exact_quantile, selected_quantile, selected_quantiles};
 use mhc_analyze::compose::{Composite, ScaledMatrix, prefix_composites, suffix_composites};
 use mhc_analyze::generate::{SinkhornOrder, SinkhornParams, sinkhorn_in_place};
 use mhc_analyze::metrics::birkhoff::{ProjectionMethod, marginal_error_of};
@@ -243,6 +243,15 @@ proptest! {
         let got = selected_quantile(&mut scratch, q);
         prop_assert!(expected.to_bits() == got.to_bits() || (expected.is_nan() && got.is_nan()),
                      "{expected} vs {got}");
+        // Several levels at once, as the statistics ask for them.
+        let levels = [0.05, q, 0.5, 0.95];
+        let mut scratch = values.clone();
+        let together = selected_quantiles(&mut scratch, levels);
+        for (level, got) in levels.iter().zip(together) {
+            let expected = exact_quantile(&sorted, *level);
+            prop_assert!(expected.to_bits() == got.to_bits() || (expected.is_nan() && got.is_nan()),
+                         "level {level}: {expected} vs {got}");
+        }
     }
 }
 

@@ -244,17 +244,17 @@ impl SeedStatistics {
                 p95: f64::NAN,
             };
         }
-        let mut column = self.exact.as_ref().map(|exact| {
-            let start = k * self.exact_capacity;
-            exact[start..start + self.count].to_vec()
-        });
+        let levels = [0.05, 0.5, 0.95];
+        let [p05, median, p95] = match &self.exact {
+            Some(exact) => {
+                let start = k * self.exact_capacity;
+                selected_quantiles(&mut exact[start..start + self.count].to_vec(), levels)
+            }
+            None => levels.map(|q| self.sketches[k].quantile(q)),
+        };
         // Sketched values may sit just outside the exact extremes; never report beyond them.
         let (lo, hi) = (self.min[k], self.max[k]);
-        let mut quantile = |q: f64| {
-            let x = match &mut column {
-                Some(values) => selected_quantile(values, q),
-                None => self.sketches[k].quantile(q),
-            };
+        let clamp = |x: f64| {
             if x < lo {
                 lo
             } else if x > hi {
@@ -265,11 +265,11 @@ impl SeedStatistics {
         };
         Summary {
             mean: self.sum[k] / self.count as f64,
-            median: quantile(0.5),
+            median: clamp(median),
             min: self.min[k],
             max: self.max[k],
-            p05: quantile(0.05),
-            p95: quantile(0.95),
+            p05: clamp(p05),
+            p95: clamp(p95),
         }
     }
 
@@ -302,18 +302,58 @@ pub fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
 /// reorders `values`. The order statistics are those of `sort_by(f64::total_cmp)`, so the result
 /// is bit-identical to sorting first.
 pub fn selected_quantile(values: &mut [f64], q: f64) -> f64 {
+    selected_quantiles(values, [q])[0]
+}
+
+/// [`selected_quantile`] for several levels at once: only the order statistics the levels need
+/// are selected, each within the part of `values` left between the ones already placed.
+pub fn selected_quantiles<const LEVELS: usize>(
+    values: &mut [f64],
+    levels: [f64; LEVELS],
+) -> [f64; LEVELS] {
     if values.is_empty() {
-        return f64::NAN;
+        return [f64::NAN; LEVELS];
     }
-    let h = (values.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let (_, &mut a, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
-    // The next order statistic is the least value above position lo (or a itself at the end).
-    let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
-    if a == b {
-        return a;
+    let last = values.len() - 1;
+    // For each level, the ranks ⌊h⌋ and ⌊h⌋ + 1 (capped) that it interpolates between.
+    let brackets = levels.map(|q| {
+        let h = last as f64 * q;
+        let low = h.floor() as usize;
+        (h, low, (low + 1).min(last))
+    });
+    let mut ranks: Vec<usize> = brackets
+        .iter()
+        .flat_map(|&(_, low, high)| [low, high])
+        .collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    select_ranks(values, &ranks, 0);
+    brackets.map(|(h, low, high)| {
+        let (a, b) = (values[low], values[high]);
+        if a == b {
+            return a;
+        }
+        a + (h - low as f64) * (b - a)
+    })
+}
+
+/// Reorders `values` (which start at rank `offset` of the whole) so that for every rank r in
+/// `ranks` (ascending), `values[r − offset]` holds the r-th smallest value in f64::total_cmp
+/// order: the median requested rank first, then the two sides independently.
+fn select_ranks(values: &mut [f64], ranks: &[usize], offset: usize) {
+    if ranks.is_empty() {
+        return;
     }
-    a + (h - lo as f64) * (b - a)
+    let middle = ranks.len() / 2;
+    let position = ranks[middle] - offset;
+    values.select_nth_unstable_by(position, f64::total_cmp);
+    let (below, from_position) = values.split_at_mut(position);
+    select_ranks(below, &ranks[..middle], offset);
+    select_ranks(
+        &mut from_position[1..],
+        &ranks[middle + 1..],
+        ranks[middle] + 1,
+    );
 }
 
 /// A DDSketch: counts per logarithmic bucket, separately for positive and negative values.
