@@ -6,7 +6,7 @@
 //! [`SeedStatistics`] in seed order, chunk by chunk, so memory does not grow with the number of
 //! seeds and the result is identical for any thread count.
 
-use ndarray::{ArrayD, Axis, Ix5};
+use ndarray::{Array5, ArrayD, Axis, Ix5};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -102,8 +102,10 @@ pub enum LogitSource {
     Given {
         /// Where they came from (a path), for outputs.
         origin: String,
-        /// The draws.
-        draws: Vec<LayerStack>,
+        /// The draws, `[draws, layers, tokens, n, n]`, validated (each draw is a valid
+        /// [`LayerStack`]). Kept as one array: a draw's stack is copied out when its seed runs,
+        /// so memory holds the input once.
+        draws: Array5<f64>,
     },
 }
 
@@ -200,33 +202,38 @@ impl GainConfig {
         token_aggregation: TokenAggregation,
     ) -> Result<Self, Error> {
         at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
-        let draws: Vec<LayerStack> = if array.ndim() == 5 {
-            let array = array
+        let draws: Array5<f64> = match array.ndim() {
+            5 => array
                 .into_dimensionality::<Ix5>()
                 .map_err(|e| Error::Output {
                     what: origin.to_string(),
                     message: e.to_string(),
-                })?;
-            if array.shape()[0] == 0 {
-                return Err(StackError::Empty {
-                    what: origin.to_string(),
-                    shape: [0, 0, 0, 0],
-                }
+                })?,
+            3 | 4 => LayerStack::from_dynamic(array.view(), origin)?
+                .into_array()
+                .insert_axis(Axis(0)),
+            _ => {
+                return Err(wrong_rank(
+                    origin,
+                    array.shape(),
+                    ", or [draws, layers, tokens, n, n]",
+                )
                 .into());
             }
-            array
-                .axis_iter(Axis(0))
-                .enumerate()
-                .map(|(draw, a)| LayerStack::new(a.to_owned(), &format!("{origin} (draw {draw})")))
-                .collect::<Result<_, _>>()?
-        } else if array.ndim() == 3 || array.ndim() == 4 {
-            vec![LayerStack::from_dynamic(array.view(), origin)?]
-        } else {
-            return Err(
-                wrong_rank(origin, array.shape(), ", or [draws, layers, tokens, n, n]").into(),
-            );
         };
-        let first = &draws[0];
+        if draws.shape()[0] == 0 {
+            return Err(StackError::Empty {
+                what: origin.to_string(),
+                shape: [0, 0, 0, 0],
+            }
+            .into());
+        }
+        // Validate every draw now (one copy at a time), so a bad value stops the run before it
+        // starts; `logits` then copies a draw out without checking again.
+        for draw in 0..draws.shape()[0] {
+            given_stack(&draws, draw, origin)?;
+        }
+        let first = given_stack(&draws, 0, origin)?;
         let (layers, tokens, streams) = (first.layers(), first.tokens(), first.streams());
         at_least(
             "streams (matrix size in the logits file)",
@@ -242,7 +249,7 @@ impl GainConfig {
             layers,
             streams,
             tokens,
-            seeds: draws.len() as u64,
+            seeds: draws.shape()[0] as u64,
             seed: 0,
             source: LogitSource::Given {
                 origin: origin.to_string(),
@@ -294,9 +301,18 @@ impl GainConfig {
                 let data = generator.draw(&mut rng, self.layers, self.tokens, self.streams);
                 LayerStack::new(data, "generated logits").expect("generated logits are finite")
             }
-            LogitSource::Given { draws, .. } => draws[index as usize].clone(),
+            LogitSource::Given { origin, draws } => given_stack(draws, index as usize, origin)
+                .expect("given draws are validated in GainConfig::from_logits"),
         }
     }
+}
+
+/// Draw `draw` of given logits `[draws, layers, tokens, n, n]` as a stack.
+fn given_stack(draws: &Array5<f64>, draw: usize, origin: &str) -> Result<LayerStack, StackError> {
+    LayerStack::new(
+        draws.index_axis(Axis(0), draw).to_owned(),
+        &format!("{origin} (draw {draw})"),
+    )
 }
 
 /// Where each value of a seed's result lives: `[method][composite][layer][metric]`, then
