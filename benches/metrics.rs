@@ -31,7 +31,8 @@ use mhc_analyze::LayerStack;
 use mhc_analyze::compose::{ScaledMatrix, prefix_composites};
 use mhc_analyze::generate::{LogitGenerator, SinkhornParams, mhc_stack, task_rng};
 use mhc_analyze::metrics::{
-    MatrixMetrics, amax_forward, birkhoff_distance, singular_values, spectral_norm,
+    MatrixMetrics, amax_forward, birkhoff_distance, singular_values, singular_values_4_many,
+    spectral_norm,
 };
 
 /// Master seed of every input drawn here.
@@ -129,6 +130,14 @@ fn bench_metrics_4x4(c: &mut Criterion) {
                 }
             })
         });
+        let arrays: Vec<[f64; 16]> = matrices
+            .chunks_exact(16)
+            .map(|m| m.try_into().expect("4×4"))
+            .collect();
+        let mut sigmas = vec![[0.0; 4]; arrays.len()];
+        group.bench_function("singular_values_many", |b| {
+            b.iter(|| singular_values_4_many(black_box(&arrays), &mut sigmas))
+        });
         group.bench_function("spectral_norm", |b| {
             b.iter(|| {
                 for m in black_box(&matrices).chunks_exact(n * n) {
@@ -149,6 +158,9 @@ fn bench_metrics_4x4(c: &mut Criterion) {
                     black_box(MatrixMetrics::of(p));
                 }
             })
+        });
+        group.bench_function("matrix_metrics_many", |b| {
+            b.iter(|| black_box(MatrixMetrics::of_many(black_box(&scaled))))
         });
         group.finish();
     }

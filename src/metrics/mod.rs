@@ -15,7 +15,9 @@ pub use amax::{
 pub use birkhoff::{
     BirkhoffProjection, birkhoff_distance, birkhoff_projection, dykstra_projection,
 };
-pub use spectral::{distance_to_average, sigma2, singular_values, spectral_norm};
+pub use spectral::{
+    distance_to_average, sigma2, singular_values, singular_values_4_many, spectral_norm,
+};
 
 use serde::{Deserialize, Serialize};
 
