@@ -409,6 +409,10 @@ fn rotate_pair<V: Lanes>(state: &mut InFlight<V>, j: usize, k: usize) {
         return;
     }
     for group in 0..LANE_GROUPS {
+        if active[group].bitmask() == 0 {
+            // The identity rotation everywhere in this group: nothing to compute.
+            continue;
+        }
         let (alpha, beta) = (state.norms[group][j], state.norms[group][k]);
         let (a, b) = (state.columns[group][j], state.columns[group][k]);
         let gamma = gamma[group];
