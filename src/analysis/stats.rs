@@ -288,25 +288,13 @@ pub fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let h = (sorted.len() - 1) as f64 * q;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    let (a, b) = (sorted[lo], sorted[hi]);
-    if a == b {
-        return a;
-    }
-    a + (h - lo as f64) * (b - a)
+    QuantileBracket::new(sorted.len(), q).interpolate(sorted)
 }
 
-/// [`exact_quantile`] of unsorted `values` by selection (O(N), where sorting is O(N log N));
-/// reorders `values`. The order statistics are those of `sort_by(f64::total_cmp)`, so the result
-/// is bit-identical to sorting first.
-pub fn selected_quantile(values: &mut [f64], q: f64) -> f64 {
-    selected_quantiles(values, [q])[0]
-}
-
-/// [`selected_quantile`] for several levels at once: only the order statistics the levels need
-/// are selected, each within the part of `values` left between the ones already placed.
+/// [`exact_quantile`] at several levels of unsorted `values`, by selection (O(N) where sorting
+/// is O(N log N)); reorders `values`. Only the order statistics the levels need are selected,
+/// each within the part of `values` left between the ones already placed. They are those of
+/// `sort_by(f64::total_cmp)`, so the result is bit-identical to sorting first.
 pub fn selected_quantiles<const LEVELS: usize>(
     values: &mut [f64],
     levels: [f64; LEVELS],
@@ -314,27 +302,46 @@ pub fn selected_quantiles<const LEVELS: usize>(
     if values.is_empty() {
         return [f64::NAN; LEVELS];
     }
-    let last = values.len() - 1;
-    // For each level, the ranks ⌊h⌋ and ⌊h⌋ + 1 (capped) that it interpolates between.
-    let brackets = levels.map(|q| {
-        let h = last as f64 * q;
-        let low = h.floor() as usize;
-        (h, low, (low + 1).min(last))
-    });
+    let brackets = levels.map(|q| QuantileBracket::new(values.len(), q));
     let mut ranks: Vec<usize> = brackets
         .iter()
-        .flat_map(|&(_, low, high)| [low, high])
+        .flat_map(|bracket| [bracket.low, bracket.high])
         .collect();
     ranks.sort_unstable();
     ranks.dedup();
     select_ranks(values, &ranks, 0);
-    brackets.map(|(h, low, high)| {
-        let (a, b) = (values[low], values[high]);
+    brackets.map(|bracket| bracket.interpolate(values))
+}
+
+/// The two order statistics a quantile interpolates between: h = (N − 1)·q, ranks ⌊h⌋ and
+/// ⌊h⌋ + 1 (capped at N − 1).
+struct QuantileBracket {
+    h: f64,
+    low: usize,
+    high: usize,
+}
+
+impl QuantileBracket {
+    fn new(len: usize, q: f64) -> Self {
+        let last = len - 1;
+        let h = last as f64 * q;
+        let low = h.floor() as usize;
+        Self {
+            h,
+            low,
+            high: (low + 1).min(last),
+        }
+    }
+
+    /// x[low] + (h − low)(x[high] − x[low]), where `ordered` holds the order statistics at
+    /// `low` and `high` (a sorted slice, or one after [`select_ranks`]).
+    fn interpolate(&self, ordered: &[f64]) -> f64 {
+        let (a, b) = (ordered[self.low], ordered[self.high]);
         if a == b {
             return a;
         }
-        a + (h - low as f64) * (b - a)
-    })
+        a + (self.h - self.low as f64) * (b - a)
+    }
 }
 
 /// Reorders `values` (which start at rank `offset` of the whole) so that for every rank r in
