@@ -4,7 +4,7 @@
 //! `x_{l+1} = H_l x_l`: **rows are output streams, columns are input streams**. Loaders and
 //! generators both produce a `LayerStack`; nothing downstream re-checks shapes or finiteness.
 
-use ndarray::{Array3, Array4, ArrayView2, ArrayViewD, Axis, Ix3, Ix4};
+use ndarray::{Array3, Array4, ArrayView2, ArrayView4, ArrayViewD, Axis, Ix3, Ix4};
 
 use crate::error::StackError;
 
@@ -18,6 +18,18 @@ impl LayerStack {
     /// Validates `data` (`[layers, tokens, n, n]`). `what` names the source in error messages
     /// (a file and tensor name, or "generated logits").
     pub fn new(data: Array4<f64>, what: &str) -> Result<Self, StackError> {
+        Self::validate(data.view(), what)?;
+        let data = if data.is_standard_layout() {
+            data
+        } else {
+            data.as_standard_layout().into_owned()
+        };
+        Ok(Self { data })
+    }
+
+    /// The checks of [`Self::new`] on a view, without copying: no empty axis, square matrices,
+    /// finite values.
+    pub fn validate(data: ArrayView4<'_, f64>, what: &str) -> Result<(), StackError> {
         let shape = data.shape();
         let shape = [shape[0], shape[1], shape[2], shape[3]];
         if shape.contains(&0) {
@@ -44,12 +56,7 @@ impl LayerStack {
                 value,
             });
         }
-        let data = if data.is_standard_layout() {
-            data
-        } else {
-            data.as_standard_layout().into_owned()
-        };
-        Ok(Self { data })
+        Ok(())
     }
 
     /// A stack with one token per layer from `[layers, n, n]`.

@@ -203,12 +203,27 @@ impl GainConfig {
     ) -> Result<Self, Error> {
         at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
         let draws: Array5<f64> = match array.ndim() {
-            5 => array
-                .into_dimensionality::<Ix5>()
-                .map_err(|e| Error::Output {
-                    what: origin.to_string(),
-                    message: e.to_string(),
-                })?,
+            5 => {
+                let draws = array
+                    .into_dimensionality::<Ix5>()
+                    .map_err(|e| Error::Output {
+                        what: origin.to_string(),
+                        message: e.to_string(),
+                    })?;
+                if draws.shape()[0] == 0 {
+                    return Err(StackError::Empty {
+                        what: origin.to_string(),
+                        shape: [0, 0, 0, 0],
+                    }
+                    .into());
+                }
+                // Every draw is checked now, in place, so a bad value stops the run before it
+                // starts; `logits` copies a draw out when its seed runs.
+                for (draw, stack) in draws.axis_iter(Axis(0)).enumerate() {
+                    LayerStack::validate(stack, &format!("{origin} (draw {draw})"))?;
+                }
+                draws
+            }
             3 | 4 => LayerStack::from_dynamic(array.view(), origin)?
                 .into_array()
                 .insert_axis(Axis(0)),
@@ -221,20 +236,7 @@ impl GainConfig {
                 .into());
             }
         };
-        if draws.shape()[0] == 0 {
-            return Err(StackError::Empty {
-                what: origin.to_string(),
-                shape: [0, 0, 0, 0],
-            }
-            .into());
-        }
-        // Validate every draw now (one copy at a time), so a bad value stops the run before it
-        // starts; `logits` then copies a draw out without checking again.
-        for draw in 0..draws.shape()[0] {
-            given_stack(&draws, draw, origin)?;
-        }
-        let first = given_stack(&draws, 0, origin)?;
-        let (layers, tokens, streams) = (first.layers(), first.tokens(), first.streams());
+        let (layers, tokens, streams) = (draws.shape()[1], draws.shape()[2], draws.shape()[3]);
         at_least(
             "streams (matrix size in the logits file)",
             streams as u64,
@@ -301,18 +303,13 @@ impl GainConfig {
                 let data = generator.draw(&mut rng, self.layers, self.tokens, self.streams);
                 LayerStack::new(data, "generated logits").expect("generated logits are finite")
             }
-            LogitSource::Given { origin, draws } => given_stack(draws, index as usize, origin)
-                .expect("given draws are validated in GainConfig::from_logits"),
+            LogitSource::Given { origin, draws } => LayerStack::new(
+                draws.index_axis(Axis(0), index as usize).to_owned(),
+                &format!("{origin} (draw {index})"),
+            )
+            .expect("given draws are validated in GainConfig::from_logits"),
         }
     }
-}
-
-/// Draw `draw` of given logits `[draws, layers, tokens, n, n]` as a stack.
-fn given_stack(draws: &Array5<f64>, draw: usize, origin: &str) -> Result<LayerStack, StackError> {
-    LayerStack::new(
-        draws.index_axis(Axis(0), draw).to_owned(),
-        &format!("{origin} (draw {draw})"),
-    )
 }
 
 /// Where each value of a seed's result lives: `[method][composite][layer][metric]`, then
