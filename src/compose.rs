@@ -141,7 +141,7 @@ impl ScaledMatrix {
 }
 
 /// ⌊log2 |x|⌋ for finite non-zero x, read from the bits (subnormals included).
-fn binary_exponent(x: f64) -> i64 {
+pub(crate) fn binary_exponent(x: f64) -> i64 {
     let biased = ((x.to_bits() >> 52) & 0x7ff) as i64;
     if biased == 0 {
         // Subnormal: |x| = m·2^-1074 with the integer m < 2^52.
@@ -152,7 +152,7 @@ fn binary_exponent(x: f64) -> i64 {
 }
 
 /// 2^e for e in [-1022, 1023] (a normal number), built from its bits.
-fn power_of_two(e: i64) -> f64 {
+pub(crate) fn power_of_two(e: i64) -> f64 {
     debug_assert!((-1022..=1023).contains(&e));
     f64::from_bits(((e + 1023) as u64) << 52)
 }

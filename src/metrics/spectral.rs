@@ -33,6 +33,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Avx;
 use super::lanes::Lanes;
+use crate::compose::{binary_exponent, power_of_two};
 
 /// Largest n whose work buffers live on the stack.
 const STACK_N: usize = 8;
@@ -128,11 +129,9 @@ fn prescale(p: &[f64]) -> Option<(f64, f64)> {
     if max == 0.0 || !max.is_finite() || p.iter().any(|x| x.is_nan()) {
         return None;
     }
-    // Biased exponent of max (0 for subnormals), clamped so that 2^-e and 2^e are normal.
-    let biased = ((max.to_bits() >> 52) & 0x7ff).clamp(23, 2023);
-    let factor = f64::from_bits((2046 - biased) << 52); // 2^(1023 - biased)
-    let unscale = f64::from_bits(biased << 52); // 2^(biased - 1023)
-    Some((factor, unscale))
+    // ⌊log2 max⌋, clamped so that 2^-e and 2^e are normal numbers.
+    let exponent = binary_exponent(max).clamp(-1000, 1000);
+    Some((power_of_two(-exponent), power_of_two(exponent)))
 }
 
 /// Sorted singular values from the squared column norms.
