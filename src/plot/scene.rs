@@ -622,29 +622,34 @@ pub(crate) fn scene_to_svg(scene: &Scene) -> Result<String, PlotError> {
     Ok(out)
 }
 
-/// Box-filter downsampling of an RGB buffer by an integer factor.
+/// Box-filter downsampling of an RGB buffer by an integer factor: each output pixel is the
+/// rounded mean of an s×s block. The s rows of a block are first added column by column (a
+/// loop the compiler vectorises), then groups of s pixels are added.
 fn downsample(buf: &[u8], bw: usize, bh: usize, s: usize) -> Vec<u8> {
     if s == 1 {
         return buf.to_vec();
     }
     let (w, h) = (bw / s, bh / s);
-    let mut out = vec![0u8; w * h * 3];
     let n = (s * s) as u32;
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = [0u32; 3];
-            for dy in 0..s {
-                let row = ((y * s + dy) * bw + x * s) * 3;
-                for dx in 0..s {
-                    let i = row + dx * 3;
-                    acc[0] += buf[i] as u32;
-                    acc[1] += buf[i + 1] as u32;
-                    acc[2] += buf[i + 2] as u32;
-                }
+    let mut out = vec![0u8; w * h * 3];
+    let mut column_sums = vec![0u32; bw * 3];
+    for (out_row, block) in out
+        .chunks_exact_mut(w * 3)
+        .zip(buf.chunks_exact(bw * 3 * s).take(h))
+    {
+        column_sums.fill(0);
+        for row in block.chunks_exact(bw * 3) {
+            for (sum, &value) in column_sums.iter_mut().zip(row) {
+                *sum += u32::from(value);
             }
-            let o = (y * w + x) * 3;
-            for c in 0..3 {
-                out[o + c] = ((acc[c] + n / 2) / n) as u8;
+        }
+        for (pixel, sums) in out_row
+            .chunks_exact_mut(3)
+            .zip(column_sums.chunks_exact(3 * s))
+        {
+            for (channel, value) in pixel.iter_mut().enumerate() {
+                let sum: u32 = sums.iter().skip(channel).step_by(3).sum();
+                *value = ((sum + n / 2) / n) as u8;
             }
         }
     }
@@ -674,6 +679,20 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downsampling_averages_each_block_with_rounding() {
+        // A 4×2 RGB image (two 2×2 blocks): block means worked out by hand.
+        #[rustfmt::skip]
+        let image: [u8; 24] = [
+            0, 10, 255,   1, 20, 255,     7, 0, 100,   8, 0, 101,
+            2, 30, 255,   2, 41, 254,     9, 0, 102,  10, 1, 103,
+        ];
+        // (0+1+2+2)/4 = 1.25 → 1; (10+20+30+41)/4 = 25.25 → 25; (255·3+254)/4 = 254.75 → 255;
+        // (7+8+9+10)/4 = 8.5 → 9 (half up); 1/4 → 0; (100+101+102+103)/4 = 101.5 → 102.
+        assert_eq!(downsample(&image, 4, 2, 2), vec![1, 25, 255, 9, 0, 102]);
+        assert_eq!(downsample(&image, 4, 2, 1), image.to_vec());
+    }
 
     #[test]
     fn plot_dashes_cover_path_with_gaps() {
