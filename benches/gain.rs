@@ -102,10 +102,12 @@ fn bench_sweeps(c: &mut Criterion) {
 fn bench_statistics(c: &mut Criterion) {
     let config = cli_config(1000);
     let width = GainLayout::new(config.layers()).width();
-    let values: Vec<Vec<f64>> = (0..config.seeds())
+    // `[seed][value]`, as run_gain holds a chunk.
+    let values: Vec<f64> = (0..config.seeds())
         .into_par_iter()
         .map(|index| seed_values(&config, index))
-        .collect();
+        .collect::<Vec<_>>()
+        .concat();
     let mut group = c.benchmark_group("gain_64x4/statistics");
     group
         .sampling_mode(SamplingMode::Flat)
@@ -114,12 +116,12 @@ fn bench_statistics(c: &mut Criterion) {
         group.throughput(Throughput::Elements(seeds as u64));
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("seeds_{seeds}")),
-            &values[..seeds],
+            &values[..seeds * width],
             |b, values| {
                 b.iter(|| {
-                    let mut statistics = SeedStatistics::new(width, values.len());
+                    let mut statistics = SeedStatistics::new(width, seeds);
                     // In chunks of 64 seeds, as run_gain folds them (on the ambient pool).
-                    for chunk in values.chunks(64) {
+                    for chunk in values.chunks(64 * width) {
                         statistics.push_seeds(chunk);
                     }
                     black_box(statistics.summaries())

@@ -357,21 +357,31 @@ impl GainLayout {
 
 /// One seed's values, laid out as [`GainLayout`].
 pub fn seed_values(config: &GainConfig, index: u64) -> Vec<f64> {
+    let mut values = vec![0.0; GainLayout::new(config.layers).width()];
+    seed_values_into(config, index, &mut values);
+    values
+}
+
+/// [`seed_values`] written into `out` (length [`GainLayout::width`]).
+pub fn seed_values_into(config: &GainConfig, index: u64, out: &mut [f64]) {
     let layout = GainLayout::new(config.layers);
+    assert_eq!(out.len(), layout.width(), "seed_values_into: wrong width");
     let logits = config.logits(index);
     let hc = profile_stack(&logits, config.token_aggregation);
     let mhc = profile_stack(
         &mhc_stack(&logits, &config.sinkhorn),
         config.token_aggregation,
     );
-    let mut values = Vec::with_capacity(layout.width());
-    values.extend_from_slice(hc.values());
-    values.extend_from_slice(mhc.values());
-    for profile in [&hc, &mhc] {
-        values.extend(Peak::ALL.iter().map(|peak| peak_of(profile, *peak)));
+    let (hc_values, rest) = out.split_at_mut(hc.values().len());
+    let (mhc_values, peaks) = rest.split_at_mut(mhc.values().len());
+    hc_values.copy_from_slice(hc.values());
+    mhc_values.copy_from_slice(mhc.values());
+    let peak_values = [&hc, &mhc]
+        .into_iter()
+        .flat_map(|profile| Peak::ALL.iter().map(|peak| peak_of(profile, *peak)));
+    for (slot, value) in peaks.iter_mut().zip(peak_values) {
+        *slot = value;
     }
-    debug_assert_eq!(values.len(), layout.width());
-    values
 }
 
 fn peak_of(profile: &StackProfile, peak: Peak) -> f64 {
@@ -435,18 +445,22 @@ pub fn run_gain(
     mut on_progress: impl FnMut(u64),
 ) -> Result<GainResult, Error> {
     let layout = GainLayout::new(config.layers);
-    let mut statistics = SeedStatistics::new(layout.width(), config.seeds as usize);
+    let width = layout.width();
+    let mut statistics = SeedStatistics::new(width, config.seeds as usize);
+    // One buffer for a chunk's values, reused: `[seed][value]`.
+    let mut chunk = vec![0.0; SEED_CHUNK as usize * width];
     let mut start = 0;
     while start < config.seeds {
         let end = (start + SEED_CHUNK).min(config.seeds);
-        let chunk: Vec<Vec<f64>> = (start..end)
-            .into_par_iter()
-            .map(|index| seed_values(config, index))
-            .collect();
-        for (offset, values) in chunk.iter().enumerate() {
+        let chunk = &mut chunk[..(end - start) as usize * width];
+        chunk
+            .par_chunks_mut(width)
+            .enumerate()
+            .for_each(|(offset, values)| seed_values_into(config, start + offset as u64, values));
+        for (offset, values) in chunk.chunks_exact(width).enumerate() {
             on_seed(start + offset as u64, values)?;
         }
-        statistics.push_seeds(&chunk);
+        statistics.push_seeds(chunk);
         start = end;
         on_progress(start);
     }

@@ -174,11 +174,19 @@ impl SeedStatistics {
         }
     }
 
-    /// Adds the values of consecutive seeds, in order: the same result as [`Self::push`] on
-    /// each, with the values split into column blocks that the ambient rayon pool updates in
-    /// parallel (each value's own sequence of updates stays in seed order, so the result does
-    /// not depend on the thread count).
-    pub fn push_seeds(&mut self, seeds: &[Vec<f64>]) {
+    /// Adds the values of consecutive seeds, in order: `values` holds one row of `width` values
+    /// per seed (`[seed][value]`). The same result as [`Self::push`] on each row, with the
+    /// values split into column blocks that the ambient rayon pool updates in parallel (each
+    /// value's own sequence of updates stays in seed order, so the result does not depend on
+    /// the thread count).
+    pub fn push_seeds(&mut self, values: &[f64]) {
+        assert_eq!(
+            values.len() % self.width.max(1),
+            0,
+            "push_seeds: rows of {} values expected",
+            self.width
+        );
+        let seeds: Vec<&[f64]> = values.chunks_exact(self.width.max(1)).collect();
         let fits_exact = self
             .exact
             .as_ref()
@@ -188,7 +196,6 @@ impl SeedStatistics {
             seeds.iter().for_each(|values| self.push(values));
             return;
         }
-        debug_assert!(seeds.iter().all(|values| values.len() == self.width));
         let first_seed = self.count;
         self.count += seeds.len();
         let capacity = self.exact_capacity;
@@ -197,7 +204,7 @@ impl SeedStatistics {
             None => Vec::new(),
         };
         let update = |k: usize, sum: &mut f64, min: &mut f64, max: &mut f64| {
-            for values in seeds {
+            for values in &seeds {
                 let x = values[k];
                 *sum += x;
                 *min = min.min(x);
@@ -553,7 +560,10 @@ mod tests {
                     .build()
                     .unwrap();
                 let mut chunked = capacity_limited(expected);
-                pool.install(|| rows.chunks(64).for_each(|c| chunked.push_seeds(c)));
+                pool.install(|| {
+                    rows.chunks(64)
+                        .for_each(|c| chunked.push_seeds(&c.concat()))
+                });
                 assert_eq!(chunked.count(), one_by_one.count());
                 assert_eq!(chunked.quantiles_exact(), one_by_one.quantiles_exact());
                 let a = pool.install(|| chunked.summaries());
