@@ -26,6 +26,7 @@ pub mod compose;
 pub mod error;
 pub mod export;
 pub mod generate;
+mod lanes;
 pub mod load;
 pub mod metrics;
 pub mod plot;

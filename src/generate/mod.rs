@@ -8,7 +8,7 @@ pub mod sinkhorn;
 
 pub use logits::{LogitGenerator, task_rng};
 pub use logits_file::read_logits_npy;
-pub use sinkhorn::{SinkhornOrder, SinkhornParams, sinkhorn, sinkhorn_in_place};
+pub use sinkhorn::{SinkhornOrder, SinkhornParams, sinkhorn, sinkhorn_4_many, sinkhorn_in_place};
 
 use ndarray::Array4;
 
@@ -22,8 +22,12 @@ pub fn mhc_stack(logits: &LayerStack, params: &SinkhornParams) -> LayerStack {
     let flat = data
         .as_slice_mut()
         .expect("LayerStack keeps standard layout");
-    for matrix in flat.chunks_exact_mut(n * n) {
-        sinkhorn_in_place(matrix, n, params);
+    if n == 4 {
+        sinkhorn_4_many(flat, params);
+    } else {
+        for matrix in flat.chunks_exact_mut(n * n) {
+            sinkhorn_in_place(matrix, n, params);
+        }
     }
     LayerStack::new(data, "Sinkhorn output")
         .expect("Sinkhorn of finite logits is finite, non-negative and square")

@@ -13,6 +13,10 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(target_arch = "x86_64")]
+use crate::lanes::Avx;
+use crate::lanes::Lanes;
+
 /// Which marginal each iteration normalises first; the other one ends exact.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -72,17 +76,9 @@ pub fn sinkhorn(
 /// The logits must be finite.
 pub fn sinkhorn_in_place(matrix: &mut [f64], n: usize, params: &SinkhornParams) {
     debug_assert_eq!(matrix.len(), n * n);
-    let (min, max) = matrix
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
-        });
-    if max - min > LOG_DOMAIN_RANGE {
+    if !exponentiate(matrix) {
         sinkhorn_log_domain(matrix, n, params);
         return;
-    }
-    for value in matrix.iter_mut() {
-        *value = (*value - max).exp();
     }
     for _ in 0..params.iterations {
         match params.order {
@@ -96,6 +92,117 @@ pub fn sinkhorn_in_place(matrix: &mut [f64], n: usize, params: &SinkhornParams) 
             }
         }
     }
+}
+
+/// [`sinkhorn_in_place`] on every 4×4 matrix of `matrices` (consecutive row-major blocks of 16
+/// values), bit for bit the same answers, about four times faster: four matrices share each
+/// SIMD operation (one matrix per lane), with the same operations in the same order as the
+/// one-matrix code (products by 1/sum, sums from the first entry down or across).
+pub fn sinkhorn_4_many(matrices: &mut [f64], params: &SinkhornParams) {
+    assert_eq!(matrices.len() % 16, 0, "sinkhorn_4_many: 4×4 matrices");
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX (checked just above).
+        unsafe { sinkhorn_4_avx(matrices, params) };
+        return;
+    }
+    sinkhorn_4_lanes::<wide::f64x4>(matrices, params);
+}
+
+/// [`sinkhorn_4_lanes`] with AVX registers.
+///
+/// # Safety
+/// The CPU must support AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn sinkhorn_4_avx(matrices: &mut [f64], params: &SinkhornParams) {
+    sinkhorn_4_lanes::<Avx>(matrices, params);
+}
+
+/// Sinkhorn on groups of four 4×4 matrices, lane l holding matrix l of the group: `entries[k]`
+/// is entry k (row-major) of all four. A matrix that needs the log domain leaves its lane
+/// unused and is normalised alone; so is the remainder of fewer than four matrices.
+#[inline(always)]
+fn sinkhorn_4_lanes<V: Lanes>(matrices: &mut [f64], params: &SinkhornParams) {
+    let mut groups = matrices.chunks_exact_mut(64);
+    for group in &mut groups {
+        let mut ordinary = [true; 4];
+        for (lane, matrix) in group.chunks_exact_mut(16).enumerate() {
+            ordinary[lane] = exponentiate(matrix);
+        }
+        let mut entries: [V; 16] = std::array::from_fn(|k| {
+            V::from_array(std::array::from_fn(|lane| group[16 * lane + k]))
+        });
+        for _ in 0..params.iterations {
+            match params.order {
+                SinkhornOrder::ColumnsThenRows => {
+                    normalise_columns_4(&mut entries);
+                    normalise_rows_4(&mut entries);
+                }
+                SinkhornOrder::RowsThenColumns => {
+                    normalise_rows_4(&mut entries);
+                    normalise_columns_4(&mut entries);
+                }
+            }
+        }
+        for (k, value) in entries.iter().enumerate() {
+            for (lane, x) in value.to_array().into_iter().enumerate() {
+                if ordinary[lane] {
+                    group[16 * lane + k] = x;
+                }
+            }
+        }
+        for (lane, matrix) in group.chunks_exact_mut(16).enumerate() {
+            if !ordinary[lane] {
+                sinkhorn_log_domain(matrix, 4, params);
+            }
+        }
+    }
+    for matrix in groups.into_remainder().chunks_exact_mut(16) {
+        sinkhorn_in_place(matrix, 4, params);
+    }
+}
+
+/// [`normalise_columns`] for four 4×4 matrices in lanes.
+#[inline(always)]
+fn normalise_columns_4<V: Lanes>(entries: &mut [V; 16]) {
+    for j in 0..4 {
+        let sum = entries[j] + entries[4 + j] + entries[8 + j] + entries[12 + j];
+        let inverse = V::splat(1.0) / sum;
+        for i in 0..4 {
+            entries[4 * i + j] = entries[4 * i + j] * inverse;
+        }
+    }
+}
+
+/// [`normalise_rows`] for four 4×4 matrices in lanes.
+#[inline(always)]
+fn normalise_rows_4<V: Lanes>(entries: &mut [V; 16]) {
+    for row in entries.chunks_exact_mut(4) {
+        let sum = row[0] + row[1] + row[2] + row[3];
+        let inverse = V::splat(1.0) / sum;
+        for value in row {
+            *value = *value * inverse;
+        }
+    }
+}
+
+/// M ← exp(M − max M), the start of the ordinary iteration; returns true. When the logits'
+/// range exceeds [`LOG_DOMAIN_RANGE`] (exp would underflow), leaves M as it is and returns
+/// false: the log-domain iteration must take over.
+fn exponentiate(matrix: &mut [f64]) -> bool {
+    let (min, max) = matrix
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    if max - min > LOG_DOMAIN_RANGE {
+        return false;
+    }
+    for value in matrix.iter_mut() {
+        *value = (*value - max).exp();
+    }
+    true
 }
 
 fn normalise_rows(m: &mut [f64], n: usize) {
@@ -248,6 +355,59 @@ mod tests {
         sinkhorn_log_domain(&mut b, 2, &SinkhornParams::default());
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-13, "{x} vs {y}");
+        }
+    }
+
+    /// Matrices for the lane kernel: random logits of several scales, ties, a zero matrix and
+    /// one that needs the log domain, `count` of them.
+    fn lane_inputs(count: usize) -> Vec<f64> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let mut values = Vec::new();
+        for index in 0..count {
+            let scale = [0.3, 3.0, 40.0, 0.0][index % 4];
+            for k in 0..16 {
+                values.push(match index {
+                    5 => [700.0, -10.0][k % 2], // range 710 > LOG_DOMAIN_RANGE
+                    _ => scale * next() + f64::from(u8::from(k % 5 == 0)),
+                });
+            }
+        }
+        values
+    }
+
+    #[test]
+    fn lanes_match_one_matrix_at_a_time_bit_for_bit() {
+        for order in [
+            SinkhornOrder::ColumnsThenRows,
+            SinkhornOrder::RowsThenColumns,
+        ] {
+            let params = SinkhornParams {
+                iterations: 7,
+                order,
+            };
+            // 11 matrices: two full groups (one with a log-domain matrix) and a remainder of 3.
+            let inputs = lane_inputs(11);
+            let mut one_by_one = inputs.clone();
+            for matrix in one_by_one.chunks_exact_mut(16) {
+                sinkhorn_in_place(matrix, 4, &params);
+            }
+            let mut portable = inputs.clone();
+            sinkhorn_4_lanes::<wide::f64x4>(&mut portable, &params);
+            let mut dispatched = inputs.clone();
+            sinkhorn_4_many(&mut dispatched, &params);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&portable), bits(&one_by_one), "{order:?}");
+            assert_eq!(bits(&dispatched), bits(&one_by_one), "{order:?}");
+            // The log-domain matrix (index 5) was normalised: its rows sum to 1.
+            for row in one_by_one[80..96].chunks_exact(4) {
+                assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{row:?}");
+            }
         }
     }
 }

@@ -6,7 +6,6 @@
 
 pub mod amax;
 pub mod birkhoff;
-mod lanes;
 pub mod spectral;
 
 pub use amax::{

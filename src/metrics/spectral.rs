@@ -30,10 +30,10 @@
 // Comparisons are written `!(x > y)` on purpose: a NaN must take the skip/failure branch.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
-#[cfg(target_arch = "x86_64")]
-use super::lanes::Avx;
-use super::lanes::Lanes;
 use crate::compose::{binary_exponent, power_of_two};
+#[cfg(target_arch = "x86_64")]
+use crate::lanes::Avx;
+use crate::lanes::Lanes;
 
 /// Largest n whose work buffers live on the stack.
 const STACK_N: usize = 8;

@@ -18,6 +18,8 @@ pub(crate) trait Lanes:
 {
     /// All four lanes equal to `x`.
     fn splat(x: f64) -> Self;
+    /// The lanes from an array.
+    fn from_array(lanes: [f64; 4]) -> Self;
     /// The lanes as an array.
     fn to_array(self) -> [f64; 4];
     /// The lanes in place, for loading one lane.
@@ -46,6 +48,10 @@ impl Lanes for wide::f64x4 {
     #[inline(always)]
     fn splat(x: f64) -> Self {
         wide::f64x4::splat(x)
+    }
+    #[inline(always)]
+    fn from_array(lanes: [f64; 4]) -> Self {
+        wide::f64x4::from(lanes)
     }
     #[inline(always)]
     fn to_array(self) -> [f64; 4] {
@@ -132,6 +138,10 @@ mod avx {
         #[inline(always)]
         fn splat(x: f64) -> Self {
             unsafe { Avx(_mm256_set1_pd(x)) }
+        }
+        #[inline(always)]
+        fn from_array(lanes: [f64; 4]) -> Self {
+            unsafe { Avx(_mm256_loadu_pd(lanes.as_ptr())) }
         }
         #[inline(always)]
         fn to_array(self) -> [f64; 4] {
