@@ -69,7 +69,7 @@ fn bench_one_seed(c: &mut Criterion) {
     let mut group = c.benchmark_group("gain_64x4");
     group.throughput(Throughput::Elements(1));
     group.bench_function("one_seed", |b| {
-        b.iter(|| seed_values(black_box(&config), 0))
+        b.iter(|| seed_values(black_box(&config), 0).expect("random logits"))
     });
     group.finish();
 }
@@ -105,7 +105,7 @@ fn bench_statistics(c: &mut Criterion) {
     // `[seed][value]`, as run_gain holds a chunk.
     let values: Vec<f64> = (0..config.seeds())
         .into_par_iter()
-        .map(|index| seed_values(&config, index))
+        .map(|index| seed_values(&config, index).expect("random logits"))
         .collect::<Vec<_>>()
         .concat();
     let mut group = c.benchmark_group("gain_64x4/statistics");

@@ -49,7 +49,7 @@ fn gain_matches_numpy_on_a_64_layer_case() {
         TokenAggregation::MeanOfMetrics,
     )
     .unwrap();
-    let values = seed_values(&config, 0);
+    let values = seed_values(&config, 0).unwrap();
     let layout = GainLayout::new(64);
     let mut reader = csv::Reader::from_path(data("reference/gain_reference_hc64.csv")).unwrap();
     let mut compared = HashMap::new();

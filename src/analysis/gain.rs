@@ -6,7 +6,9 @@
 //! [`SeedStatistics`] in seed order, chunk by chunk, so memory does not grow with the number of
 //! seeds and the result is identical for any thread count.
 
-use ndarray::{Array5, ArrayD, Axis, Ix5};
+use std::path::Path;
+
+use ndarray::{Array4, Array5, ArrayD, ArrayView4, Axis, Ix5};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +16,8 @@ use super::profile::{StackProfile, TokenAggregation, profile_index, profile_stac
 use super::stats::{SeedStatistics, Summary};
 use crate::compose::Composite;
 use crate::error::{ConfigError, Error, StackError};
-use crate::generate::{LogitGenerator, SinkhornParams, mhc_stack, task_rng};
+use crate::generate::{LogitGenerator, SinkhornParams, mhc_stack, read_logits_npy, task_rng};
+use crate::load::numpy::NpyBlocks;
 use crate::metrics::Metric;
 use crate::stack::{LayerStack, wrong_rank};
 
@@ -102,11 +105,20 @@ pub enum LogitSource {
     Given {
         /// Where they came from (a path), for outputs.
         origin: String,
-        /// The draws, `[draws, layers, tokens, n, n]`, validated (each draw is a valid
-        /// [`LayerStack`]). Kept as one array: a draw's stack is copied out when its seed runs,
-        /// so memory holds the input once.
-        draws: Array5<f64>,
+        /// The draws, `[draws, layers, tokens, n, n]`, each validated as a [`LayerStack`].
+        draws: GivenDraws,
     },
+}
+
+/// Where given draws `[draws, layers, tokens, n, n]` live. A draw's stack is copied out when
+/// its seed runs.
+#[derive(Clone, Debug)]
+pub enum GivenDraws {
+    /// In memory, as one array (memory holds the input once).
+    Memory(Array5<f64>),
+    /// In a C-order `.npy` file, read one draw at a time when its seed runs, so memory does not
+    /// grow with the file.
+    NpyFile(NpyBlocks),
 }
 
 /// A validated `gain` configuration.
@@ -153,6 +165,20 @@ fn at_most(name: &'static str, value: u64, maximum: u64) -> Result<(), ConfigErr
     Ok(())
 }
 
+/// The matrix size of a logits file must lie in 2..=[`MAX_STREAMS`].
+fn check_streams(streams: usize) -> Result<(), ConfigError> {
+    at_least(
+        "streams (matrix size in the logits file)",
+        streams as u64,
+        2,
+    )?;
+    at_most(
+        "streams (matrix size in the logits file)",
+        streams as u64,
+        MAX_STREAMS as u64,
+    )
+}
+
 impl GainConfig {
     /// A random-logits sweep: `seeds` draws of `[layers, tokens, streams, streams]` from
     /// `generator`, seed i drawn from [`task_rng`]`(seed, i)`.
@@ -188,6 +214,62 @@ impl GainConfig {
             seeds,
             seed,
             source: LogitSource::Random(generator),
+            sinkhorn,
+            token_aggregation,
+        })
+    }
+
+    /// A sweep over the logits in the `.npy` file `path` (f16, f32 or f64): shape
+    /// `[layers, n, n]`, `[layers, tokens, n, n]` or `[draws, layers, tokens, n, n]`. A
+    /// C-order 5-D file is read one draw at a time (twice: every draw is validated now, and read
+    /// again when its seed runs), so memory does not grow with the number of draws; other files
+    /// are read whole ([`Self::from_logits`]).
+    pub fn from_npy(
+        path: &Path,
+        sinkhorn: SinkhornParams,
+        token_aggregation: TokenAggregation,
+    ) -> Result<Self, Error> {
+        let origin = path.display().to_string();
+        let draws = match NpyBlocks::open(path)? {
+            Some(draws) if draws.shape().len() == 5 => draws,
+            _ => {
+                return Self::from_logits(
+                    read_logits_npy(path)?,
+                    &origin,
+                    sinkhorn,
+                    token_aggregation,
+                );
+            }
+        };
+        at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
+        let shape = draws.shape();
+        let (layers, tokens, streams) = (shape[1], shape[2], shape[3]);
+        let stack_shape = [shape[1], shape[2], shape[3], shape[4]];
+        if draws.blocks() == 0 || stack_shape.contains(&0) {
+            return Err(StackError::Empty {
+                what: origin,
+                shape: stack_shape,
+            }
+            .into());
+        }
+        // Every draw is checked now, so a bad value stops the run before it starts.
+        for draw in 0..draws.blocks() {
+            let values = draws.read_block(draw)?;
+            let stack = ArrayView4::from_shape(stack_shape, &values)
+                .expect("a block holds one [layers, tokens, n, n] stack");
+            LayerStack::validate(stack, &format!("{origin} (draw {draw})"))?;
+        }
+        check_streams(streams)?;
+        Ok(Self {
+            layers,
+            streams,
+            tokens,
+            seeds: draws.blocks() as u64,
+            seed: 0,
+            source: LogitSource::Given {
+                origin,
+                draws: GivenDraws::NpyFile(draws),
+            },
             sinkhorn,
             token_aggregation,
         })
@@ -237,16 +319,7 @@ impl GainConfig {
             }
         };
         let (layers, tokens, streams) = (draws.shape()[1], draws.shape()[2], draws.shape()[3]);
-        at_least(
-            "streams (matrix size in the logits file)",
-            streams as u64,
-            2,
-        )?;
-        at_most(
-            "streams (matrix size in the logits file)",
-            streams as u64,
-            MAX_STREAMS as u64,
-        )?;
+        check_streams(streams)?;
         Ok(Self {
             layers,
             streams,
@@ -255,7 +328,7 @@ impl GainConfig {
             seed: 0,
             source: LogitSource::Given {
                 origin: origin.to_string(),
-                draws,
+                draws: GivenDraws::Memory(draws),
             },
             sinkhorn,
             token_aggregation,
@@ -295,19 +368,34 @@ impl GainConfig {
         self.token_aggregation
     }
 
-    /// The logits of seed `index`.
-    pub fn logits(&self, index: u64) -> LayerStack {
+    /// The logits of seed `index`. Fails only when a logits file can no longer be read (it was
+    /// validated whole when the configuration was made).
+    pub fn logits(&self, index: u64) -> Result<LayerStack, Error> {
         match &self.source {
             LogitSource::Random(generator) => {
                 let mut rng = task_rng(self.seed, index);
                 let data = generator.draw(&mut rng, self.layers, self.tokens, self.streams);
-                LayerStack::new(data, "generated logits").expect("generated logits are finite")
+                Ok(LayerStack::new(data, "generated logits").expect("generated logits are finite"))
             }
-            LogitSource::Given { origin, draws } => LayerStack::new(
+            LogitSource::Given {
+                origin,
+                draws: GivenDraws::Memory(draws),
+            } => Ok(LayerStack::new(
                 draws.index_axis(Axis(0), index as usize).to_owned(),
                 &format!("{origin} (draw {index})"),
             )
-            .expect("given draws are validated in GainConfig::from_logits"),
+            .expect("given draws are validated in GainConfig::from_logits")),
+            LogitSource::Given {
+                origin,
+                draws: GivenDraws::NpyFile(draws),
+            } => {
+                let values = draws.read_block(index as usize)?;
+                let shape = (self.layers, self.tokens, self.streams, self.streams);
+                let data = Array4::from_shape_vec(shape, values)
+                    .expect("a block holds one [layers, tokens, n, n] stack");
+                // Validated once already; a file changed since then is reported, not trusted.
+                Ok(LayerStack::new(data, &format!("{origin} (draw {index})"))?)
+            }
         }
     }
 }
@@ -356,17 +444,17 @@ impl GainLayout {
 }
 
 /// One seed's values, laid out as [`GainLayout`].
-pub fn seed_values(config: &GainConfig, index: u64) -> Vec<f64> {
+pub fn seed_values(config: &GainConfig, index: u64) -> Result<Vec<f64>, Error> {
     let mut values = vec![0.0; GainLayout::new(config.layers).width()];
-    seed_values_into(config, index, &mut values);
-    values
+    seed_values_into(config, index, &mut values)?;
+    Ok(values)
 }
 
 /// [`seed_values`] written into `out` (length [`GainLayout::width`]).
-pub fn seed_values_into(config: &GainConfig, index: u64, out: &mut [f64]) {
+pub fn seed_values_into(config: &GainConfig, index: u64, out: &mut [f64]) -> Result<(), Error> {
     let layout = GainLayout::new(config.layers);
     assert_eq!(out.len(), layout.width(), "seed_values_into: wrong width");
-    let logits = config.logits(index);
+    let logits = config.logits(index)?;
     let hc = profile_stack(&logits, config.token_aggregation);
     let mhc = profile_stack(
         &mhc_stack(&logits, &config.sinkhorn),
@@ -382,6 +470,7 @@ pub fn seed_values_into(config: &GainConfig, index: u64, out: &mut [f64]) {
     for (slot, value) in peaks.iter_mut().zip(peak_values) {
         *slot = value;
     }
+    Ok(())
 }
 
 fn peak_of(profile: &StackProfile, peak: Peak) -> f64 {
@@ -456,7 +545,9 @@ pub fn run_gain(
         chunk
             .par_chunks_mut(width)
             .enumerate()
-            .for_each(|(offset, values)| seed_values_into(config, start + offset as u64, values));
+            .try_for_each(|(offset, values)| {
+                seed_values_into(config, start + offset as u64, values)
+            })?;
         for (offset, values) in chunk.chunks_exact(width).enumerate() {
             on_seed(start + offset as u64, values)?;
         }
@@ -548,10 +639,120 @@ mod tests {
         }
     }
 
+    /// The draws of `small(3)` as one `[draws, layers, tokens, n, n]` array.
+    fn small_draws() -> ndarray::Array5<f64> {
+        let config = small(3);
+        let draws: Vec<_> = (0..3)
+            .map(|i| config.logits(i).unwrap().into_array())
+            .collect();
+        let views: Vec<_> = draws.iter().map(|a| a.view()).collect();
+        ndarray::stack(Axis(0), &views).unwrap()
+    }
+
+    fn npy_config(path: &Path) -> Result<GainConfig, Error> {
+        GainConfig::from_npy(
+            path,
+            SinkhornParams::default(),
+            TokenAggregation::MeanOfMetrics,
+        )
+    }
+
+    #[test]
+    fn a_five_dimensional_npy_is_read_draw_by_draw_with_the_same_results() {
+        use ndarray_npy::WriteNpyExt;
+        let dir = tempfile::tempdir().unwrap();
+        let draws = small_draws();
+        let f64_path = dir.path().join("draws.npy");
+        draws
+            .write_npy(std::fs::File::create(&f64_path).unwrap())
+            .unwrap();
+        let streamed = npy_config(&f64_path).unwrap();
+        assert!(matches!(
+            streamed.source(),
+            LogitSource::Given {
+                draws: GivenDraws::NpyFile(_),
+                ..
+            }
+        ));
+        let reference = small(3);
+        for seed in 0..3 {
+            assert_eq!(
+                seed_values(&streamed, seed).unwrap(),
+                seed_values(&reference, seed).unwrap()
+            );
+        }
+        // f32 files stream too: the same as the in-memory f32 → f64 conversion.
+        let f32_path = dir.path().join("draws32.npy");
+        let narrow = draws.mapv(|x| x as f32);
+        narrow
+            .write_npy(std::fs::File::create(&f32_path).unwrap())
+            .unwrap();
+        let in_memory = GainConfig::from_logits(
+            narrow.mapv(f64::from).into_dyn(),
+            "x",
+            SinkhornParams::default(),
+            TokenAggregation::MeanOfMetrics,
+        )
+        .unwrap();
+        assert_eq!(
+            seed_values(&npy_config(&f32_path).unwrap(), 2).unwrap(),
+            seed_values(&in_memory, 2).unwrap()
+        );
+        // Fortran order cannot be read by blocks: the file is read whole, with the same result.
+        let fortran_path = dir.path().join("fortran.npy");
+        let fortran = draws.t().as_standard_layout().into_owned().reversed_axes();
+        assert_eq!(fortran, draws);
+        assert!(!fortran.is_standard_layout());
+        fortran
+            .write_npy(std::fs::File::create(&fortran_path).unwrap())
+            .unwrap();
+        let whole = npy_config(&fortran_path).unwrap();
+        assert!(matches!(
+            whole.source(),
+            LogitSource::Given {
+                draws: GivenDraws::Memory(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            seed_values(&whole, 1).unwrap(),
+            seed_values(&reference, 1).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_bad_draw_or_a_short_file_stops_before_the_run() {
+        use ndarray_npy::WriteNpyExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut draws = small_draws();
+        draws[[1, 3, 0, 2, 1]] = f64::INFINITY;
+        let path = dir.path().join("bad.npy");
+        draws
+            .write_npy(std::fs::File::create(&path).unwrap())
+            .unwrap();
+        let err = npy_config(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "bad.npy (draw 1): non-finite value inf at layer 4, token 0, entry [2, 1]"
+            ),
+            "{err}"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let short = dir.path().join("short.npy");
+        std::fs::write(&short, &bytes[..bytes.len() - 8]).unwrap();
+        let err = npy_config(&short).unwrap_err().to_string();
+        assert!(
+            err.contains("short.npy") && err.contains("truncated"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn logits_from_an_array_of_draws() {
         let config = small(2);
-        let draws: Vec<_> = (0..2).map(|i| config.logits(i).into_array()).collect();
+        let draws: Vec<_> = (0..2)
+            .map(|i| config.logits(i).unwrap().into_array())
+            .collect();
         let views: Vec<_> = draws.iter().map(|a| a.view()).collect();
         let stacked = ndarray::stack(Axis(0), &views).unwrap().into_dyn();
         let given = GainConfig::from_logits(
@@ -562,7 +763,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(given.seeds(), 2);
-        assert_eq!(seed_values(&given, 1), seed_values(&config, 1));
+        assert_eq!(
+            seed_values(&given, 1).unwrap(),
+            seed_values(&config, 1).unwrap()
+        );
         let rank2 = ndarray::Array2::<f64>::zeros((4, 4)).into_dyn();
         let err = GainConfig::from_logits(
             rank2,

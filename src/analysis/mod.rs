@@ -7,6 +7,8 @@ pub mod profile;
 pub mod stats;
 
 pub use audit::{AuditConfig, AuditResult, Verdict, audit};
-pub use gain::{GainConfig, GainLayout, GainResult, LogitSource, Method, Peak, run_gain};
+pub use gain::{
+    GainConfig, GainLayout, GainResult, GivenDraws, LogitSource, Method, Peak, run_gain,
+};
 pub use profile::{StackProfile, TokenAggregation, profile_stack};
 pub use stats::{SeedStatistics, Stat, Summary};

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use mhc_analyze::analysis::{GainConfig, TokenAggregation, run_gain};
 use mhc_analyze::export::{self, StagedFile};
-use mhc_analyze::generate::{LogitGenerator, SinkhornOrder, SinkhornParams, read_logits_npy};
+use mhc_analyze::generate::{LogitGenerator, SinkhornOrder, SinkhornParams};
 use mhc_analyze::plot;
 
 use super::{Format, Outcome, progress, with_threads, write_stdout};
@@ -106,13 +106,7 @@ impl GainArgs {
             TokenArg::MetricOfMean => TokenAggregation::MetricOfMean,
         };
         if let Some(path) = &self.logits {
-            let array = read_logits_npy(path)?;
-            return Ok(GainConfig::from_logits(
-                array,
-                &path.display().to_string(),
-                sinkhorn,
-                tokens,
-            )?);
+            return Ok(GainConfig::from_npy(path, sinkhorn, tokens)?);
         }
         let generator = LogitGenerator::new(self.identity_weight, self.logit_std, self.shared_std)?;
         Ok(GainConfig::random(

@@ -6,7 +6,9 @@
 //! named `array`; an npz member `key.npy` is the tensor `key`.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
@@ -205,6 +207,133 @@ impl TensorSource for NpyFile {
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
+}
+
+/// The blocks along the first axis of a C-order `.npy` file (block i is `array[i]`), read one
+/// at a time with positional reads: a file of any size streams through a small buffer, and the
+/// process never holds more than the blocks it is working on.
+#[derive(Clone, Debug)]
+pub struct NpyBlocks {
+    path: PathBuf,
+    file: Arc<File>,
+    layout: NpyLayout,
+    /// Elements per block (the product of the shape after the first axis).
+    block_len: usize,
+    /// Bytes per element.
+    element_size: usize,
+}
+
+impl NpyBlocks {
+    /// Reads the header of `path` and checks that the file holds every data byte it declares.
+    /// `Ok(None)` when the array cannot be read by blocks: Fortran order (a block is not
+    /// contiguous) or rank 0.
+    pub fn open(path: &Path) -> Result<Option<Self>, LoadError> {
+        let file = File::open(path).map_err(|e| LoadError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| LoadError::io(path, e))?.len();
+        let mut preamble = [0u8; PREAMBLE];
+        let preamble_len = (PREAMBLE as u64).min(file_len) as usize;
+        read_exact_at(&file, &mut preamble[..preamble_len], 0)
+            .map_err(|e| LoadError::io(path, e))?;
+        let total =
+            header_total_len(&preamble[..preamble_len]).map_err(|m| LoadError::format(path, m))?;
+        if total as u64 > file_len {
+            return Err(LoadError::format(
+                path,
+                format!(
+                    "corrupt .npy header: header length {total} exceeds the {file_len} bytes available"
+                ),
+            ));
+        }
+        let mut header = vec![0u8; total];
+        read_exact_at(&file, &mut header, 0).map_err(|e| LoadError::io(path, e))?;
+        let layout = parse_header(&header, file_len).map_err(|m| LoadError::format(path, m))?;
+        let info = TensorInfo {
+            name: NPY_TENSOR_NAME.to_string(),
+            shape: layout.shape.clone(),
+            dtype: layout.dtype.clone(),
+        };
+        let element_size = float_size_or_err(path, &info)?;
+        if layout.fortran || layout.shape.is_empty() {
+            return Ok(None);
+        }
+        let overflow = || LoadError::tensor(path, &info.name, "has a shape whose size overflows");
+        let numel = checked_numel(&layout.shape).ok_or_else(overflow)?;
+        let need = numel.checked_mul(element_size).ok_or_else(overflow)? as u64;
+        let available = file_len - total as u64;
+        if available < need {
+            return Err(LoadError::tensor(
+                path,
+                &info.name,
+                format!(
+                    "holds {available} data bytes, expected {need} for shape {:?} and dtype {} (truncated file?)",
+                    layout.shape, info.dtype
+                ),
+            ));
+        }
+        Ok(Some(Self {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            block_len: layout.shape[1..].iter().product(),
+            element_size,
+            layout,
+        }))
+    }
+
+    /// The array's shape (the first axis counts the blocks).
+    pub fn shape(&self) -> &[usize] {
+        &self.layout.shape
+    }
+
+    /// Number of blocks (the first axis).
+    pub fn blocks(&self) -> usize {
+        self.layout.shape[0]
+    }
+
+    /// Block `index` as f64 (shape `shape()[1..]`, C order).
+    pub fn read_block(&self, index: usize) -> Result<Vec<f64>, LoadError> {
+        assert!(
+            index < self.blocks(),
+            "read_block: block {index} out of range"
+        );
+        let bytes_per_block = self.block_len * self.element_size;
+        let offset = self.layout.data_offset as u64 + (index * bytes_per_block) as u64;
+        let mut bytes = vec![0u8; bytes_per_block];
+        read_exact_at(&self.file, &mut bytes, offset).map_err(|e| {
+            LoadError::format(
+                &self.path,
+                format!("cannot read block {index} of the .npy data ({e}); was the file changed?"),
+            )
+        })?;
+        Ok(decode_floats(
+            &bytes,
+            &self.layout.dtype,
+            self.layout.big_endian,
+        ))
+    }
+}
+
+/// Fills `buffer` from `file` at `offset` without moving a shared cursor (threads may read
+/// different blocks at once).
+#[cfg(unix)]
+fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+}
+
+/// Fills `buffer` from `file` at `offset` (Windows: `seek_read` until full).
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buffer.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buffer, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buffer = &mut buffer[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A `.npz` archive: every `key.npy` member is the tensor `key`.

@@ -40,9 +40,13 @@ const COLLAPSED: f64 = 1e-12;
 /// Values below this are rounding; the collapse figure draws them at this floor.
 const DRAW_FLOOR: f64 = 1e-17;
 
-fn seed_values(config: &crate::analysis::GainConfig, depths: &[usize], index: u64) -> Vec<f64> {
+fn seed_values(
+    config: &crate::analysis::GainConfig,
+    depths: &[usize],
+    index: u64,
+) -> Result<Vec<f64>, Error> {
     let n = config.streams();
-    let logits = config.logits(index);
+    let logits = config.logits(index)?;
     let mhc = mhc_stack(&logits, config.sinkhorn());
     let hc = prefix_composites(&logits.token_slices(0), n);
     let mhc = prefix_composites(&mhc.token_slices(0), n);
@@ -56,7 +60,7 @@ fn seed_values(config: &crate::analysis::GainConfig, depths: &[usize], index: u6
         values.push(sigma2(&m, n));
         values.push(distance_to_average(&m, n));
     }
-    values
+    Ok(values)
 }
 
 /// Least-squares line y = a + b·x: (a, b, R²).
@@ -92,7 +96,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         let rows: Vec<Vec<f64>> = (0..config.seeds())
             .into_par_iter()
             .map(|i| seed_values(config, depths, i))
-            .collect();
+            .collect::<Result<_, _>>()?;
         on_progress(config.seeds());
         let flat = summarize_columns(&rows, depths.len() * PER_DEPTH);
         let summaries: Vec<Vec<Summary>> = flat.chunks(PER_DEPTH).map(<[_]>::to_vec).collect();

@@ -202,7 +202,7 @@ pub(super) fn run(
     let config = &spec.config;
     let n = config.streams();
     let layers = config.layers();
-    let logits = config.logits(0);
+    let logits = config.logits(0)?;
     let mhc = mhc_stack(&logits, config.sinkhorn());
     let generator = match config.source() {
         LogitSource::Random(g) => g.describe(),

@@ -48,10 +48,10 @@ const WIDTH: usize = WHOLE.len() + SINGLE.len() + 1;
 const REMOVED: f64 = 0.01;
 
 /// The measured values of one seed: whole model, H_1, peak over l of amax_backward(suffix(l)).
-fn seed_values(point: &SinkhornPoint, index: u64) -> Vec<f64> {
+fn seed_values(point: &SinkhornPoint, index: u64) -> Result<Vec<f64>, Error> {
     let config = &point.config;
     let n = config.streams();
-    let mhc = mhc_stack(&config.logits(index), config.sinkhorn());
+    let mhc = mhc_stack(&config.logits(index)?, config.sinkhorn());
     let layers = mhc.token_slices(0);
     let whole = prefix_composites(&layers, n)
         .pop()
@@ -65,7 +65,7 @@ fn seed_values(point: &SinkhornPoint, index: u64) -> Vec<f64> {
     let mut values: Vec<f64> = WHOLE.iter().map(|m| whole.get(*m)).collect();
     values.extend(SINGLE.iter().map(|m| single.get(*m)));
     values.push(peak);
-    values
+    Ok(values)
 }
 
 struct Measured {
@@ -103,7 +103,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
         let rows: Vec<Vec<f64>> = (0..seeds)
             .into_par_iter()
             .map(|i| seed_values(point, i))
-            .collect();
+            .collect::<Result<_, _>>()?;
         let summaries = summarize_columns(&rows, WIDTH);
         measured.push(Measured {
             whole: summaries[..WHOLE.len()].to_vec(),
