@@ -1006,8 +1006,15 @@ mod fixed {
     }
 }
 
-/// ‖a − b‖_F, scaled against overflow.
+/// ‖a − b‖_F: the plain sum of squares when it is safely inside the normal range (no
+/// overflow, no underflow of the terms that matter), else scaled by max |a − b| first.
 fn frobenius_distance(a: &[f64], b: &[f64]) -> f64 {
+    /// Sums of squares from here up are exact to rounding even if some terms underflow.
+    const SAFE_LOW: f64 = 1e-270;
+    let plain = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>();
+    if (SAFE_LOW..f64::MAX).contains(&plain) {
+        return plain.sqrt();
+    }
     let scale = a
         .iter()
         .zip(b)

@@ -132,9 +132,9 @@ pub struct MatrixMetrics {
 const STACK_VECTOR: usize = 8;
 const STACK_MATRIX: usize = STACK_VECTOR * STACK_VECTOR;
 
-/// Above this Frobenius norm the Birkhoff distance equals ‖P‖_F to f64 precision
-/// (|dist_B(P) − ‖P‖_F| ≤ ‖X*‖_F ≤ √n).
-const BIRKHOFF_FAR_LOG2: f64 = 60.0;
+/// Above this Frobenius norm times √n the Birkhoff distance equals ‖P‖_F to f64 precision
+/// (|dist_B(P) − ‖P‖_F| ≤ ‖X*‖_F ≤ √n): 2^60.
+const BIRKHOFF_FAR: f64 = (1u64 << 60) as f64;
 
 impl MatrixMetrics {
     /// Computes every metric of `p = mantissa · 2^exponent`.
@@ -225,8 +225,8 @@ impl MatrixMetrics {
             let sigma2 = sigma.get(1).copied().unwrap_or(0.0);
 
             let frobenius_mantissa = m.iter().map(|x| x * x).sum::<f64>().sqrt();
-            let log2_frobenius = frobenius_mantissa.log2() + e as f64;
-            let birkhoff = if log2_frobenius > BIRKHOFF_FAR_LOG2 + 0.5 * (n as f64).log2() {
+            // ‖P‖_F = 2^e·‖M‖_F (+inf when it overflows, which is far too).
+            let birkhoff = if scaled(frobenius_mantissa) > BIRKHOFF_FAR * (n as f64).sqrt() {
                 scaled(frobenius_mantissa)
             } else {
                 p.write_f64(matrix);
