@@ -19,7 +19,7 @@
 //!   values depends on.
 //! - Column norms are cached and recomputed from the columns after each rotation.
 //!
-//! n = 4 (every published model) has a batched path, [`singular_values_4_many`]: eight matrices
+//! n = 4 (every published model) has a batched path, [`singular_values_4_many`]: 24 matrices
 //! in flight in SIMD lanes (AVX when the CPU has it, checked at run time; otherwise
 //! `wide::f64x4`), with the six pairs of a sweep in three rounds of two disjoint pairs and a
 //! lane refilled as soon as its matrix converges. It always uses the two-square-root formula
@@ -228,9 +228,9 @@ fn singular_values_4(p: &[f64]) -> [f64; 4] {
 
 /// Singular values of many row-major 4×4 matrices, each largest first: `out[i]` for
 /// `matrices[i]`. Bit-identical to [`singular_values`] on each matrix, whatever the batch and
-/// whatever the CPU (see [`super::lanes`]). Non-finite input gives NaN, the zero matrix zeros.
+/// whatever the CPU (see `crate::lanes`). Non-finite input gives NaN, the zero matrix zeros.
 ///
-/// The kernel keeps eight matrices in flight in SIMD lanes (two groups of four, so two
+/// The kernel keeps 24 matrices in flight in SIMD lanes (six groups of four, so six
 /// independent dependency chains). All lanes run the same rotation rounds; a lane whose matrix
 /// finished a sweep without rotating is emptied and refilled with the next matrix, so no lane
 /// idles while others converge. With AVX (detected at run time) a group is one register; without
