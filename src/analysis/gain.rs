@@ -245,7 +245,7 @@ impl GainConfig {
         let shape = draws.shape();
         let (layers, tokens, streams) = (shape[1], shape[2], shape[3]);
         let stack_shape = [shape[1], shape[2], shape[3], shape[4]];
-        if draws.blocks() == 0 || stack_shape.contains(&0) {
+        if draws.blocks() == 0 {
             return Err(StackError::Empty {
                 what: origin,
                 shape: stack_shape,
@@ -743,6 +743,11 @@ mod tests {
         let err = npy_config(&short).unwrap_err().to_string();
         assert!(
             err.contains("short.npy") && err.contains("truncated"),
+            "{err}"
+        );
+        let err = npy_config(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is a directory, expected a .npy file"),
             "{err}"
         );
     }

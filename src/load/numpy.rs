@@ -106,6 +106,33 @@ fn parse_descr(descr: &str) -> (Dtype, bool) {
     (dtype, big_endian)
 }
 
+/// The number of data bytes the header declares (shape × dtype size), checked against the
+/// `available` bytes after the header: a truncated file is an error naming both.
+fn data_bytes_needed(
+    path: &Path,
+    info: &TensorInfo,
+    layout: &NpyLayout,
+    available: u64,
+) -> Result<usize, LoadError> {
+    let size = float_size_or_err(path, info)?;
+    let overflow = || LoadError::tensor(path, &info.name, "has a shape whose size overflows");
+    let need = checked_numel(&layout.shape)
+        .ok_or_else(overflow)?
+        .checked_mul(size)
+        .ok_or_else(overflow)?;
+    if available < need as u64 {
+        return Err(LoadError::tensor(
+            path,
+            &info.name,
+            format!(
+                "holds {available} data bytes, expected {need} for shape {:?} and dtype {} (truncated file?)",
+                layout.shape, info.dtype
+            ),
+        ));
+    }
+    Ok(need)
+}
+
 /// Converts the data bytes after the header into an f64 array in C order.
 fn decode_array(
     path: &Path,
@@ -113,24 +140,7 @@ fn decode_array(
     layout: &NpyLayout,
     data: &[u8],
 ) -> Result<ArrayD<f64>, LoadError> {
-    let size = float_size_or_err(path, info)?;
-    let numel = checked_numel(&layout.shape)
-        .ok_or_else(|| LoadError::tensor(path, &info.name, "has a shape whose size overflows"))?;
-    let need = numel
-        .checked_mul(size)
-        .ok_or_else(|| LoadError::tensor(path, &info.name, "has a shape whose size overflows"))?;
-    if data.len() < need {
-        return Err(LoadError::tensor(
-            path,
-            &info.name,
-            format!(
-                "holds {} data bytes, expected {need} for shape {:?} and dtype {} (truncated file?)",
-                data.len(),
-                layout.shape,
-                info.dtype
-            ),
-        ));
-    }
+    let need = data_bytes_needed(path, info, layout, data.len() as u64)?;
     let values = decode_floats(&data[..need], &info.dtype, layout.big_endian);
     let shape = IxDyn(&layout.shape);
     let array = if layout.fortran {
@@ -229,7 +239,14 @@ impl NpyBlocks {
     /// contiguous) or rank 0.
     pub fn open(path: &Path) -> Result<Option<Self>, LoadError> {
         let file = File::open(path).map_err(|e| LoadError::io(path, e))?;
-        let file_len = file.metadata().map_err(|e| LoadError::io(path, e))?.len();
+        let metadata = file.metadata().map_err(|e| LoadError::io(path, e))?;
+        if metadata.is_dir() {
+            return Err(LoadError::format(
+                path,
+                "is a directory, expected a .npy file",
+            ));
+        }
+        let file_len = metadata.len();
         let mut preamble = [0u8; PREAMBLE];
         let preamble_len = (PREAMBLE as u64).min(file_len) as usize;
         read_exact_at(&file, &mut preamble[..preamble_len], 0)
@@ -252,24 +269,14 @@ impl NpyBlocks {
             shape: layout.shape.clone(),
             dtype: layout.dtype.clone(),
         };
-        let element_size = float_size_or_err(path, &info)?;
+        data_bytes_needed(path, &info, &layout, file_len - total as u64)?;
         if layout.fortran || layout.shape.is_empty() {
             return Ok(None);
         }
-        let overflow = || LoadError::tensor(path, &info.name, "has a shape whose size overflows");
-        let numel = checked_numel(&layout.shape).ok_or_else(overflow)?;
-        let need = numel.checked_mul(element_size).ok_or_else(overflow)? as u64;
-        let available = file_len - total as u64;
-        if available < need {
-            return Err(LoadError::tensor(
-                path,
-                &info.name,
-                format!(
-                    "holds {available} data bytes, expected {need} for shape {:?} and dtype {} (truncated file?)",
-                    layout.shape, info.dtype
-                ),
-            ));
-        }
+        let element_size = info
+            .dtype
+            .float_size()
+            .expect("data_bytes_needed accepted the dtype");
         Ok(Some(Self {
             path: path.to_path_buf(),
             file: Arc::new(file),
