@@ -176,7 +176,8 @@ impl MatrixMetrics {
                 .zip(shift_exponents)
                 .map(|((p, sigma), exponent)| {
                     let distance = scale_by_power_of_two(sigma[1][0], exponent);
-                    Self::assemble(p, &sigma[0], distance)
+                    // n = 4 as a constant: the loops below unroll.
+                    Self::assemble_for(p, 4, &sigma[0], distance)
                 })
                 .collect();
         }
@@ -199,14 +200,37 @@ impl MatrixMetrics {
     /// The bundle from the singular values `sigma` of the mantissa (largest first) and
     /// ‖P − J/n‖₂; everything else is computed here.
     fn assemble(p: &ScaledMatrix, sigma: &[f64], distance_to_average: f64) -> Self {
-        let n = p.n();
-        let m = p.mantissa();
+        Self::assemble_for(p, p.n(), sigma, distance_to_average)
+    }
+
+    /// [`Self::assemble`] with `n = p.n()` passed in, so that a caller with a constant n gets
+    /// loops the compiler unrolls.
+    #[inline(always)]
+    fn assemble_for(p: &ScaledMatrix, n: usize, sigma: &[f64], distance_to_average: f64) -> Self {
+        debug_assert_eq!(n, p.n());
+        let m = &p.mantissa()[..n * n];
         let e = p.exponent();
         let scaled = |x: f64| scale_by_power_of_two(x, e);
-        with_buffer(n, |buffer| {
-            let (rows, rest) = buffer.split_at_mut(n);
-            let (cols, rest) = rest.split_at_mut(n);
-            let matrix = &mut rest[..n * n];
+        // Work buffers on the stack for n ≤ 8 (no closure, so a constant n unrolls the loops).
+        let (mut rows_stack, mut cols_stack, mut matrix_stack) = (
+            [0.0; STACK_VECTOR],
+            [0.0; STACK_VECTOR],
+            [0.0; STACK_MATRIX],
+        );
+        let mut heap = Vec::new();
+        let (rows, cols, matrix) = if n <= STACK_VECTOR {
+            (
+                &mut rows_stack[..n],
+                &mut cols_stack[..n],
+                &mut matrix_stack[..n * n],
+            )
+        } else {
+            heap.resize(2 * n + n * n, 0.0);
+            let (rows, rest) = heap.split_at_mut(n);
+            let (cols, matrix) = rest.split_at_mut(n);
+            (rows, cols, matrix)
+        };
+        {
             for (sum, row) in rows.iter_mut().zip(m.chunks_exact(n)) {
                 *sum = row.iter().sum();
             }
@@ -259,7 +283,7 @@ impl MatrixMetrics {
             values[Metric::Log10AmaxBackward.index()] = p.log10_scaled(amax_backward_mantissa);
             values[Metric::Log10SpectralNorm.index()] = p.log10_scaled(sigma1);
             Self { values }
-        })
+        }
     }
 
     /// Every metric of a plain (finite) row-major n×n matrix.
