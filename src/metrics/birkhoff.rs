@@ -34,11 +34,14 @@
 //! correction, primer §2.5) takes over; the result says which method answered.
 //!
 //! For n ≤ 8 the solver works in a stack buffer (no heap allocation; [`birkhoff_distance`]
-//! allocates nothing at all), with a 4×4 specialisation; larger n use one heap buffer.
+//! allocates nothing at all), with fixed-size arrays for n ≤ 4 (the rows of a 4×4 M in SIMD
+//! lanes, module `rows`); larger n use one heap buffer.
 
 // Comparisons are written `!(x > 0.0)` on purpose: a NaN must take the failure branch.
 // Index loops mirror the textbook LDLᵀ and Schur-complement formulas they implement.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
+
+mod rows;
 
 /// Newton iterations before falling back to Dykstra.
 pub const MAX_NEWTON_ITERATIONS: u32 = 100;
@@ -76,9 +79,9 @@ pub struct BirkhoffProjection {
 pub fn birkhoff_distance(m: &[f64], n: usize) -> f64 {
     assert_eq!(m.len(), n * n, "birkhoff_distance: expected an n×n matrix");
     match n {
-        2 => fixed_distance::<2>(m),
-        3 => fixed_distance::<3>(m),
-        4 => fixed_distance::<4>(m),
+        2 => fixed_distance::<2>(m, fixed::solve),
+        3 => fixed_distance::<3>(m, fixed::solve),
+        4 => fixed_distance::<4>(m, rows::solve),
         _ => with_workspace(n, |ws| match newton(m, n, ws) {
             Some(_) => {
                 ws.primal(m, n);
@@ -97,9 +100,9 @@ pub fn birkhoff_projection(m: &[f64], n: usize) -> BirkhoffProjection {
         "birkhoff_projection: expected an n×n matrix"
     );
     match n {
-        2 => fixed_projection::<2>(m),
-        3 => fixed_projection::<3>(m),
-        4 => fixed_projection::<4>(m),
+        2 => fixed_projection::<2>(m, fixed::solve),
+        3 => fixed_projection::<3>(m, fixed::solve),
+        4 => fixed_projection::<4>(m, rows::solve),
         _ => general_projection(m, n),
     }
 }
@@ -131,9 +134,12 @@ fn to_array<const N: usize>(m: &[f64]) -> [[f64; N]; N] {
     a
 }
 
-fn fixed_distance<const N: usize>(m: &[f64]) -> f64 {
+/// A Newton solver on fixed-size arrays: [`fixed::solve`], or [`rows::solve`] for n = 4.
+type FixedSolver<const N: usize> = fn(&[[f64; N]; N]) -> Option<fixed::Solution<N>>;
+
+fn fixed_distance<const N: usize>(m: &[f64], solve: FixedSolver<N>) -> f64 {
     let a = to_array::<N>(m);
-    match fixed::solve(&a) {
+    match solve(&a) {
         Some(solution) => {
             let x = solution.projection(&a);
             frobenius_distance(m, x.as_flattened())
@@ -142,9 +148,9 @@ fn fixed_distance<const N: usize>(m: &[f64]) -> f64 {
     }
 }
 
-fn fixed_projection<const N: usize>(m: &[f64]) -> BirkhoffProjection {
+fn fixed_projection<const N: usize>(m: &[f64], solve: FixedSolver<N>) -> BirkhoffProjection {
     let a = to_array::<N>(m);
-    match fixed::solve(&a) {
+    match solve(&a) {
         Some(solution) => {
             let x = solution.projection(&a);
             BirkhoffProjection {
@@ -738,13 +744,52 @@ mod fixed {
     }
 
     /// The support and the gradient of f = −g at the current multipliers.
-    struct State<const N: usize> {
+    pub(super) struct State<const N: usize> {
         /// 1 where X > 0, else 0.
-        support: [[f64; N]; N],
+        pub support: [[f64; N]; N],
         /// Bit j of row i: X_ij > 0.
-        masks: [u64; N],
-        grad_rows: [f64; N],
-        grad_cols: [f64; N],
+        pub masks: [u64; N],
+        pub grad_rows: [f64; N],
+        pub grad_cols: [f64; N],
+    }
+
+    /// The two steps of a Newton iteration that touch every entry of M: the primal point with
+    /// its gradient, and the exact line search. [`Scalar`] computes them entry by entry;
+    /// `super::rows` keeps each row of a 4×4 M in SIMD lanes and computes the same values.
+    pub(super) trait Kernel<const N: usize> {
+        /// The support and gradient at (u, v), and max |gradient| (see [`primal`]).
+        fn primal(&self, u: &[f64; N], v: &[f64; N]) -> (State<N>, f64);
+        /// The exact step along (du, dv), capped at `cap` (see [`line_search`]).
+        fn line_search(
+            &self,
+            u: &[f64; N],
+            v: &[f64; N],
+            du: &[f64; N],
+            dv: &[f64; N],
+            cap: f64,
+        ) -> Option<f64>;
+    }
+
+    /// The steps computed entry by entry, for any N.
+    pub(super) struct Scalar<'a, const N: usize>(pub &'a [[f64; N]; N]);
+
+    impl<const N: usize> Kernel<N> for Scalar<'_, N> {
+        #[inline(always)]
+        fn primal(&self, u: &[f64; N], v: &[f64; N]) -> (State<N>, f64) {
+            primal(self.0, u, v)
+        }
+
+        #[inline(always)]
+        fn line_search(
+            &self,
+            u: &[f64; N],
+            v: &[f64; N],
+            du: &[f64; N],
+            dv: &[f64; N],
+            cap: f64,
+        ) -> Option<f64> {
+            line_search(self.0, u, v, du, dv, cap)
+        }
     }
 
     /// 1.0 if `b`, else 0.0, without a branch.
@@ -753,7 +798,18 @@ mod fixed {
         f64::from_bits(1.0f64.to_bits() & 0u64.wrapping_sub(b as u64))
     }
 
+    /// The multipliers of the projection of M, computed entry by entry.
     pub(super) fn solve<const N: usize>(m: &[[f64; N]; N]) -> Option<Solution<N>> {
+        solve_with(m, &Scalar(m))
+    }
+
+    /// The Newton iteration on M with the per-entry steps of `kernel` (which must describe the
+    /// same M).
+    #[inline(always)]
+    pub(super) fn solve_with<const N: usize>(
+        m: &[[f64; N]; N],
+        kernel: &impl Kernel<N>,
+    ) -> Option<Solution<N>> {
         let nf = N as f64;
         let scale = m.as_flattened().iter().fold(1.0f64, |s, x| s.max(x.abs()));
         let tolerance = 64.0 * nf * f64::EPSILON * scale;
@@ -779,7 +835,7 @@ mod fixed {
         let mut polish_steps = 0;
         let mut last_residual = f64::INFINITY;
         for iteration in 0..MAX_NEWTON_ITERATIONS {
-            let (state, residual) = primal(m, &u, &v);
+            let (state, residual) = kernel.primal(&u, &v);
             if residual <= tolerance {
                 if best.as_ref().is_none_or(|b| residual < b.residual) {
                     best = Some(Solution {
@@ -798,7 +854,7 @@ mod fixed {
                 break;
             };
             let cap = super::step_cap(residual, &mut last_residual);
-            let Some(t) = line_search(m, &u, &v, &du, &dv, cap) else {
+            let Some(t) = kernel.line_search(&u, &v, &du, &dv, cap) else {
                 break;
             };
             for i in 0..N {
