@@ -29,6 +29,7 @@ pub mod draw;
 pub mod figure;
 pub mod gain;
 mod scene;
+mod strip;
 pub mod style;
 
 pub use draw::{

@@ -12,6 +12,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontDesc, FontFamily, FontStyle, FontTransform, RGBAColor};
 
 use super::PlotError;
+use super::strip::Strip;
+use rayon::prelude::*;
 use super::style::{FONT_FAMILY, WHITE, font};
 
 /// Horizontal alignment of text relative to its anchor.
@@ -348,12 +350,53 @@ fn draw_err<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError::Draw(e.to_string())
 }
 
-/// Draws `scene` onto `area`, scaling logical pixels by `k`.
+/// The backend rows whose pixels a render keeps: primitives (segments, glyphs) that cannot
+/// touch them are skipped. Skipping changes no kept pixel: every primitive is rasterised on
+/// its own, and the bounds tested are those of its integer vertices, widened by a margin.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct VisibleRows {
+    first: i32,
+    last: i32,
+}
+
+impl VisibleRows {
+    /// Every row.
+    pub(crate) const ALL: Self = Self {
+        first: i32::MIN,
+        last: i32::MAX,
+    };
+
+    /// Rows `first..first + count`.
+    pub(crate) fn new(first: i32, count: i32) -> Self {
+        Self {
+            first,
+            last: first + count - 1,
+        }
+    }
+
+    /// Whether a primitive spanning rows `low..=high` (before the margin) misses these rows.
+    /// The margin covers anti-aliasing's extra row and the rounding of polygon edges.
+    fn miss(self, low: i32, high: i32) -> bool {
+        const MARGIN: i32 = 2;
+        high.saturating_add(MARGIN) < self.first || low.saturating_sub(MARGIN) > self.last
+    }
+
+    /// [`Self::miss`] for the rows of `points`.
+    fn miss_points(self, points: &[(i32, i32)]) -> bool {
+        let low = points.iter().map(|p| p.1).min().unwrap_or(i32::MAX);
+        let high = points.iter().map(|p| p.1).max().unwrap_or(i32::MIN);
+        self.miss(low, high)
+    }
+}
+
+/// Draws `scene` onto `area`, scaling logical pixels by `k`; on a bitmap only the primitives
+/// that can touch `visible` are drawn.
 pub(crate) fn render<DB: DrawingBackend>(
     scene: &Scene,
     area: &DrawingArea<DB, Shift>,
     k: f64,
     target: Target,
+    visible: VisibleRows,
 ) -> Result<(), PlotError> {
     let p = |(x, y): (f64, f64)| ((x * k).round() as i32, (y * k).round() as i32);
     area.fill(&WHITE).map_err(draw_err)?;
@@ -372,11 +415,12 @@ pub(crate) fn render<DB: DrawingBackend>(
                     }
                     Target::Raster if w < 1.5 => {
                         let style = color.stroke_width(1);
-                        area.draw(&PathElement::new(
-                            pts.iter().map(|&q| p(q)).collect::<Vec<_>>(),
-                            style,
-                        ))
-                        .map_err(draw_err)?;
+                        let points: Vec<_> = pts.iter().map(|&q| p(q)).collect();
+                        if visible.miss_points(&points) {
+                            continue;
+                        }
+                        area.draw(&PathElement::new(points, style))
+                            .map_err(draw_err)?;
                     }
                     Target::Raster => {
                         // Each segment as a quad, plus round joins and caps: robust for any
@@ -396,13 +440,20 @@ pub(crate) fn render<DB: DrawingBackend>(
                                 (a.0 - nx, a.1 - ny),
                             ]
                             .map(|(x, y)| (x.round() as i32, y.round() as i32));
+                            if visible.miss_points(&quad) {
+                                continue;
+                            }
                             area.draw(&Polygon::new(quad.to_vec(), color.filled()))
                                 .map_err(draw_err)?;
                         }
                         if w >= 3.0 {
                             let r = (h - 0.5).round().max(1.0) as i32;
                             for &q in pts {
-                                area.draw(&Circle::new(p(q), r, color.filled()))
+                                let centre = p(q);
+                                if visible.miss(centre.1 - r, centre.1 + r) {
+                                    continue;
+                                }
+                                area.draw(&Circle::new(centre, r, color.filled()))
                                     .map_err(draw_err)?;
                             }
                         }
@@ -410,11 +461,12 @@ pub(crate) fn render<DB: DrawingBackend>(
                 }
             }
             Item::Polygon { pts, color } => {
-                area.draw(&Polygon::new(
-                    pts.iter().map(|&q| p(q)).collect::<Vec<_>>(),
-                    color.filled(),
-                ))
-                .map_err(draw_err)?;
+                let points: Vec<_> = pts.iter().map(|&q| p(q)).collect();
+                if target == Target::Raster && visible.miss_points(&points) {
+                    continue;
+                }
+                area.draw(&Polygon::new(points, color.filled()))
+                    .map_err(draw_err)?;
             }
             Item::Rect {
                 x0,
@@ -427,13 +479,20 @@ pub(crate) fn render<DB: DrawingBackend>(
                 if target == Target::Raster {
                     // The bitmap fills both corner pixels inclusively.
                     b = ((b.0 - 1).max(a.0), (b.1 - 1).max(a.1));
+                    if visible.miss(a.1, b.1) {
+                        continue;
+                    }
                 }
                 area.draw(&Rectangle::new([a, b], color.filled()))
                     .map_err(draw_err)?;
             }
             Item::Circle { x, y, r, color } => {
                 let r = (r * k).round().max(1.0) as i32;
-                area.draw(&Circle::new(p((*x, *y)), r, color.filled()))
+                let centre = p((*x, *y));
+                if target == Target::Raster && visible.miss(centre.1 - r, centre.1 + r) {
+                    continue;
+                }
+                area.draw(&Circle::new(centre, r, color.filled()))
                     .map_err(draw_err)?;
             }
             Item::Text {
@@ -452,9 +511,9 @@ pub(crate) fn render<DB: DrawingBackend>(
                     (x * k, y * k),
                     size * k,
                     *color,
-                    *h,
-                    *v,
+                    (*h, *v),
                     *vertical,
+                    visible,
                 )?,
                 Target::Svg => svg_text(
                     area,
@@ -490,9 +549,9 @@ fn raster_text<DB: DrawingBackend>(
     (ax, ay): (f64, f64),
     size: f64,
     color: RGBAColor,
-    h: HAlign,
-    v: VAlign,
+    (h, v): (HAlign, VAlign),
     vertical: bool,
+    visible: VisibleRows,
 ) -> Result<(), PlotError> {
     let font = font()?;
     let (glyphs, width) = layout_glyphs(font, text, size);
@@ -519,6 +578,15 @@ fn raster_text<DB: DrawingBackend>(
         };
         let b = outline.px_bounds();
         let (bx, by) = (b.min.x as i32, b.min.y as i32);
+        // Rows of the glyph's pixels (see `pos` below).
+        let (first_row, last_row) = if vertical {
+            (oy - b.max.x as i32 - 1, oy - bx - 1)
+        } else {
+            (oy + by, oy + b.max.y as i32)
+        };
+        if visible.miss(first_row, last_row) {
+            continue;
+        }
         outline.draw(|px, py, c| {
             if result.is_err() || c <= 0.0 {
                 return;
@@ -587,27 +655,67 @@ const PNG_DPI: f64 = 150.0;
 
 /// Renders `scene` to PNG bytes at `scene.width × scene.height` pixels.
 pub(crate) fn scene_to_png(scene: &Scene) -> Result<Vec<u8>, PlotError> {
+    let rgb = scene_to_rgb(scene, rayon::current_num_threads())?;
+    encode_png(&rgb, scene.width, scene.height)
+}
+
+/// The RGB pixels of `scene` (row-major), drawn at `SUPERSAMPLE`× and box-filtered down.
+///
+/// With `strips` > 1 the bitmap is cut into that many horizontal strips, drawn in parallel on
+/// the ambient rayon pool: each strip draws the primitives that can touch it through a
+/// [`Strip`] backend, which keeps only its own rows. The pixels do not depend on the number of
+/// strips (a test checks strips against the one whole canvas drawn when `strips` ≤ 1), so the
+/// caller may pick it from the thread count. Each strip costs a pass over the primitives that
+/// cross it: the gain figure takes 45 ms in two strips on one thread, 38 ms whole, 26 ms in two
+/// strips on two threads.
+fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<Vec<u8>, PlotError> {
     let (w, h) = (scene.width, scene.height);
+    let s = supersampling(w, h)?;
+    let (bw, bh) = (w * s, h * s);
+    let row_bytes = w as usize * 3;
+    let mut rgb = vec![0u8; row_bytes * h as usize];
+    if strips <= 1 {
+        let mut canvas = vec![255u8; bw as usize * bh as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut canvas, (bw, bh)).into_drawing_area();
+            render(scene, &root, s as f64, Target::Raster, VisibleRows::ALL)?;
+            root.present().map_err(draw_err)?;
+        }
+        downsample_into(&canvas, bw as usize, bh as usize, s as usize, &mut rgb);
+        return Ok(rgb);
+    }
+    let strip_rows = (h as usize).div_ceil(strips);
+    rgb.par_chunks_mut(strip_rows * row_bytes)
+        .enumerate()
+        .try_for_each(|(index, out)| -> Result<(), PlotError> {
+            let rows = out.len() / row_bytes * s as usize;
+            let top = (index * strip_rows) as u32 * s;
+            let mut canvas = vec![255u8; bw as usize * rows * 3];
+            {
+                let root = Strip::new(&mut canvas, (bw, bh), top).into_drawing_area();
+                let visible = VisibleRows::new(top as i32, rows as i32);
+                render(scene, &root, s as f64, Target::Raster, visible)?;
+                root.present().map_err(draw_err)?;
+            }
+            downsample_into(&canvas, bw as usize, rows, s as usize, out);
+            Ok(())
+        })?;
+    Ok(rgb)
+}
+
+/// The supersampling factor for a `w × h` bitmap, or an error if it is empty or too large.
+fn supersampling(w: u32, h: u32) -> Result<u32, PlotError> {
     let pixels = w as u64 * h as u64;
     if pixels == 0 || pixels > MAX_PIXELS {
         return Err(PlotError::Invalid(format!(
             "a {w} × {h} pixel image is too large to draw"
         )));
     }
-    let s = if pixels <= SUPERSAMPLE_MAX_PIXELS {
+    Ok(if pixels <= SUPERSAMPLE_MAX_PIXELS {
         SUPERSAMPLE
     } else {
         1
-    };
-    let (bw, bh) = (w * s, h * s);
-    let mut buf = vec![255u8; bw as usize * bh as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (bw, bh)).into_drawing_area();
-        render(scene, &root, s as f64, Target::Raster)?;
-        root.present().map_err(draw_err)?;
-    }
-    let small = downsample(&buf, bw as usize, bh as usize, s as usize);
-    encode_png(&small, w, h)
+    })
 }
 
 /// Renders `scene` to an SVG document of `scene.width × scene.height` pixels.
@@ -616,22 +724,23 @@ pub(crate) fn scene_to_svg(scene: &Scene) -> Result<String, PlotError> {
     {
         let root =
             SVGBackend::with_string(&mut out, (scene.width, scene.height)).into_drawing_area();
-        render(scene, &root, 1.0, Target::Svg)?;
+        render(scene, &root, 1.0, Target::Svg, VisibleRows::ALL)?;
         root.present().map_err(draw_err)?;
     }
     Ok(out)
 }
 
-/// Box-filter downsampling of an RGB buffer by an integer factor: each output pixel is the
-/// rounded mean of an s×s block. The s rows of a block are first added column by column (a
-/// loop the compiler vectorises), then groups of s pixels are added.
-fn downsample(buf: &[u8], bw: usize, bh: usize, s: usize) -> Vec<u8> {
+/// Box-filter downsampling of an RGB buffer by an integer factor into `out` (bw/s × bh/s
+/// pixels): each output pixel is the rounded mean of an s×s block. The s rows of a block are
+/// first added column by column (a loop the compiler vectorises), then groups of s pixels are
+/// added.
+fn downsample_into(buf: &[u8], bw: usize, bh: usize, s: usize, out: &mut [u8]) {
     if s == 1 {
-        return buf.to_vec();
+        out.copy_from_slice(buf);
+        return;
     }
     let (w, h) = (bw / s, bh / s);
     let n = (s * s) as u32;
-    let mut out = vec![0u8; w * h * 3];
     let mut column_sums = vec![0u32; bw * 3];
     for (out_row, block) in out
         .chunks_exact_mut(w * 3)
@@ -653,7 +762,6 @@ fn downsample(buf: &[u8], bw: usize, bh: usize, s: usize) -> Vec<u8> {
             }
         }
     }
-    out
 }
 
 fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
@@ -690,8 +798,59 @@ mod tests {
         ];
         // (0+1+2+2)/4 = 1.25 → 1; (10+20+30+41)/4 = 25.25 → 25; (255·3+254)/4 = 254.75 → 255;
         // (7+8+9+10)/4 = 8.5 → 9 (half up); 1/4 → 0; (100+101+102+103)/4 = 101.5 → 102.
-        assert_eq!(downsample(&image, 4, 2, 2), vec![1, 25, 255, 9, 0, 102]);
-        assert_eq!(downsample(&image, 4, 2, 1), image.to_vec());
+        let downsample = |s: usize| {
+            let mut out = vec![0; 24 / (s * s)];
+            downsample_into(&image, 4, 2, s, &mut out);
+            out
+        };
+        assert_eq!(downsample(2), vec![1, 25, 255, 9, 0, 102]);
+        assert_eq!(downsample(1), image.to_vec());
+    }
+
+    #[test]
+    fn strips_draw_the_same_pixels_as_one_canvas() {
+        super::super::style::ensure_font().unwrap();
+        let ink = RGBAColor(20, 60, 200, 1.0);
+        let haze = RGBAColor(200, 40, 40, 0.3);
+        let mut scene = Scene::new(97, 61);
+        // Lines thin and wide, steep and shallow, crossing strip boundaries; a translucent
+        // polygon; rectangles opaque and translucent; a circle; text both ways.
+        scene.line(vec![(3.0, 2.0), (90.0, 58.0), (10.0, 40.0)], ink, 0.5);
+        scene.line(vec![(5.0, 55.0), (60.0, 4.0), (95.0, 30.0)], ink, 3.0);
+        scene.line(vec![(20.0, 3.0), (20.0, 58.0)], ink, 0.5);
+        scene.line(vec![(4.0, 33.0), (93.0, 33.0)], ink, 0.5);
+        scene.polygon(vec![(2.0, 50.0), (48.0, 6.0), (94.0, 52.0), (40.0, 30.0)], haze);
+        scene.rect(30.0, 10.0, 70.0, 45.0, haze);
+        scene.rect(70.5, 12.25, 80.0, 59.5, ink);
+        scene.circle(50.0, 31.0, 9.5, ink);
+        scene.items.push(Item::Text {
+            text: "Strips 10³".to_string(),
+            x: 48.0,
+            y: 31.0,
+            size: 14.0,
+            color: ink,
+            h: HAlign::Center,
+            v: VAlign::Middle,
+            vertical: false,
+        });
+        scene.items.push(Item::Text {
+            text: "amax".to_string(),
+            x: 8.0,
+            y: 30.0,
+            size: 11.0,
+            color: haze,
+            h: HAlign::Center,
+            v: VAlign::Top,
+            vertical: true,
+        });
+        let whole = scene_to_rgb(&scene, 1).unwrap();
+        assert!(whole.iter().any(|&b| b != 255), "the scene draws something");
+        // 61 rows: strips of 31, 21, 9, 4, 2 and 1 rows, the last one shorter.
+        for strips in [2, 3, 7, 16, 31, 61] {
+            let striped = scene_to_rgb(&scene, strips).unwrap();
+            let differing = whole.iter().zip(&striped).filter(|(a, b)| a != b).count();
+            assert_eq!(differing, 0, "{strips} strips differ in {differing} bytes");
+        }
     }
 
     #[test]
