@@ -13,8 +13,8 @@ use plotters::style::{FontDesc, FontFamily, FontStyle, FontTransform, RGBAColor}
 
 use super::PlotError;
 use super::strip::Strip;
-use rayon::prelude::*;
 use super::style::{FONT_FAMILY, WHITE, font};
+use rayon::prelude::*;
 
 /// Horizontal alignment of text relative to its anchor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -666,8 +666,7 @@ pub(crate) fn scene_to_png(scene: &Scene) -> Result<Vec<u8>, PlotError> {
 /// [`Strip`] backend, which keeps only its own rows. The pixels do not depend on the number of
 /// strips (a test checks strips against the one whole canvas drawn when `strips` ≤ 1), so the
 /// caller may pick it from the thread count. Each strip costs a pass over the primitives that
-/// cross it: the gain figure takes 45 ms in two strips on one thread, 38 ms whole, 26 ms in two
-/// strips on two threads.
+/// cross it: the gain figure takes 36 ms whole on one thread and 22 ms in two strips on two.
 fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<Vec<u8>, PlotError> {
     let (w, h) = (scene.width, scene.height);
     let s = supersampling(w, h)?;
@@ -735,10 +734,19 @@ pub(crate) fn scene_to_svg(scene: &Scene) -> Result<String, PlotError> {
 /// first added column by column (a loop the compiler vectorises), then groups of s pixels are
 /// added.
 fn downsample_into(buf: &[u8], bw: usize, bh: usize, s: usize, out: &mut [u8]) {
-    if s == 1 {
-        out.copy_from_slice(buf);
-        return;
+    match s {
+        1 => out.copy_from_slice(buf),
+        // The factor as a constant, so that the block sums unroll: the gain figure's PNG took
+        // 44 ms with a variable factor, 36 ms with this.
+        SUPERSAMPLE_USIZE => downsample_by(buf, bw, bh, SUPERSAMPLE_USIZE, out),
+        _ => downsample_by(buf, bw, bh, s, out),
     }
+}
+
+const SUPERSAMPLE_USIZE: usize = SUPERSAMPLE as usize;
+
+#[inline(always)]
+fn downsample_by(buf: &[u8], bw: usize, bh: usize, s: usize, out: &mut [u8]) {
     let (w, h) = (bw / s, bh / s);
     let n = (s * s) as u32;
     let mut column_sums = vec![0u32; bw * 3];
@@ -819,7 +827,10 @@ mod tests {
         scene.line(vec![(5.0, 55.0), (60.0, 4.0), (95.0, 30.0)], ink, 3.0);
         scene.line(vec![(20.0, 3.0), (20.0, 58.0)], ink, 0.5);
         scene.line(vec![(4.0, 33.0), (93.0, 33.0)], ink, 0.5);
-        scene.polygon(vec![(2.0, 50.0), (48.0, 6.0), (94.0, 52.0), (40.0, 30.0)], haze);
+        scene.polygon(
+            vec![(2.0, 50.0), (48.0, 6.0), (94.0, 52.0), (40.0, 30.0)],
+            haze,
+        );
         scene.rect(30.0, 10.0, 70.0, 45.0, haze);
         scene.rect(70.5, 12.25, 80.0, 59.5, ink);
         scene.circle(50.0, 31.0, 9.5, ink);

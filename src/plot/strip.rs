@@ -12,9 +12,7 @@
 //! [`Strip::draw_pixel`].
 
 use plotters::prelude::{BitMapBackend, DrawingBackend};
-use plotters_backend::{
-    BackendColor, BackendCoord, BackendStyle, DrawingErrorKind, rasterizer,
-};
+use plotters_backend::{BackendColor, BackendCoord, BackendStyle, DrawingErrorKind, rasterizer};
 
 type Error = <BitMapBackend<'static> as DrawingBackend>::ErrorType;
 
