@@ -536,22 +536,33 @@ pub fn run_gain(
     let layout = GainLayout::new(config.layers);
     let width = layout.width();
     let mut statistics = SeedStatistics::new(width, config.seeds as usize);
-    // One buffer for a chunk's values, reused: `[seed][value]`.
-    let mut chunk = vec![0.0; SEED_CHUNK as usize * width];
-    let mut start = 0;
-    while start < config.seeds {
-        let end = (start + SEED_CHUNK).min(config.seeds);
-        let chunk = &mut chunk[..(end - start) as usize * width];
-        chunk
-            .par_chunks_mut(width)
+    // Computes seeds `start..` into `rows` (`[seed][value]`) in parallel, then shows them to
+    // `on_seed` in order.
+    let mut fill = |start: u64, rows: &mut [f64]| -> Result<(), Error> {
+        rows.par_chunks_mut(width)
             .enumerate()
             .try_for_each(|(offset, values)| {
                 seed_values_into(config, start + offset as u64, values)
             })?;
-        for (offset, values) in chunk.chunks_exact(width).enumerate() {
+        for (offset, values) in rows.chunks_exact(width).enumerate() {
             on_seed(start + offset as u64, values)?;
         }
-        statistics.push_seeds(chunk);
+        Ok(())
+    };
+    // A chunk's values go straight into the statistics' exact storage when they fit there;
+    // otherwise into this buffer (reused), then into the sketches.
+    let mut buffer = Vec::new();
+    let mut start = 0;
+    while start < config.seeds {
+        let end = (start + SEED_CHUNK).min(config.seeds);
+        let seeds = (end - start) as usize;
+        if let Some(rows) = statistics.exact_rows_mut(seeds) {
+            fill(start, rows)?;
+        } else {
+            buffer.resize(seeds * width, 0.0);
+            fill(start, &mut buffer)?;
+            statistics.push_seeds(&buffer);
+        }
         start = end;
         on_progress(start);
     }

@@ -2,15 +2,18 @@
 //!
 //! [`SeedStatistics`] keeps, for each of `width` values per seed, the exact count, sum, min and
 //! max. Quantiles (median, p05, p95) are exact (numpy's default linear interpolation) while the
-//! number of stored values `seeds × width` stays within [`EXACT_VALUE_BUDGET`]; beyond that every
-//! value moves into a log-bucketed sketch with relative accuracy [`SKETCH_RELATIVE_ACCURACY`]
-//! (DDSketch), so memory stays flat however many seeds run. Both paths are deterministic: the
-//! result depends only on the values and their seed order, never on thread count.
+//! number of stored values `seeds × width` stays within [`EXACT_VALUE_BUDGET`]: the values are
+//! stored seed by seed (a producer may write them in place, [`SeedStatistics::exact_rows_mut`]),
+//! and every statistic is computed from them at the end. Beyond the budget every value moves
+//! into a log-bucketed sketch with relative accuracy [`SKETCH_RELATIVE_ACCURACY`] (DDSketch)
+//! and running sums, so memory stays flat however many seeds run. Both paths are
+//! deterministic: the result depends only on the values and their seed order, never on thread
+//! count (sums are taken in seed order).
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-/// Values per rayon task in [`SeedStatistics::push_seeds`].
+/// Values per rayon task in [`SeedStatistics::push_seeds`] and [`SeedStatistics::summaries`].
 const STATISTICS_COLUMN_BLOCK: usize = 64;
 
 /// Stored values (seeds × width) up to which quantiles are exact: 64 MB of f64, enough for
@@ -99,10 +102,12 @@ impl Summary {
 pub struct SeedStatistics {
     width: usize,
     count: usize,
+    /// Running sum, min and max of each value once sketched (while exact, they are computed
+    /// from the stored values).
     sum: Vec<f64>,
     min: Vec<f64>,
     max: Vec<f64>,
-    /// Values value-major (`width × exact_capacity`) while exact.
+    /// Values seed-major (`exact_capacity × width`) while exact.
     exact: Option<Vec<f64>>,
     exact_capacity: usize,
     sketches: Vec<Sketch>,
@@ -145,40 +150,57 @@ impl SeedStatistics {
     /// Adds one seed's values (length `width`).
     pub fn push(&mut self, values: &[f64]) {
         debug_assert_eq!(values.len(), self.width);
+        if let Some(rows) = self.exact_rows_mut(1) {
+            rows.copy_from_slice(values);
+            return;
+        }
+        self.leave_exact();
         self.count += 1;
         for (k, &x) in values.iter().enumerate() {
             self.sum[k] += x;
             self.min[k] = self.min[k].min(x);
             self.max[k] = self.max[k].max(x);
         }
-        if let Some(exact) = &mut self.exact {
-            let seed = self.count - 1;
-            if seed < self.exact_capacity {
-                for (k, &x) in values.iter().enumerate() {
-                    exact[k * self.exact_capacity + seed] = x;
-                }
-                return;
-            }
-            let stored = self.exact.take().expect("checked above");
-            self.sketches = stored
-                .chunks_exact(self.exact_capacity)
-                .map(|column| {
-                    let mut sketch = Sketch::default();
-                    column.iter().for_each(|&x| sketch.add(x));
-                    sketch
-                })
-                .collect();
-        }
         for (sketch, &x) in self.sketches.iter_mut().zip(values) {
             sketch.add(x);
         }
     }
 
+    /// The storage for the next `seeds` seeds' values (`[seed][value]`, `seeds × width`), to be
+    /// written in place, if they fit in exact storage; they count as pushed from now on. None
+    /// once (or if) they do not fit: push them instead.
+    pub fn exact_rows_mut(&mut self, seeds: usize) -> Option<&mut [f64]> {
+        let exact = self.exact.as_mut()?;
+        if self.count + seeds > self.exact_capacity {
+            return None;
+        }
+        let rows = &mut exact[self.count * self.width..(self.count + seeds) * self.width];
+        self.count += seeds;
+        Some(rows)
+    }
+
+    /// Moves stored values (if any) into sketches and running sums, in seed order.
+    fn leave_exact(&mut self) {
+        let Some(stored) = self.exact.take() else {
+            return;
+        };
+        let width = self.width.max(1);
+        self.sketches = vec![Sketch::default(); self.width];
+        for values in stored.chunks_exact(width).take(self.count) {
+            for (k, &x) in values.iter().enumerate() {
+                self.sum[k] += x;
+                self.min[k] = self.min[k].min(x);
+                self.max[k] = self.max[k].max(x);
+                self.sketches[k].add(x);
+            }
+        }
+    }
+
     /// Adds the values of consecutive seeds, in order: `values` holds one row of `width` values
-    /// per seed (`[seed][value]`). The same result as [`Self::push`] on each row, with the
-    /// values split into column blocks that the ambient rayon pool updates in parallel (each
-    /// value's own sequence of updates stays in seed order, so the result does not depend on
-    /// the thread count).
+    /// per seed (`[seed][value]`). The same result as [`Self::push`] on each row; sketches are
+    /// updated in column blocks that the ambient rayon pool runs in parallel (each value's own
+    /// sequence of updates stays in seed order, so the result does not depend on the thread
+    /// count).
     pub fn push_seeds(&mut self, values: &[f64]) {
         assert_eq!(
             values.len() % self.width.max(1),
@@ -187,78 +209,90 @@ impl SeedStatistics {
             self.width
         );
         let seeds: Vec<&[f64]> = values.chunks_exact(self.width.max(1)).collect();
-        let fits_exact = self
-            .exact
-            .as_ref()
-            .is_some_and(|_| self.count + seeds.len() <= self.exact_capacity);
-        if self.exact.is_some() && !fits_exact {
+        if let Some(rows) = self.exact_rows_mut(seeds.len()) {
+            rows.copy_from_slice(values);
+            return;
+        }
+        if self.exact.is_some() {
             // The chunk crosses from exact storage into sketches: once per run, sequentially.
             seeds.iter().for_each(|values| self.push(values));
             return;
         }
-        let first_seed = self.count;
         self.count += seeds.len();
-        let capacity = self.exact_capacity;
-        let exact_columns: Vec<&mut [f64]> = match &mut self.exact {
-            Some(exact) => exact.chunks_mut(capacity).collect(),
-            None => Vec::new(),
-        };
-        let update = |k: usize, sum: &mut f64, min: &mut f64, max: &mut f64| {
-            for values in &seeds {
-                let x = values[k];
-                *sum += x;
-                *min = min.min(x);
-                *max = max.max(x);
-            }
-        };
-        if exact_columns.is_empty() {
-            (
-                &mut self.sum,
-                &mut self.min,
-                &mut self.max,
-                &mut self.sketches,
-            )
-                .into_par_iter()
-                .enumerate()
-                .with_min_len(STATISTICS_COLUMN_BLOCK)
-                .for_each(|(k, (sum, min, max, sketch))| {
-                    update(k, sum, min, max);
-                    seeds.iter().for_each(|values| sketch.add(values[k]));
-                });
-        } else {
-            (&mut self.sum, &mut self.min, &mut self.max, exact_columns)
-                .into_par_iter()
-                .enumerate()
-                .with_min_len(STATISTICS_COLUMN_BLOCK)
-                .for_each(|(k, (sum, min, max, column))| {
-                    update(k, sum, min, max);
-                    for (offset, values) in seeds.iter().enumerate() {
-                        column[first_seed + offset] = values[k];
-                    }
-                });
-        }
+        (
+            &mut self.sum,
+            &mut self.min,
+            &mut self.max,
+            &mut self.sketches,
+        )
+            .into_par_iter()
+            .enumerate()
+            .with_min_len(STATISTICS_COLUMN_BLOCK)
+            .for_each(|(k, (sum, min, max, sketch))| {
+                for values in &seeds {
+                    let x = values[k];
+                    *sum += x;
+                    *min = min.min(x);
+                    *max = max.max(x);
+                    sketch.add(x);
+                }
+            });
     }
 
     /// The summary of value `k` (NaN everywhere before the first seed).
     pub fn summary(&self, k: usize) -> Summary {
         if self.count == 0 {
-            return Summary {
-                mean: f64::NAN,
-                median: f64::NAN,
-                min: f64::NAN,
-                max: f64::NAN,
-                p05: f64::NAN,
-                p95: f64::NAN,
-            };
+            return Summary::nan();
         }
-        let levels = [0.05, 0.5, 0.95];
-        let [p05, median, p95] = match &self.exact {
+        match &self.exact {
             Some(exact) => {
-                let start = k * self.exact_capacity;
-                selected_quantiles(&mut exact[start..start + self.count].to_vec(), levels)
+                let mut column: Vec<f64> = exact
+                    .chunks_exact(self.width)
+                    .take(self.count)
+                    .map(|values| values[k])
+                    .collect();
+                exact_summary(&mut column)
             }
-            None => levels.map(|q| self.sketches[k].quantile(q)),
+            None => self.sketched_summary(k),
+        }
+    }
+
+    /// Summaries of every value (computed in parallel on the ambient rayon pool). Stored values
+    /// are read in blocks of columns, each block copied out seed by seed (contiguous reads).
+    pub fn summaries(&self) -> Vec<Summary> {
+        if self.count == 0 {
+            return vec![Summary::nan(); self.width];
+        }
+        let Some(exact) = &self.exact else {
+            return (0..self.width)
+                .into_par_iter()
+                .map(|k| self.sketched_summary(k))
+                .collect();
         };
+        let (width, count) = (self.width, self.count);
+        let mut summaries = vec![Summary::nan(); width];
+        summaries
+            .par_chunks_mut(STATISTICS_COLUMN_BLOCK)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let first = block * STATISTICS_COLUMN_BLOCK;
+                // `columns[c·count + seed]` = value first + c of that seed.
+                let mut columns = vec![0.0; out.len() * count];
+                for (seed, values) in exact.chunks_exact(width).take(count).enumerate() {
+                    for (c, &x) in values[first..first + out.len()].iter().enumerate() {
+                        columns[c * count + seed] = x;
+                    }
+                }
+                for (summary, column) in out.iter_mut().zip(columns.chunks_exact_mut(count)) {
+                    *summary = exact_summary(column);
+                }
+            });
+        summaries
+    }
+
+    /// The summary of value `k` from its sketch and running sums.
+    fn sketched_summary(&self, k: usize) -> Summary {
+        let [p05, median, p95] = [0.05, 0.5, 0.95].map(|q| self.sketches[k].quantile(q));
         // Sketched values may sit just outside the exact extremes; never report beyond them.
         let (lo, hi) = (self.min[k], self.max[k]);
         let clamp = |x: f64| {
@@ -273,19 +307,42 @@ impl SeedStatistics {
         Summary {
             mean: self.sum[k] / self.count as f64,
             median: clamp(median),
-            min: self.min[k],
-            max: self.max[k],
+            min: lo,
+            max: hi,
             p05: clamp(p05),
             p95: clamp(p95),
         }
     }
+}
 
-    /// Summaries of every value (computed in parallel on the ambient rayon pool).
-    pub fn summaries(&self) -> Vec<Summary> {
-        (0..self.width)
-            .into_par_iter()
-            .map(|k| self.summary(k))
-            .collect()
+impl Summary {
+    /// NaN everywhere (no seeds).
+    fn nan() -> Self {
+        Summary {
+            mean: f64::NAN,
+            median: f64::NAN,
+            min: f64::NAN,
+            max: f64::NAN,
+            p05: f64::NAN,
+            p95: f64::NAN,
+        }
+    }
+}
+
+/// The summary of one value's seeds, `column` in seed order (reordered on return): the sum
+/// taken in seed order, exact quantiles.
+fn exact_summary(column: &mut [f64]) -> Summary {
+    let sum = column.iter().fold(0.0, |sum, x| sum + x);
+    let min = column.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let [p05, median, p95] = selected_quantiles(column, [0.05, 0.5, 0.95]);
+    Summary {
+        mean: sum / column.len() as f64,
+        median,
+        min,
+        max,
+        p05,
+        p95,
     }
 }
 
@@ -564,13 +621,26 @@ mod tests {
                     rows.chunks(64)
                         .for_each(|c| chunked.push_seeds(&c.concat()))
                 });
-                assert_eq!(chunked.count(), one_by_one.count());
-                assert_eq!(chunked.quantiles_exact(), one_by_one.quantiles_exact());
-                let a = pool.install(|| chunked.summaries());
+                // As `run_gain` does: written in place while they fit, pushed after.
+                let mut in_place = capacity_limited(expected);
+                for c in rows.chunks(64) {
+                    let values = c.concat();
+                    match in_place.exact_rows_mut(c.len()) {
+                        Some(storage) => storage.copy_from_slice(&values),
+                        None => pool.install(|| in_place.push_seeds(&values)),
+                    }
+                }
                 let b = one_by_one.summaries();
-                for (x, y) in a.iter().zip(&b) {
-                    for stat in Stat::ALL {
-                        assert_eq!(x.get(stat).to_bits(), y.get(stat).to_bits(), "{stat:?}");
+                // Each value alone as well as all at once.
+                let single: Vec<Summary> = (0..width).map(|k| one_by_one.summary(k)).collect();
+                for other in [&chunked, &in_place] {
+                    assert_eq!(other.count(), one_by_one.count());
+                    assert_eq!(other.quantiles_exact(), one_by_one.quantiles_exact());
+                    let a = pool.install(|| other.summaries());
+                    for (x, y) in a.iter().zip(&b).chain(single.iter().zip(&b)) {
+                        for stat in Stat::ALL {
+                            assert_eq!(x.get(stat).to_bits(), y.get(stat).to_bits(), "{stat:?}");
+                        }
                     }
                 }
             }
