@@ -150,27 +150,28 @@ pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
     let summary = export::json::gain_summary(&config, &result);
     if let Some(out) = &args.out {
         let figure = plot::gain::gain_figure(&config, &result, plot::gain::Band::MinMax);
-        // The PNG (the slowest) and the other files are independent: render them side by side.
-        let (png, csv_and_svg) = with_threads(args.threads, || {
+        // The PNG (the slowest, drawn in strips) and the other files are independent: render
+        // them side by side, and stage (write and sync) the others while the PNG is drawn.
+        let writing = || format!("writing results into {}", out.display());
+        let (png, others) = with_threads(args.threads, || {
             rayon::join(
                 || plot::line_figure_png(&figure),
                 || -> anyhow::Result<_> {
-                    Ok((
-                        export::csv::gain_csv(&result)?,
-                        plot::line_figure_svg(&figure)?,
-                    ))
+                    let files = vec![
+                        (out.join("gain.csv"), export::csv::gain_csv(&result)?),
+                        (out.join("summary.json"), export::json::to_bytes(&summary)),
+                        (
+                            out.join("gain.svg"),
+                            plot::line_figure_svg(&figure)?.into_bytes(),
+                        ),
+                    ];
+                    export::stage_all(files).with_context(writing)
                 },
             )
         })?;
-        let (csv, svg) = csv_and_svg?;
-        let files = vec![
-            (out.join("gain.csv"), csv),
-            (out.join("summary.json"), export::json::to_bytes(&summary)),
-            (out.join("gain.png"), png?),
-            (out.join("gain.svg"), svg.into_bytes()),
-        ];
-        export::write_all_atomic(files)
-            .with_context(|| format!("writing results into {}", out.display()))?;
+        let mut staged = others?;
+        staged.extend(export::stage_all(vec![(out.join("gain.png"), png?)]).with_context(writing)?);
+        export::commit_all(staged).with_context(writing)?;
         if let Some(writer) = per_seed {
             writer.finish()?.commit()?;
         }

@@ -52,6 +52,17 @@ impl StagedFile {
         &self.target
     }
 
+    /// Flushes the bytes written so far and syncs them to disk (the file stays staged): the slow
+    /// part of [`Self::commit`], which can then overlap other work.
+    pub fn sync(&mut self) -> Result<(), Error> {
+        self.file.flush().map_err(|e| io_error(&self.target, e))?;
+        self.file
+            .get_ref()
+            .as_file()
+            .sync_all()
+            .map_err(|e| io_error(&self.target, e))
+    }
+
     /// Flushes, syncs and renames the file into place.
     pub fn commit(self) -> Result<(), Error> {
         let target = self.target;
@@ -87,16 +98,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 /// Writes every `(path, bytes)` pair: all are staged first, then renamed in order, so a failure
 /// while staging (a full disk, say) leaves every target untouched.
 pub fn write_all_atomic(files: Vec<(PathBuf, Vec<u8>)>) -> Result<(), Error> {
-    let mut staged = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
-        let mut file = StagedFile::create(&path)?;
-        file.write_all(&bytes).map_err(|e| io_error(&path, e))?;
-        staged.push(file);
-    }
-    for file in staged {
-        file.commit()?;
-    }
-    Ok(())
+    commit_all(stage_all(files)?)
+}
+
+/// Stages every `(path, bytes)` pair, written and synced to disk but not yet in place: commit
+/// them with [`commit_all`] (dropped, they leave nothing).
+pub fn stage_all(files: Vec<(PathBuf, Vec<u8>)>) -> Result<Vec<StagedFile>, Error> {
+    files
+        .into_iter()
+        .map(|(path, bytes)| {
+            let mut file = StagedFile::create(&path)?;
+            file.write_all(&bytes).map_err(|e| io_error(&path, e))?;
+            file.sync()?;
+            Ok(file)
+        })
+        .collect()
+}
+
+/// Commits staged files in order.
+pub fn commit_all(staged: Vec<StagedFile>) -> Result<(), Error> {
+    staged.into_iter().try_for_each(StagedFile::commit)
 }
 
 /// Creates `directory` if needed and checks that a file can be created in it, before any
@@ -132,5 +153,21 @@ mod tests {
         write_atomic(&target, b"done").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"done");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn staged_files_appear_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.png"));
+        let files = || vec![(a.clone(), b"aa".to_vec()), (b.clone(), b"bbb".to_vec())];
+        // Staged (synced) but dropped: nothing, not even temporaries.
+        drop(stage_all(files()).unwrap());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let staged = stage_all(files()).unwrap();
+        assert!(!a.exists() && !b.exists());
+        commit_all(staged).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), b"aa");
+        assert_eq!(std::fs::read(&b).unwrap(), b"bbb");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

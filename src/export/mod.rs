@@ -8,4 +8,6 @@ pub mod latex;
 pub mod markdown;
 pub mod table;
 
-pub use atomic::{StagedFile, prepare_output_directory, write_all_atomic, write_atomic};
+pub use atomic::{
+    StagedFile, commit_all, prepare_output_directory, stage_all, write_all_atomic, write_atomic,
+};

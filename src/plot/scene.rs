@@ -655,7 +655,11 @@ const PNG_DPI: f64 = 150.0;
 
 /// Renders `scene` to PNG bytes at `scene.width × scene.height` pixels.
 pub(crate) fn scene_to_png(scene: &Scene) -> Result<Vec<u8>, PlotError> {
-    let rgb = scene_to_rgb(scene, rayon::current_num_threads())?;
+    // Two strips per thread when there are several, so that a thread busy elsewhere (the
+    // other files of a run) does not hold back half of the image.
+    let threads = rayon::current_num_threads();
+    let strips = if threads > 1 { 2 * threads } else { 1 };
+    let rgb = scene_to_rgb(scene, strips)?;
     encode_png(&rgb, scene.width, scene.height)
 }
 
