@@ -128,6 +128,10 @@ fn bad_options_are_usage_errors() {
         (vec!["--streams", "1"], "streams must be at least 2, got 1"),
         (vec!["--seeds", "0"], "seeds must be at least 1, got 0"),
         (
+            vec!["--seeds", "4294967296"],
+            "seeds must be at most 4294967295, got 4294967296",
+        ),
+        (
             vec!["--sinkhorn-iters", "0"],
             "sinkhorn-iters must be at least 1",
         ),

@@ -138,6 +138,9 @@ pub struct GainConfig {
 pub const MAX_STREAMS: usize = 64;
 /// Largest accepted layer count.
 pub const MAX_LAYERS: usize = 100_000;
+/// Largest accepted seed count (the quantile sketches count in u32; at about 2,800 seeds a
+/// second on two cores, this is weeks of work).
+pub const MAX_SEEDS: u64 = u32::MAX as u64;
 /// Largest accepted token count.
 pub const MAX_TOKENS: usize = 100_000;
 /// Largest number of logits per seed (100 M values = 800 MB per worker thread).
@@ -200,6 +203,7 @@ impl GainConfig {
         at_least("tokens", tokens as u64, 1)?;
         at_most("tokens", tokens as u64, MAX_TOKENS as u64)?;
         at_least("seeds", seeds, 1)?;
+        at_most("seeds", seeds, MAX_SEEDS)?;
         at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
         // One seed's logits live in memory at once (8 bytes each, per worker thread).
         at_most(

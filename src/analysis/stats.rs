@@ -457,7 +457,7 @@ impl Sketch {
         } else if x.abs() < SKETCH_MIN_MAGNITUDE {
             self.zero += 1;
         } else {
-            let index = (x.abs().ln() / gamma_ln()).ceil() as i32;
+            let index = ceil_to_i32(x.abs().ln() / gamma_ln());
             if x > 0.0 {
                 self.positive.add(index);
             } else {
@@ -521,6 +521,17 @@ impl Sketch {
     }
 }
 
+/// ⌈y⌉ for |y| < 2³¹ (bucket indices are within ±40,000): the same as `y.ceil() as i32`, without
+/// a call into libm (x86-64's baseline has no rounding instruction).
+fn ceil_to_i32(y: f64) -> i32 {
+    let truncated = y as i32;
+    if f64::from(truncated) < y {
+        truncated + 1
+    } else {
+        truncated
+    }
+}
+
 /// The representative value of bucket `index`: 2γ^i/(γ + 1), within α of every member.
 fn bucket_value(index: i32) -> f64 {
     let gamma = gamma_ln().exp();
@@ -531,7 +542,9 @@ fn bucket_value(index: i32) -> f64 {
 #[derive(Clone, Debug, Default)]
 struct DenseStore {
     offset: i32,
-    counts: Vec<u64>,
+    /// u32 counts: a sketch sees at most one value per seed, and half the memory of u64 keeps
+    /// the 6,912 sketches of a 64-layer run in cache better.
+    counts: Vec<u32>,
     total: u64,
 }
 
@@ -558,7 +571,7 @@ impl DenseStore {
             .iter()
             .enumerate()
             .filter(|(_, c)| **c > 0)
-            .map(|(k, c)| (self.offset + k as i32, *c))
+            .map(|(k, c)| (self.offset + k as i32, u64::from(*c)))
     }
 
     fn buckets_descending(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
@@ -567,7 +580,7 @@ impl DenseStore {
             .enumerate()
             .rev()
             .filter(|(_, c)| **c > 0)
-            .map(|(k, c)| (self.offset + k as i32, *c))
+            .map(|(k, c)| (self.offset + k as i32, u64::from(*c)))
     }
 }
 
@@ -644,6 +657,20 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bucket_index_rounds_up_like_ceil() {
+        let mut y = -40_000.0;
+        while y < 40_000.0 {
+            for x in [y, y + 0.5, y + 1e-9, -y, f64::from(y as i32)] {
+                assert_eq!(ceil_to_i32(x), x.ceil() as i32, "{x}");
+            }
+            y += 0.731;
+        }
+        for x in [0.0, -0.0, -0.5, 0.5, -1.0, 1.0, f64::EPSILON, -f64::EPSILON] {
+            assert_eq!(ceil_to_i32(x), x.ceil() as i32, "{x}");
         }
     }
 
