@@ -138,7 +138,7 @@ pub struct GainConfig {
 pub const MAX_STREAMS: usize = 64;
 /// Largest accepted layer count.
 pub const MAX_LAYERS: usize = 100_000;
-/// Largest accepted seed count (the quantile sketches count in u32; at about 2,800 seeds a
+/// Largest accepted seed count (the quantile sketches count in u32; at about 2,700 seeds a
 /// second on two cores, this is weeks of work).
 pub const MAX_SEEDS: u64 = u32::MAX as u64;
 /// Largest accepted token count.
