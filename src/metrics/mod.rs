@@ -230,60 +230,58 @@ impl MatrixMetrics {
             let (cols, matrix) = rest.split_at_mut(n);
             (rows, cols, matrix)
         };
-        {
-            for (sum, row) in rows.iter_mut().zip(m.chunks_exact(n)) {
-                *sum = row.iter().sum();
-            }
-            cols.fill(0.0);
-            for row in m.chunks_exact(n) {
-                for (sum, x) in cols.iter_mut().zip(row) {
-                    *sum += x;
-                }
-            }
-            let (rows, cols) = (&*rows, &*cols);
-            let fold_min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-            let fold_max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let amax_forward_mantissa = amax::max_abs(rows);
-            let amax_backward_mantissa = amax::max_abs(cols);
-            let sigma1 = sigma[0];
-            let sigma2 = sigma.get(1).copied().unwrap_or(0.0);
-
-            let frobenius_mantissa = m.iter().map(|x| x * x).sum::<f64>().sqrt();
-            // ‖P‖_F = 2^e·‖M‖_F (+inf when it overflows, which is far too).
-            let birkhoff = if scaled(frobenius_mantissa) > BIRKHOFF_FAR * (n as f64).sqrt() {
-                scaled(frobenius_mantissa)
-            } else {
-                p.write_f64(matrix);
-                birkhoff_distance(matrix, n)
-            };
-
-            let marginal_error = |sums: &[f64]| {
-                sums.iter()
-                    .map(|s| (scaled(*s) - 1.0).abs())
-                    .fold(0.0, f64::max)
-            };
-
-            let mut values = [0.0; Metric::ALL.len()];
-            values[Metric::AmaxForward.index()] = scaled(amax_forward_mantissa);
-            values[Metric::AmaxBackward.index()] = scaled(amax_backward_mantissa);
-            values[Metric::InfNorm.index()] = scaled(inf_norm(m, n));
-            values[Metric::OneNorm.index()] = scaled(one_norm(m, n));
-            values[Metric::SpectralNorm.index()] = scaled(sigma1);
-            values[Metric::Sigma2.index()] = scaled(sigma2);
-            values[Metric::DistanceToAverage.index()] = distance_to_average;
-            values[Metric::BirkhoffDistance.index()] = birkhoff;
-            values[Metric::RowSumMin.index()] = scaled(fold_min(rows));
-            values[Metric::RowSumMax.index()] = scaled(fold_max(rows));
-            values[Metric::ColSumMin.index()] = scaled(fold_min(cols));
-            values[Metric::ColSumMax.index()] = scaled(fold_max(cols));
-            values[Metric::RowSumError.index()] = marginal_error(rows);
-            values[Metric::ColSumError.index()] = marginal_error(cols);
-            values[Metric::NegativeMass.index()] = scaled(negative_mass(m));
-            values[Metric::Log10AmaxForward.index()] = p.log10_scaled(amax_forward_mantissa);
-            values[Metric::Log10AmaxBackward.index()] = p.log10_scaled(amax_backward_mantissa);
-            values[Metric::Log10SpectralNorm.index()] = p.log10_scaled(sigma1);
-            Self { values }
+        for (sum, row) in rows.iter_mut().zip(m.chunks_exact(n)) {
+            *sum = row.iter().sum();
         }
+        cols.fill(0.0);
+        for row in m.chunks_exact(n) {
+            for (sum, x) in cols.iter_mut().zip(row) {
+                *sum += x;
+            }
+        }
+        let (rows, cols) = (&*rows, &*cols);
+        let fold_min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let fold_max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let amax_forward_mantissa = amax::max_abs(rows);
+        let amax_backward_mantissa = amax::max_abs(cols);
+        let sigma1 = sigma[0];
+        let sigma2 = sigma.get(1).copied().unwrap_or(0.0);
+
+        let frobenius_mantissa = m.iter().map(|x| x * x).sum::<f64>().sqrt();
+        // ‖P‖_F = 2^e·‖M‖_F (+inf when it overflows, which is far too).
+        let birkhoff = if scaled(frobenius_mantissa) > BIRKHOFF_FAR * (n as f64).sqrt() {
+            scaled(frobenius_mantissa)
+        } else {
+            p.write_f64(matrix);
+            birkhoff_distance(matrix, n)
+        };
+
+        let marginal_error = |sums: &[f64]| {
+            sums.iter()
+                .map(|s| (scaled(*s) - 1.0).abs())
+                .fold(0.0, f64::max)
+        };
+
+        let mut values = [0.0; Metric::ALL.len()];
+        values[Metric::AmaxForward.index()] = scaled(amax_forward_mantissa);
+        values[Metric::AmaxBackward.index()] = scaled(amax_backward_mantissa);
+        values[Metric::InfNorm.index()] = scaled(inf_norm(m, n));
+        values[Metric::OneNorm.index()] = scaled(one_norm(m, n));
+        values[Metric::SpectralNorm.index()] = scaled(sigma1);
+        values[Metric::Sigma2.index()] = scaled(sigma2);
+        values[Metric::DistanceToAverage.index()] = distance_to_average;
+        values[Metric::BirkhoffDistance.index()] = birkhoff;
+        values[Metric::RowSumMin.index()] = scaled(fold_min(rows));
+        values[Metric::RowSumMax.index()] = scaled(fold_max(rows));
+        values[Metric::ColSumMin.index()] = scaled(fold_min(cols));
+        values[Metric::ColSumMax.index()] = scaled(fold_max(cols));
+        values[Metric::RowSumError.index()] = marginal_error(rows);
+        values[Metric::ColSumError.index()] = marginal_error(cols);
+        values[Metric::NegativeMass.index()] = scaled(negative_mass(m));
+        values[Metric::Log10AmaxForward.index()] = p.log10_scaled(amax_forward_mantissa);
+        values[Metric::Log10AmaxBackward.index()] = p.log10_scaled(amax_backward_mantissa);
+        values[Metric::Log10SpectralNorm.index()] = p.log10_scaled(sigma1);
+        Self { values }
     }
 
     /// Every metric of a plain (finite) row-major n×n matrix.
