@@ -757,9 +757,12 @@ mod fixed {
     /// its gradient, and the exact line search. [`Scalar`] computes them entry by entry;
     /// `super::rows` keeps each row of a 4×4 M in SIMD lanes and computes the same values.
     pub(super) trait Kernel<const N: usize> {
-        /// The support and gradient at (u, v), and max |gradient| (see [`primal`]).
+        /// M.
+        fn matrix(&self) -> &[[f64; N]; N];
+        /// The support and gradient at (u, v), and max |gradient|: X = max(0, M − u1ᵀ − 1vᵀ),
+        /// gradient (1 − X1, 1 − Xᵀ1).
         fn primal(&self, u: &[f64; N], v: &[f64; N]) -> (State<N>, f64);
-        /// The exact step along (du, dv), capped at `cap` (see [`line_search`]).
+        /// The exact step along (du, dv), capped at `cap` (see [`super::line_search`]).
         fn line_search(
             &self,
             u: &[f64; N],
@@ -774,9 +777,38 @@ mod fixed {
     pub(super) struct Scalar<'a, const N: usize>(pub &'a [[f64; N]; N]);
 
     impl<const N: usize> Kernel<N> for Scalar<'_, N> {
+        fn matrix(&self) -> &[[f64; N]; N] {
+            self.0
+        }
+
         #[inline(always)]
         fn primal(&self, u: &[f64; N], v: &[f64; N]) -> (State<N>, f64) {
-            primal(self.0, u, v)
+            let m = self.0;
+            let mut state = State {
+                support: [[0.0; N]; N],
+                masks: [0; N],
+                grad_rows: [0.0; N],
+                grad_cols: [1.0; N],
+            };
+            let mut worst = 0.0f64;
+            for i in 0..N {
+                let mut row = 1.0;
+                let mut mask = 0u64;
+                for j in 0..N {
+                    let a = m[i][j] - u[i] - v[j];
+                    let positive = a > 0.0;
+                    let x = a.max(0.0);
+                    state.support[i][j] = indicator(positive);
+                    mask |= (positive as u64) << j;
+                    row -= x;
+                    state.grad_cols[j] -= x;
+                }
+                state.masks[i] = mask;
+                state.grad_rows[i] = row;
+                worst = worst.max(row.abs());
+            }
+            let worst = state.grad_cols.iter().fold(worst, |w, g| w.max(g.abs()));
+            (state, worst)
         }
 
         #[inline(always)]
@@ -788,7 +820,49 @@ mod fixed {
             dv: &[f64; N],
             cap: f64,
         ) -> Option<f64> {
-            line_search(self.0, u, v, du, dv, cap)
+            let m = self.0;
+            let mut offset = du.iter().sum::<f64>() + dv.iter().sum::<f64>();
+            let mut slope = 0.0;
+            let mut kink_t = [[f64::INFINITY; N]; N];
+            let mut kink_offset = [[0.0; N]; N];
+            let mut kink_slope = [[0.0; N]; N];
+            for i in 0..N {
+                for j in 0..N {
+                    let a = m[i][j] - u[i] - v[j];
+                    let b = du[i] + dv[j];
+                    let (ab, bb) = (b * a, b * b);
+                    let active = a > 0.0;
+                    offset -= if active { ab } else { 0.0 };
+                    slope += if active { bb } else { 0.0 };
+                    let leaves = active & (b > 0.0);
+                    let enters = !active & (b < 0.0);
+                    let t = a / b;
+                    kink_t[i][j] = if leaves | enters { t } else { f64::INFINITY };
+                    kink_offset[i][j] = if leaves { ab } else { -ab };
+                    kink_slope[i][j] = if leaves { -bb } else { bb };
+                }
+            }
+            if !(offset < 0.0) {
+                return None;
+            }
+            let kink_t = kink_t.as_flattened_mut();
+            let mut low = 0.0f64;
+            loop {
+                let mut next = 0;
+                let mut t = kink_t[0];
+                for (k, &candidate) in kink_t.iter().enumerate().skip(1) {
+                    let smaller = candidate < t;
+                    t = if smaller { candidate } else { t };
+                    next = if smaller { k } else { next };
+                }
+                if let Some(step) = super::segment_step(offset, slope, low, t, cap) {
+                    return step;
+                }
+                offset += kink_offset.as_flattened()[next];
+                slope += kink_slope.as_flattened()[next];
+                low = t;
+                kink_t[next] = f64::INFINITY;
+            }
         }
     }
 
@@ -800,16 +874,13 @@ mod fixed {
 
     /// The multipliers of the projection of M, computed entry by entry.
     pub(super) fn solve<const N: usize>(m: &[[f64; N]; N]) -> Option<Solution<N>> {
-        solve_with(m, &Scalar(m))
+        solve_with(&Scalar(m))
     }
 
-    /// The Newton iteration on M with the per-entry steps of `kernel` (which must describe the
-    /// same M).
+    /// The Newton iteration on the kernel's M with its per-entry steps.
     #[inline(always)]
-    pub(super) fn solve_with<const N: usize>(
-        m: &[[f64; N]; N],
-        kernel: &impl Kernel<N>,
-    ) -> Option<Solution<N>> {
+    pub(super) fn solve_with<const N: usize>(kernel: &impl Kernel<N>) -> Option<Solution<N>> {
+        let m = kernel.matrix();
         let nf = N as f64;
         let scale = m.as_flattened().iter().fold(1.0f64, |s, x| s.max(x.abs()));
         let tolerance = 64.0 * nf * f64::EPSILON * scale;
@@ -863,36 +934,6 @@ mod fixed {
             }
         }
         best
-    }
-
-    /// The support and gradient at (u, v), and max |gradient|.
-    #[inline(always)]
-    fn primal<const N: usize>(m: &[[f64; N]; N], u: &[f64; N], v: &[f64; N]) -> (State<N>, f64) {
-        let mut state = State {
-            support: [[0.0; N]; N],
-            masks: [0; N],
-            grad_rows: [0.0; N],
-            grad_cols: [1.0; N],
-        };
-        let mut worst = 0.0f64;
-        for i in 0..N {
-            let mut row = 1.0;
-            let mut mask = 0u64;
-            for j in 0..N {
-                let a = m[i][j] - u[i] - v[j];
-                let positive = a > 0.0;
-                let x = a.max(0.0);
-                state.support[i][j] = indicator(positive);
-                mask |= (positive as u64) << j;
-                row -= x;
-                state.grad_cols[j] -= x;
-            }
-            state.masks[i] = mask;
-            state.grad_rows[i] = row;
-            worst = worst.max(row.abs());
-        }
-        let worst = state.grad_cols.iter().fold(worst, |w, g| w.max(g.abs()));
-        (state, worst)
     }
 
     /// The support graph's components (see `ground_balanced_components`): 0 for the grounded
@@ -964,60 +1005,6 @@ mod fixed {
             du[i] = weight[i] * s;
         }
         Some((du, dv))
-    }
-
-    /// The exact line search (see `line_search`).
-    #[inline(always)]
-    fn line_search<const N: usize>(
-        m: &[[f64; N]; N],
-        u: &[f64; N],
-        v: &[f64; N],
-        du: &[f64; N],
-        dv: &[f64; N],
-        cap: f64,
-    ) -> Option<f64> {
-        let mut offset = du.iter().sum::<f64>() + dv.iter().sum::<f64>();
-        let mut slope = 0.0;
-        let mut kink_t = [[f64::INFINITY; N]; N];
-        let mut kink_offset = [[0.0; N]; N];
-        let mut kink_slope = [[0.0; N]; N];
-        for i in 0..N {
-            for j in 0..N {
-                let a = m[i][j] - u[i] - v[j];
-                let b = du[i] + dv[j];
-                let (ab, bb) = (b * a, b * b);
-                let active = a > 0.0;
-                offset -= if active { ab } else { 0.0 };
-                slope += if active { bb } else { 0.0 };
-                let leaves = active & (b > 0.0);
-                let enters = !active & (b < 0.0);
-                let t = a / b;
-                kink_t[i][j] = if leaves | enters { t } else { f64::INFINITY };
-                kink_offset[i][j] = if leaves { ab } else { -ab };
-                kink_slope[i][j] = if leaves { -bb } else { bb };
-            }
-        }
-        if !(offset < 0.0) {
-            return None;
-        }
-        let kink_t = kink_t.as_flattened_mut();
-        let mut low = 0.0f64;
-        loop {
-            let mut next = 0;
-            let mut t = kink_t[0];
-            for (k, &candidate) in kink_t.iter().enumerate().skip(1) {
-                let smaller = candidate < t;
-                t = if smaller { candidate } else { t };
-                next = if smaller { k } else { next };
-            }
-            if let Some(step) = super::segment_step(offset, slope, low, t, cap) {
-                return step;
-            }
-            offset += kink_offset.as_flattened()[next];
-            slope += kink_slope.as_flattened()[next];
-            low = t;
-            kink_t[next] = f64::INFINITY;
-        }
     }
 
     /// LDLᵀ solve of the symmetric positive definite `s` (see `ldlt_solve`).

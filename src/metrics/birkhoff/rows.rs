@@ -46,20 +46,19 @@ unsafe fn solve_avx(m: &[[f64; 4]; 4]) -> Option<Solution<4>> {
 
 #[inline(always)]
 fn solve_lanes<V: Lanes>(m: &[[f64; 4]; 4]) -> Option<Solution<4>> {
-    fixed::solve_with(
-        m,
-        &Rows {
-            rows: m.map(V::from_array),
-        },
-    )
+    fixed::solve_with(&Rows {
+        matrix: m,
+        rows: m.map(V::from_array),
+    })
 }
 
-/// M as four row vectors.
-struct Rows<V> {
+/// M, and M as four row vectors.
+struct Rows<'a, V> {
+    matrix: &'a [[f64; 4]; 4],
     rows: [V; 4],
 }
 
-impl<V: Lanes> Rows<V> {
+impl<V: Lanes> Rows<'_, V> {
     /// Row i of A = M − u 1ᵀ − 1 vᵀ, as (M_ij − u_i) − v_j.
     #[inline(always)]
     fn shifted_row(&self, i: usize, u: &[f64; 4], v: V) -> V {
@@ -67,7 +66,11 @@ impl<V: Lanes> Rows<V> {
     }
 }
 
-impl<V: Lanes> Kernel<4> for Rows<V> {
+impl<V: Lanes> Kernel<4> for Rows<'_, V> {
+    fn matrix(&self) -> &[[f64; 4]; 4] {
+        self.matrix
+    }
+
     #[inline(always)]
     fn primal(&self, u: &[f64; 4], v: &[f64; 4]) -> (State<4>, f64) {
         let (zero, one) = (V::splat(0.0), V::splat(1.0));
