@@ -185,14 +185,13 @@ impl MatrixMetrics {
             .iter()
             .map(|p| {
                 let n = p.n();
-                with_buffer(n, |buffer| {
-                    let (sigma, rest) = buffer.split_at_mut(n);
-                    let shifted = &mut rest[..n * n];
-                    spectral::singular_values_into(p.mantissa(), n, sigma);
-                    let exponent = shifted_by_average(p, shifted);
-                    let distance = scale_by_power_of_two(spectral_norm(shifted, n), exponent);
-                    Self::assemble(p, sigma, distance)
-                })
+                let (mut stack, mut heap) = ([0.0; WORK_BUFFER], Vec::new());
+                let (sigma, rest) = work_buffer(n, &mut stack, &mut heap).split_at_mut(n);
+                let shifted = &mut rest[..n * n];
+                spectral::singular_values_into(p.mantissa(), n, sigma);
+                let exponent = shifted_by_average(p, shifted);
+                let distance = scale_by_power_of_two(spectral_norm(shifted, n), exponent);
+                Self::assemble(p, sigma, distance)
             })
             .collect()
     }
@@ -211,25 +210,10 @@ impl MatrixMetrics {
         let m = &p.mantissa()[..n * n];
         let e = p.exponent();
         let scaled = |x: f64| scale_by_power_of_two(x, e);
-        // Work buffers on the stack for n ≤ 8 (no closure, so a constant n unrolls the loops).
-        let (mut rows_stack, mut cols_stack, mut matrix_stack) = (
-            [0.0; STACK_VECTOR],
-            [0.0; STACK_VECTOR],
-            [0.0; STACK_MATRIX],
-        );
-        let mut heap = Vec::new();
-        let (rows, cols, matrix) = if n <= STACK_VECTOR {
-            (
-                &mut rows_stack[..n],
-                &mut cols_stack[..n],
-                &mut matrix_stack[..n * n],
-            )
-        } else {
-            heap.resize(2 * n + n * n, 0.0);
-            let (rows, rest) = heap.split_at_mut(n);
-            let (cols, matrix) = rest.split_at_mut(n);
-            (rows, cols, matrix)
-        };
+        let (mut stack, mut heap) = ([0.0; WORK_BUFFER], Vec::new());
+        let (rows, rest) = work_buffer(n, &mut stack, &mut heap).split_at_mut(n);
+        let (cols, rest) = rest.split_at_mut(n);
+        let matrix = &mut rest[..n * n];
         for (sum, row) in rows.iter_mut().zip(m.chunks_exact(n)) {
             *sum = row.iter().sum();
         }
@@ -321,15 +305,21 @@ fn shifted_by_average(p: &ScaledMatrix, out: &mut [f64]) -> i64 {
     }
 }
 
-/// Runs `body` on a zeroed work buffer of 2n + n² values: on the stack for n ≤ 8 (every
-/// published model), on the heap beyond.
-fn with_buffer<R>(n: usize, body: impl FnOnce(&mut [f64]) -> R) -> R {
+/// Values in a work buffer on the stack: 2n + n² for every n ≤ 8 (every published model).
+const WORK_BUFFER: usize = 2 * STACK_VECTOR + STACK_MATRIX;
+
+/// A zeroed work buffer of 2n + n² values: `stack` for n ≤ 8, else `heap`, resized.
+fn work_buffer<'a>(
+    n: usize,
+    stack: &'a mut [f64; WORK_BUFFER],
+    heap: &'a mut Vec<f64>,
+) -> &'a mut [f64] {
     let len = 2 * n + n * n;
     if n <= STACK_VECTOR {
-        let mut stack = [0.0f64; 2 * STACK_VECTOR + STACK_MATRIX];
-        body(&mut stack[..len])
+        &mut stack[..len]
     } else {
-        body(&mut vec![0.0; len])
+        heap.resize(len, 0.0);
+        heap
     }
 }
 
