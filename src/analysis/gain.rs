@@ -263,17 +263,33 @@ impl GainConfig {
                 .expect("a block holds one [layers, tokens, n, n] stack");
             LayerStack::validate(stack, &format!("{origin} (draw {draw})"))?;
         }
+        let shape = [draws.blocks(), layers, tokens, streams];
+        Self::given(
+            origin,
+            GivenDraws::NpyFile(draws),
+            shape,
+            sinkhorn,
+            token_aggregation,
+        )
+    }
+
+    /// A sweep over validated `draws` of shape `[draws, layers, tokens, n, n]` (`shape` is the
+    /// first four), once their matrix size n is checked.
+    fn given(
+        origin: String,
+        draws: GivenDraws,
+        [seeds, layers, tokens, streams]: [usize; 4],
+        sinkhorn: SinkhornParams,
+        token_aggregation: TokenAggregation,
+    ) -> Result<Self, Error> {
         check_streams(streams)?;
         Ok(Self {
             layers,
             streams,
             tokens,
-            seeds: draws.blocks() as u64,
+            seeds: seeds as u64,
             seed: 0,
-            source: LogitSource::Given {
-                origin,
-                draws: GivenDraws::NpyFile(draws),
-            },
+            source: LogitSource::Given { origin, draws },
             sinkhorn,
             token_aggregation,
         })
@@ -322,21 +338,14 @@ impl GainConfig {
                 .into());
             }
         };
-        let (layers, tokens, streams) = (draws.shape()[1], draws.shape()[2], draws.shape()[3]);
-        check_streams(streams)?;
-        Ok(Self {
-            layers,
-            streams,
-            tokens,
-            seeds: draws.shape()[0] as u64,
-            seed: 0,
-            source: LogitSource::Given {
-                origin: origin.to_string(),
-                draws: GivenDraws::Memory(draws),
-            },
+        let (seeds, layers, tokens, streams, _) = draws.dim();
+        Self::given(
+            origin.to_string(),
+            GivenDraws::Memory(draws),
+            [seeds, layers, tokens, streams],
             sinkhorn,
             token_aggregation,
-        })
+        )
     }
 
     /// Number of layers L.
@@ -654,10 +663,10 @@ mod tests {
         }
     }
 
-    /// The draws of `small(3)` as one `[draws, layers, tokens, n, n]` array.
-    fn small_draws() -> ndarray::Array5<f64> {
-        let config = small(3);
-        let draws: Vec<_> = (0..3)
+    /// The draws of `small(count)` as one `[draws, layers, tokens, n, n]` array.
+    fn small_draws(count: u64) -> ndarray::Array5<f64> {
+        let config = small(count);
+        let draws: Vec<_> = (0..count)
             .map(|i| config.logits(i).unwrap().into_array())
             .collect();
         let views: Vec<_> = draws.iter().map(|a| a.view()).collect();
@@ -676,7 +685,7 @@ mod tests {
     fn a_five_dimensional_npy_is_read_draw_by_draw_with_the_same_results() {
         use ndarray_npy::WriteNpyExt;
         let dir = tempfile::tempdir().unwrap();
-        let draws = small_draws();
+        let draws = small_draws(3);
         let f64_path = dir.path().join("draws.npy");
         draws
             .write_npy(std::fs::File::create(&f64_path).unwrap())
@@ -739,7 +748,7 @@ mod tests {
     fn a_bad_draw_or_a_short_file_stops_before_the_run() {
         use ndarray_npy::WriteNpyExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut draws = small_draws();
+        let mut draws = small_draws(3);
         draws[[1, 3, 0, 2, 1]] = f64::INFINITY;
         let path = dir.path().join("bad.npy");
         draws
@@ -770,11 +779,7 @@ mod tests {
     #[test]
     fn logits_from_an_array_of_draws() {
         let config = small(2);
-        let draws: Vec<_> = (0..2)
-            .map(|i| config.logits(i).unwrap().into_array())
-            .collect();
-        let views: Vec<_> = draws.iter().map(|a| a.view()).collect();
-        let stacked = ndarray::stack(Axis(0), &views).unwrap().into_dyn();
+        let stacked = small_draws(2).into_dyn();
         let given = GainConfig::from_logits(
             stacked,
             "draws.npy",
