@@ -270,22 +270,13 @@ impl SeedStatistics {
                 .collect();
         };
         let (width, count) = (self.width, self.count);
+        let rows = &exact[..count * width];
         let mut summaries = vec![Summary::nan(); width];
         summaries
             .par_chunks_mut(STATISTICS_COLUMN_BLOCK)
             .enumerate()
-            .for_each(|(block, out)| {
-                let first = block * STATISTICS_COLUMN_BLOCK;
-                // `columns[c·count + seed]` = value first + c of that seed.
-                let mut columns = vec![0.0; out.len() * count];
-                for (seed, values) in exact.chunks_exact(width).take(count).enumerate() {
-                    for (c, &x) in values[first..first + out.len()].iter().enumerate() {
-                        columns[c * count + seed] = x;
-                    }
-                }
-                for (summary, column) in out.iter_mut().zip(columns.chunks_exact_mut(count)) {
-                    *summary = exact_summary(column);
-                }
+            .for_each_init(Vec::new, |columns, (block, out)| {
+                exact_block_summaries(rows, width, block * STATISTICS_COLUMN_BLOCK, out, columns);
             });
         summaries
     }
@@ -335,6 +326,11 @@ fn exact_summary(column: &mut [f64]) -> Summary {
     let sum = column.iter().fold(0.0, |sum, x| sum + x);
     let min = column.iter().copied().fold(f64::INFINITY, f64::min);
     let max = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    summary_with_quantiles(column, sum, min, max)
+}
+
+/// The summary of `column` (any order; reordered on return) given its sum, min and max.
+fn summary_with_quantiles(column: &mut [f64], sum: f64, min: f64, max: f64) -> Summary {
     let [p05, median, p95] = selected_quantiles(column, [0.05, 0.5, 0.95]);
     Summary {
         mean: sum / column.len() as f64,
@@ -343,6 +339,49 @@ fn exact_summary(column: &mut [f64]) -> Summary {
         max,
         p05,
         p95,
+    }
+}
+
+/// The summaries of values `first..first + out.len()` (at most [`STATISTICS_COLUMN_BLOCK`])
+/// of `rows` (`[seed][value]`, `width` values per seed), the same as [`exact_summary`] on each
+/// column. One pass over the rows copies the block out column by column into `columns` (a
+/// buffer reused between blocks) and adds the sums, minima and maxima of all its columns side
+/// by side, each in seed order: 64 independent sums where one column alone is a chain of
+/// dependent additions.
+fn exact_block_summaries(
+    rows: &[f64],
+    width: usize,
+    first: usize,
+    out: &mut [Summary],
+    columns: &mut Vec<f64>,
+) {
+    const BLOCK: usize = STATISTICS_COLUMN_BLOCK;
+    let count = rows.len() / width;
+    let w = out.len();
+    assert!(w <= BLOCK, "exact_block_summaries: at most {BLOCK} columns");
+    if columns.len() < w * count {
+        columns.resize(w * count, 0.0);
+    }
+    let (mut sum, mut min, mut max) = (
+        [0.0; BLOCK],
+        [f64::INFINITY; BLOCK],
+        [f64::NEG_INFINITY; BLOCK],
+    );
+    for (seed, values) in rows.chunks_exact(width).enumerate() {
+        let values = &values[first..first + w];
+        for (c, &x) in values.iter().enumerate() {
+            sum[c] += x;
+            min[c] = min[c].min(x);
+            max[c] = max[c].max(x);
+            columns[c * count + seed] = x;
+        }
+    }
+    for (c, (summary, column)) in out
+        .iter_mut()
+        .zip(columns.chunks_exact_mut(count))
+        .enumerate()
+    {
+        *summary = summary_with_quantiles(column, sum[c], min[c], max[c]);
     }
 }
 
