@@ -22,6 +22,7 @@
 //! ```
 
 pub mod analysis;
+mod buffer;
 pub mod compose;
 pub mod error;
 pub mod export;

@@ -13,6 +13,8 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::buffer::ZeroedBuffer;
+
 /// Values per rayon task in [`SeedStatistics::push_seeds`] and [`SeedStatistics::summaries`].
 const STATISTICS_COLUMN_BLOCK: usize = 64;
 
@@ -108,7 +110,7 @@ pub struct SeedStatistics {
     min: Vec<f64>,
     max: Vec<f64>,
     /// Values seed-major (`exact_capacity × width`) while exact.
-    exact: Option<Vec<f64>>,
+    exact: Option<ZeroedBuffer<f64>>,
     exact_capacity: usize,
     sketches: Vec<Sketch>,
 }
@@ -127,7 +129,7 @@ impl SeedStatistics {
             sum: vec![0.0; width],
             min: vec![f64::INFINITY; width],
             max: vec![f64::NEG_INFINITY; width],
-            exact: (!sketch_from_start).then(|| vec![0.0; width * exact_capacity]),
+            exact: (!sketch_from_start).then(|| ZeroedBuffer::new(width * exact_capacity)),
             exact_capacity,
             sketches: if sketch_from_start {
                 vec![Sketch::default(); width]
@@ -657,7 +659,7 @@ mod tests {
                 let mut s = SeedStatistics::new(width, expected);
                 s.exact_capacity = s.exact_capacity.min(120);
                 if let Some(exact) = &mut s.exact {
-                    exact.truncate(width * s.exact_capacity);
+                    *exact = ZeroedBuffer::new(width * s.exact_capacity);
                 }
                 s
             };

@@ -14,6 +14,7 @@ use plotters::style::{FontDesc, FontFamily, FontStyle, FontTransform, RGBAColor}
 use super::PlotError;
 use super::strip::Strip;
 use super::style::{FONT_FAMILY, WHITE, font};
+use crate::buffer::ZeroedBuffer;
 use rayon::prelude::*;
 
 /// Horizontal alignment of text relative to its anchor.
@@ -671,14 +672,14 @@ pub(crate) fn scene_to_png(scene: &Scene) -> Result<Vec<u8>, PlotError> {
 /// strips (a test checks strips against the one whole canvas drawn when `strips` ≤ 1), so the
 /// caller may pick it from the thread count. Each strip costs a pass over the primitives that
 /// cross it: the gain figure takes 34 ms whole on one thread and 22 ms in four strips on two.
-fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<Vec<u8>, PlotError> {
+fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<ZeroedBuffer<u8>, PlotError> {
     let (w, h) = (scene.width, scene.height);
     let s = supersampling(w, h)?;
     let (bw, bh) = (w * s, h * s);
     let row_bytes = w as usize * 3;
-    let mut rgb = vec![0u8; row_bytes * h as usize];
+    let mut rgb = ZeroedBuffer::new(row_bytes * h as usize);
     if strips <= 1 {
-        let mut canvas = vec![255u8; bw as usize * bh as usize * 3];
+        let mut canvas = white_canvas(bw as usize * bh as usize * 3);
         {
             let root = BitMapBackend::with_buffer(&mut canvas, (bw, bh)).into_drawing_area();
             render(scene, &root, s as f64, Target::Raster, VisibleRows::ALL)?;
@@ -693,7 +694,7 @@ fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<Vec<u8>, PlotError> {
         .try_for_each(|(index, out)| -> Result<(), PlotError> {
             let rows = out.len() / row_bytes * s as usize;
             let top = (index * strip_rows) as u32 * s;
-            let mut canvas = vec![255u8; bw as usize * rows * 3];
+            let mut canvas = white_canvas(bw as usize * rows * 3);
             {
                 let root = Strip::new(&mut canvas, (bw, bh), top).into_drawing_area();
                 let visible = VisibleRows::new(top as i32, rows as i32);
@@ -704,6 +705,14 @@ fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<Vec<u8>, PlotError> {
             Ok(())
         })?;
     Ok(rgb)
+}
+
+/// `bytes` of white (255) for an RGB canvas, in a huge-page buffer when it is large (a strip of
+/// the gain figure is 4 MB, a thousand pages of 4 KiB to fault in otherwise).
+fn white_canvas(bytes: usize) -> ZeroedBuffer<u8> {
+    let mut canvas = ZeroedBuffer::new(bytes);
+    canvas.fill(255);
+    canvas
 }
 
 /// The supersampling factor for a `w × h` bitmap, or an error if it is empty or too large.
@@ -863,7 +872,11 @@ mod tests {
         // 61 rows: strips of 31, 21, 9, 4, 2 and 1 rows, the last one shorter.
         for strips in [2, 3, 7, 16, 31, 61] {
             let striped = scene_to_rgb(&scene, strips).unwrap();
-            let differing = whole.iter().zip(&striped).filter(|(a, b)| a != b).count();
+            let differing = whole
+                .iter()
+                .zip(striped.iter())
+                .filter(|(a, b)| a != b)
+                .count();
             assert_eq!(differing, 0, "{strips} strips differ in {differing} bytes");
         }
     }
