@@ -256,12 +256,22 @@ impl GainConfig {
             }
             .into());
         }
-        // Every draw is checked now, so a bad value stops the run before it starts.
-        for draw in 0..draws.blocks() {
+        // Every draw is checked now (in parallel on the ambient rayon pool), so a bad value
+        // stops the run before it starts; the error is the first bad draw's, whatever the
+        // thread count.
+        let check = |draw: usize| -> Result<(), Error> {
             let values = draws.read_block(draw)?;
             let stack = ArrayView4::from_shape(stack_shape, &values)
                 .expect("a block holds one [layers, tokens, n, n] stack");
             LayerStack::validate(stack, &format!("{origin} (draw {draw})"))?;
+            Ok(())
+        };
+        if let Some(error) = (0..draws.blocks())
+            .into_par_iter()
+            .map(check)
+            .find_first(Result::is_err)
+        {
+            error?;
         }
         let shape = [draws.blocks(), layers, tokens, streams];
         Self::given(
@@ -750,17 +760,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut draws = small_draws(3);
         draws[[1, 3, 0, 2, 1]] = f64::INFINITY;
+        draws[[2, 0, 0, 0, 0]] = f64::NAN;
         let path = dir.path().join("bad.npy");
         draws
             .write_npy(std::fs::File::create(&path).unwrap())
             .unwrap();
-        let err = npy_config(&path).unwrap_err().to_string();
-        assert!(
-            err.contains(
-                "bad.npy (draw 1): non-finite value inf at layer 4, token 0, entry [2, 1]"
-            ),
-            "{err}"
-        );
+        // Draws are checked in parallel; the first bad one is reported on any thread count.
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let err = pool.install(|| npy_config(&path)).unwrap_err().to_string();
+            assert!(
+                err.contains(
+                    "bad.npy (draw 1): non-finite value inf at layer 4, token 0, entry [2, 1]"
+                ),
+                "{err}"
+            );
+        }
         let bytes = std::fs::read(&path).unwrap();
         let short = dir.path().join("short.npy");
         std::fs::write(&short, &bytes[..bytes.len() - 8]).unwrap();

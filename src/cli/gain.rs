@@ -123,6 +123,12 @@ impl GainArgs {
 }
 
 pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
+    // One pool for the whole run: reading and checking the draws, the seeds, the summaries and
+    // the files all run on `--threads` threads.
+    with_threads(args.threads, || run_on_pool(&args))?
+}
+
+fn run_on_pool(args: &GainArgs) -> anyhow::Result<Outcome> {
     let config = args.config()?;
     if let Some(out) = &args.out {
         export::prepare_output_directory(out)?;
@@ -135,16 +141,14 @@ pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
         _ => None,
     };
     let bar = progress::bar(config.seeds(), 64, args.quiet, "seeds");
-    let result = with_threads(args.threads, || {
-        run_gain(
-            &config,
-            |seed, values| match &mut per_seed {
-                Some(writer) => writer.write_seed(seed, values),
-                None => Ok(()),
-            },
-            |done| bar.set_position(done),
-        )
-    })??;
+    let result = run_gain(
+        &config,
+        |seed, values| match &mut per_seed {
+            Some(writer) => writer.write_seed(seed, values),
+            None => Ok(()),
+        },
+        |done| bar.set_position(done),
+    )?;
     bar.finish_and_clear();
 
     let summary = export::json::gain_summary(&config, &result);
@@ -153,22 +157,20 @@ pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
         // The PNG (the slowest, drawn in strips) and the other files are independent: render
         // them side by side, and stage (write and sync) the others while the PNG is drawn.
         let writing = || format!("writing results into {}", out.display());
-        let (png, others) = with_threads(args.threads, || {
-            rayon::join(
-                || plot::line_figure_png(&figure),
-                || -> anyhow::Result<_> {
-                    let files = vec![
-                        (out.join("gain.csv"), export::csv::gain_csv(&result)?),
-                        (out.join("summary.json"), export::json::to_bytes(&summary)),
-                        (
-                            out.join("gain.svg"),
-                            plot::line_figure_svg(&figure)?.into_bytes(),
-                        ),
-                    ];
-                    export::stage_all(files).with_context(writing)
-                },
-            )
-        })?;
+        let (png, others) = rayon::join(
+            || plot::line_figure_png(&figure),
+            || -> anyhow::Result<_> {
+                let files = vec![
+                    (out.join("gain.csv"), export::csv::gain_csv(&result)?),
+                    (out.join("summary.json"), export::json::to_bytes(&summary)),
+                    (
+                        out.join("gain.svg"),
+                        plot::line_figure_svg(&figure)?.into_bytes(),
+                    ),
+                ];
+                export::stage_all(files).with_context(writing)
+            },
+        );
         let mut staged = others?;
         staged.extend(export::stage_all(vec![(out.join("gain.png"), png?)]).with_context(writing)?);
         export::commit_all(staged).with_context(writing)?;
