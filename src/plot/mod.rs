@@ -28,6 +28,7 @@ mod axis;
 pub mod draw;
 pub mod figure;
 pub mod gain;
+mod polygon;
 mod scene;
 mod strip;
 pub mod style;

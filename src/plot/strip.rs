@@ -8,11 +8,13 @@
 //!
 //! The axis-aligned fast paths of [`BitMapBackend`] (rectangles and one-pixel horizontal or
 //! vertical lines, which clip to the buffer) receive shifted coordinates directly; everything
-//! else goes through plotters' pixel rasterisers on the full canvas and ends in
-//! [`Strip::draw_pixel`].
+//! else goes through plotters' pixel rasterisers on the full canvas (polygons through the
+//! faster copy in module `polygon`) and ends in [`Strip::draw_pixel`].
 
 use plotters::prelude::{BitMapBackend, DrawingBackend};
 use plotters_backend::{BackendColor, BackendCoord, BackendStyle, DrawingErrorKind, rasterizer};
+
+use super::polygon::{self, PolygonScratch};
 
 type Error = <BitMapBackend<'static> as DrawingBackend>::ErrorType;
 
@@ -22,6 +24,9 @@ pub(crate) struct Strip<'a> {
     canvas: (u32, u32),
     top: i32,
     rows: i32,
+    /// Buffers reused by every polygon the strip fills.
+    polygon: PolygonScratch,
+    vertices: Vec<BackendCoord>,
 }
 
 impl<'a> Strip<'a> {
@@ -34,6 +39,8 @@ impl<'a> Strip<'a> {
             canvas,
             top: top as i32,
             rows: rows as i32,
+            polygon: PolygonScratch::default(),
+            vertices: Vec::new(),
         }
     }
 
@@ -113,5 +120,22 @@ impl DrawingBackend for Strip<'_> {
             );
         }
         rasterizer::draw_rect(self, upper_left, bottom_right, style, fill)
+    }
+
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vertices: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Error>> {
+        // plotters' rasteriser with its allocations and repeated divisions taken out (module
+        // `polygon`); the same drawing calls, so the same pixels.
+        let mut points = std::mem::take(&mut self.vertices);
+        let mut scratch = std::mem::take(&mut self.polygon);
+        points.clear();
+        points.extend(vertices);
+        let result = polygon::fill_polygon(self, &points, style, &mut scratch);
+        self.vertices = points;
+        self.polygon = scratch;
+        result
     }
 }
