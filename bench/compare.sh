@@ -4,15 +4,18 @@
 # Usage:  bench/compare.sh [S ...]          S = number of draws (default: 100 1000 10000)
 #
 # For each S: numpy_reference.py draws logits I + 0.3·G of shape [S, 64, 1, 4, 4] (seed 0), saves them and
-# times its own computation; then `target/release/mhc-analyze gain --logits FILE --out DIR` is timed with the
-# default thread count and with `--threads 1`; the tool's gain.csv is compared with numpy's (stat = mean,
+# times its own computation (every metric and the statistics over draws; not the draw, not its CSV); then
+# `target/release/mhc-analyze gain --logits FILE` is timed as the process's wall clock: without --out (the
+# same work, plus reading the file and printing the table), with `--out DIR` (also writing the CSV, JSON,
+# SVG and PNG) and with `--out DIR --threads 1`, each TOOL_RUNS times (default 3; the median counts). The
+# ratio np/tool compares the same work; np/+files the whole job. The tool's gain.csv is compared with numpy's (stat = mean,
 # relative tolerance 1e-9, 1e-6 for birkhoff_distance, plus an absolute 1e-13 for values at rounding level);
 # median/min/max/p05/p95 are reported for information only (the tool may sketch quantiles for large S);
 # the 1-thread CSV must equal the default one byte for byte. Prints a table at the end.
 #
 # Setup is automatic: a venv in bench/.venv (python3 -m venv; pip install numpy scipy quadprog from the
 # package registry) and `cargo build --release`. Outputs go to bench/.work/ (override with BENCH_WORK=DIR).
-# MHC_ANALYZE=/path/to/binary skips the build and benchmarks that binary instead.
+# MHC_ANALYZE=/path/to/binary skips the build and benchmarks that binary instead; TOOL_RUNS=N sets the runs.
 # Timing: a small Python wrapper (time.perf_counter around the child; peak RSS = the child's ru_maxrss from
 # wait4, the number GNU `time -v` prints as "Maximum resident set size", at sub-millisecond resolution).
 #
@@ -31,6 +34,8 @@ streams=4
 die() { echo "compare.sh: error: $*" >&2; exit 2; }
 log() { echo "compare.sh: $*" >&2; }
 
+runs="${TOOL_RUNS:-3}"
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "TOOL_RUNS must be a positive integer, got '$runs'"
 seeds=("$@")
 if [[ ${#seeds[@]} -eq 0 ]]; then seeds=(100 1000 10000); fi
 for s in "${seeds[@]}"; do
@@ -184,15 +189,33 @@ for s in "${seeds[@]}"; do
   np_rss="$(awk '$1 == "peak_rss_mib" {print $2}' "$dir/numpy.out")"
   [[ -n "$np_s" ]] || die "no compute_seconds line in $dir/numpy.out"
 
-  for mode in all 1; do
+  # Three timed configurations, each run $runs times (the median is reported, peak RSS is the largest):
+  #   stats: gain --logits FILE            the work numpy times: read the draws, every metric of every
+  #                                        matrix, the statistics over draws (printed as the table)
+  #   all:   ... --out DIR                 the whole job: also writes gain.csv, summary.json, gain.svg, gain.png
+  #   1:     ... --out DIR --threads 1     the whole job on one thread
+  for mode in stats all 1; do
     out="$dir/tool_threads_$mode"
-    args=(gain --logits "$npy" --out "$out")
+    args=(gain --logits "$npy")
+    if [[ "$mode" != stats ]]; then args+=(--out "$out"); fi
     if [[ "$mode" == 1 ]]; then args+=(--threads 1); fi
-    log "S=$s: $tool ${args[*]}"
-    timed "$dir/time_$mode" "$dir/tool_$mode.log" "$tool" "${args[@]}" \
-      || { tail -n 20 "$dir/tool_$mode.log" >&2; die "mhc-analyze failed for S=$s (log: $dir/tool_$mode.log)"; }
-    [[ -s "$out/gain.csv" ]] || die "mhc-analyze wrote no $out/gain.csv (log: $dir/tool_$mode.log)"
+    log "S=$s: $tool ${args[*]} ($runs runs)"
+    : >"$dir/time_$mode.runs"
+    for ((run = 1; run <= runs; run++)); do
+      timed "$dir/time_$mode.run" "$dir/tool_$mode.log" "$tool" "${args[@]}" \
+        || { tail -n 20 "$dir/tool_$mode.log" >&2; die "mhc-analyze failed for S=$s (log: $dir/tool_$mode.log)"; }
+      cat "$dir/time_$mode.run" >>"$dir/time_$mode.runs"
+    done
+    # "median_seconds max_peak_kib" of the runs.
+    "$py" -c 'import statistics, sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+print(f"{statistics.median(float(r[0]) for r in rows):.4f} {max(int(r[1]) for r in rows)}")' \
+      "$dir/time_$mode.runs" >"$dir/time_$mode"
+    if [[ "$mode" != stats ]]; then
+      [[ -s "$out/gain.csv" ]] || die "mhc-analyze wrote no $out/gain.csv (log: $dir/tool_$mode.log)"
+    fi
   done
+  read -r stats_s stats_kib <"$dir/time_stats"
   read -r tool_s tool_kib <"$dir/time_all"
   read -r tool1_s tool1_kib <"$dir/time_1"
 
@@ -211,16 +234,22 @@ for s in "${seeds[@]}"; do
     same=NO
     any_fail=1
   fi
-  ratio="$("$py" -c "print(f'{$np_s / max($tool_s, 1e-9):.1f}')")"
-  rss_max="$(( (tool_kib > tool1_kib ? tool_kib : tool1_kib) / 1024 ))"
-  summary+=("$(printf '%8s %10s %12s %12s %9s %10s %10s %8s %8s' "$s" "$np_s" "$tool_s" "$tool1_s" "$ratio" \
-    "$np_rss" "$rss_max" "$verdict" "$same")")
+  ratio="$("$py" -c "print(f'{$np_s / max($stats_s, 1e-9):.1f}')")"
+  ratio_job="$("$py" -c "print(f'{$np_s / max($tool_s, 1e-9):.1f}')")"
+  rss_max=$stats_kib
+  for kib in "$tool_kib" "$tool1_kib"; do (( kib > rss_max )) && rss_max=$kib; done
+  summary+=("$(printf '%7s %9s %9s %9s %9s %8s %8s %10s %9s %8s %9s' "$s" "$np_s" "$stats_s" "$tool_s" "$tool1_s" \
+    "$ratio" "$ratio_job" "$np_rss" "$(( rss_max / 1024 ))" "$verdict" "$same")")
 done
 
 echo
-echo "mhc-analyze gain vs numpy: L=$layers, n=$streams, T=1; $nthreads CPUs; outputs in $work"
-printf '%8s %10s %12s %12s %9s %10s %10s %8s %8s\n' "S" "numpy_s" "tool_s(all)" "tool_s(1)" "np/tool" \
-  "numpy_MiB" "tool_MiB" "compare" "1thr=all"
+echo "mhc-analyze gain vs numpy: L=$layers, n=$streams, T=1; $nthreads CPUs; tool times: median of $runs runs;"
+echo "outputs in $work"
+printf '%7s %9s %9s %9s %9s %8s %8s %10s %9s %8s %9s\n' "S" "numpy_s" "tool_s" "+files_s" "1thr_s" \
+  "np/tool" "np/+files" "numpy_MiB" "tool_MiB" "compare" "1thr=all"
 for line in "${summary[@]}"; do echo "$line"; done
-echo "tool_s(all): default thread count ($nthreads CPUs here); np/tool = numpy_s / tool_s(all); tool_MiB = peak RSS"
+echo "tool_s: gain --logits FILE (read, compute, statistics: numpy's timed work), default thread count"
+echo "  ($nthreads CPUs here); +files_s: the same with --out DIR (also writes gain.csv, summary.json, gain.svg,"
+echo "  gain.png); 1thr_s: +files on one thread. np/tool = numpy_s / tool_s; np/+files = numpy_s / +files_s;"
+echo "  tool_MiB = largest peak RSS of all tool runs."
 exit "$any_fail"
