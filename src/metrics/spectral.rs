@@ -434,22 +434,34 @@ fn rotate_pair<V: Lanes, const GROUPS: usize>(state: &mut InFlight<V>, j: usize,
     if any == 0 {
         return;
     }
+    // In stages over all groups, so that the groups' square roots and divisions (long
+    // latencies, one chain per group) are in flight together instead of one group at a time.
+    let one = V::splat(1.0);
+    let mut h = [one; LANE_GROUPS];
+    let mut ad = [one; LANE_GROUPS];
+    let mut d = [one; LANE_GROUPS];
+    for group in 0..GROUPS {
+        let (alpha, beta) = (state.norms[group][j], state.norms[group][k]);
+        d[group] = beta - alpha;
+        let two_gamma = gamma[group] + gamma[group];
+        h[group] = (d[group] * d[group] + two_gamma * two_gamma).sqrt();
+        ad[group] = d[group].abs() + h[group];
+    }
+    let mut w = [one; LANE_GROUPS];
+    for group in 0..GROUPS {
+        w[group] = one / ((h[group] + h[group]) * ad[group]).sqrt();
+    }
     for group in 0..GROUPS {
         if active[group].bitmask() == 0 {
-            // The identity rotation everywhere in this group: nothing to compute.
+            // The identity rotation everywhere in this group: nothing to do.
             continue;
         }
-        let (alpha, beta) = (state.norms[group][j], state.norms[group][k]);
         let (a, b) = (state.columns[group][j], state.columns[group][k]);
         let gamma = gamma[group];
-        let d = beta - alpha;
         let two_gamma = gamma + gamma;
-        let h = (d * d + two_gamma * two_gamma).sqrt();
-        let ad = d.abs() + h;
-        let w = V::splat(1.0) / ((h + h) * ad).sqrt();
-        let c = active[group].select(ad * w, V::splat(1.0));
+        let c = active[group].select(ad[group] * w[group], one);
         let s = active[group].select(
-            two_gamma.abs_with_sign_of_product(gamma, d) * w,
+            two_gamma.abs_with_sign_of_product(gamma, d[group]) * w[group],
             V::splat(0.0),
         );
         let x: [V; 4] = std::array::from_fn(|i| c * a[i] - s * b[i]);
