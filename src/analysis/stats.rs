@@ -371,10 +371,13 @@ fn exact_block_summaries(
     );
     for (seed, values) in rows.chunks_exact(width).enumerate() {
         let values = &values[first..first + w];
+        // Two loops: the first vectorises (one lane per column), the scattered copy would not.
+        for (((sum, min), max), &x) in sum.iter_mut().zip(&mut min).zip(&mut max).zip(values) {
+            *sum += x;
+            *min = min.min(x);
+            *max = max.max(x);
+        }
         for (c, &x) in values.iter().enumerate() {
-            sum[c] += x;
-            min[c] = min[c].min(x);
-            max[c] = max[c].max(x);
             columns[c * count + seed] = x;
         }
     }
