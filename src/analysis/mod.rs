@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod gain;
 pub mod profile;
+mod select;
 pub mod stats;
 
 pub use audit::{AuditConfig, AuditResult, Verdict, audit};

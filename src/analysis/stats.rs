@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::select;
 use crate::buffer::ZeroedBuffer;
 
 /// Values per rayon task in [`SeedStatistics::push_seeds`] and [`SeedStatistics::summaries`].
@@ -432,9 +433,9 @@ pub fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// [`exact_quantile`] at several levels of unsorted `values`, by selection (O(N) where sorting
-/// is O(N log N)); reorders `values`. Only the order statistics the levels need are selected,
-/// each within the part of `values` left between the ones already placed. They are those of
-/// `sort_by(f64::total_cmp)`, so the result is bit-identical to sorting first.
+/// is O(N log N); may reorder `values`). Only the order statistics the levels need are selected
+/// (module [`super::select`]). They are those of `sort_by(f64::total_cmp)`, so the result is
+/// bit-identical to sorting first.
 pub fn selected_quantiles<const LEVELS: usize>(
     values: &mut [f64],
     levels: [f64; LEVELS],
@@ -449,8 +450,10 @@ pub fn selected_quantiles<const LEVELS: usize>(
         .collect();
     ranks.sort_unstable();
     ranks.dedup();
-    select_ranks(values, &ranks, 0);
-    brackets.map(|bracket| bracket.interpolate(values))
+    let mut ordered = vec![0.0; ranks.len()];
+    select::order_statistics(values, &ranks, &mut ordered);
+    let at = |rank: usize| ordered[ranks.binary_search(&rank).expect("a requested rank")];
+    brackets.map(|bracket| bracket.between(at(bracket.low), at(bracket.high)))
 }
 
 /// The two order statistics a quantile interpolates between: h = (N − 1)·q, ranks ⌊h⌋ and
@@ -473,34 +476,18 @@ impl QuantileBracket {
         }
     }
 
-    /// x[low] + (h − low)(x[high] − x[low]), where `ordered` holds the order statistics at
-    /// `low` and `high` (a sorted slice, or one after [`select_ranks`]).
-    fn interpolate(&self, ordered: &[f64]) -> f64 {
-        let (a, b) = (ordered[self.low], ordered[self.high]);
+    /// x[low] + (h − low)(x[high] − x[low]) for sorted values `x`.
+    fn interpolate(&self, sorted: &[f64]) -> f64 {
+        self.between(sorted[self.low], sorted[self.high])
+    }
+
+    /// a + (h − low)(b − a) for the order statistics a = x[low] and b = x[high].
+    fn between(&self, a: f64, b: f64) -> f64 {
         if a == b {
             return a;
         }
         a + (self.h - self.low as f64) * (b - a)
     }
-}
-
-/// Reorders `values` (which start at rank `offset` of the whole) so that for every rank r in
-/// `ranks` (ascending), `values[r − offset]` holds the r-th smallest value in f64::total_cmp
-/// order: the median requested rank first, then the two sides independently.
-fn select_ranks(values: &mut [f64], ranks: &[usize], offset: usize) {
-    if ranks.is_empty() {
-        return;
-    }
-    let middle = ranks.len() / 2;
-    let position = ranks[middle] - offset;
-    values.select_nth_unstable_by(position, f64::total_cmp);
-    let (below, from_position) = values.split_at_mut(position);
-    select_ranks(below, &ranks[..middle], offset);
-    select_ranks(
-        &mut from_position[1..],
-        &ranks[middle + 1..],
-        ranks[middle] + 1,
-    );
 }
 
 /// A DDSketch: counts per logarithmic bucket, separately for positive and negative values.
