@@ -173,9 +173,24 @@ pub fn scale_by_power_of_two(value: f64, exponent: i64) -> f64 {
     value
 }
 
-/// `out = a · b` for row-major n×n slices.
+/// `out = a · b` for row-major n×n slices: out_ij = Σ_k a_ik·b_kj, added in k order from 0.
 #[inline]
 pub fn matmul_into(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
+    if n == 4 {
+        // The same sums in the same order, with n known: the loops unroll.
+        return matmul_fixed::<4>(a, b, out);
+    }
+    matmul_fixed_or_not(a, b, out, n);
+}
+
+#[inline(always)]
+fn matmul_fixed<const N: usize>(a: &[f64], b: &[f64], out: &mut [f64]) {
+    let (a, b) = (&a[..N * N], &b[..N * N]);
+    matmul_fixed_or_not(a, b, &mut out[..N * N], N);
+}
+
+#[inline(always)]
+fn matmul_fixed_or_not(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
     for i in 0..n {
         let row = &mut out[i * n..(i + 1) * n];
         row.iter_mut().for_each(|x| *x = 0.0);
