@@ -180,17 +180,17 @@ pub fn matmul_into(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
         // The same sums in the same order, with n known: the loops unroll.
         return matmul_fixed::<4>(a, b, out);
     }
-    matmul_fixed_or_not(a, b, out, n);
+    matmul_rows(a, b, out, n);
 }
 
 #[inline(always)]
 fn matmul_fixed<const N: usize>(a: &[f64], b: &[f64], out: &mut [f64]) {
     let (a, b) = (&a[..N * N], &b[..N * N]);
-    matmul_fixed_or_not(a, b, &mut out[..N * N], N);
+    matmul_rows(a, b, &mut out[..N * N], N);
 }
 
 #[inline(always)]
-fn matmul_fixed_or_not(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
+fn matmul_rows(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
     for i in 0..n {
         let row = &mut out[i * n..(i + 1) * n];
         row.iter_mut().for_each(|x| *x = 0.0);

@@ -323,7 +323,7 @@ impl Summary {
     }
 }
 
-/// The summary of one value's seeds, `column` in seed order (reordered on return): the sum
+/// The summary of one value's seeds, `column` in seed order (possibly reordered on return): the sum
 /// taken in seed order, exact quantiles.
 fn exact_summary(column: &mut [f64]) -> Summary {
     let sum = column.iter().fold(0.0, |sum, x| sum + x);
@@ -332,7 +332,7 @@ fn exact_summary(column: &mut [f64]) -> Summary {
     summary_with_quantiles(column, sum, min, max)
 }
 
-/// The summary of `column` (any order; reordered on return) given its sum, min and max.
+/// The summary of `column` (any order; possibly reordered on return) given its sum, min and max.
 fn summary_with_quantiles(column: &mut [f64], sum: f64, min: f64, max: f64) -> Summary {
     let [p05, median, p95] = selected_quantiles(column, [0.05, 0.5, 0.95]);
     Summary {
