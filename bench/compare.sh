@@ -237,7 +237,9 @@ print(f"{statistics.median(float(r[0]) for r in rows):.4f} {max(int(r[1]) for r 
   ratio="$("$py" -c "print(f'{$np_s / max($stats_s, 1e-9):.1f}')")"
   ratio_job="$("$py" -c "print(f'{$np_s / max($tool_s, 1e-9):.1f}')")"
   rss_max=$stats_kib
-  for kib in "$tool_kib" "$tool1_kib"; do (( kib > rss_max )) && rss_max=$kib; done
+  for kib in "$tool_kib" "$tool1_kib"; do
+    if (( kib > rss_max )); then rss_max=$kib; fi
+  done
   summary+=("$(printf '%7s %9s %9s %9s %9s %8s %8s %10s %9s %8s %9s' "$s" "$np_s" "$stats_s" "$tool_s" "$tool1_s" \
     "$ratio" "$ratio_job" "$np_rss" "$(( rss_max / 1024 ))" "$verdict" "$same")")
 done
