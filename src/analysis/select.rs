@@ -88,18 +88,11 @@ fn with_keys(values: &[f64], ranks: &[usize], out: &mut [f64]) {
         keys.extend(values.iter().map(|&x| total_order_key(x)));
         spare.clear();
         spare.resize(values.len(), 0);
-        let mut selected = [0i64; 8];
-        let mut heap = Vec::new();
-        let found = if ranks.len() <= selected.len() {
-            &mut selected[..ranks.len()]
-        } else {
-            heap.resize(ranks.len(), 0);
-            &mut heap[..]
-        };
+        let mut found = vec![0; ranks.len()];
         // Introselect's bound: after 2·log2(n) partitions a part is sorted instead.
         let depth = 2 * (usize::BITS - values.len().leading_zeros());
         // SAFETY: AVX2 was detected by the caller.
-        unsafe { select_keys(keys, spare, ranks, 0, found, depth) };
+        unsafe { select_keys(keys, spare, ranks, 0, &mut found, depth) };
         for (slot, &key) in out.iter_mut().zip(found.iter()) {
             *slot = from_total_order_key(key);
         }

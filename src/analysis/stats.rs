@@ -158,14 +158,17 @@ impl SeedStatistics {
             return;
         }
         self.leave_exact();
+        self.push_sketched(values);
+    }
+
+    /// Adds one seed's values to the running sums and the sketches.
+    fn push_sketched(&mut self, values: &[f64]) {
         self.count += 1;
         for (k, &x) in values.iter().enumerate() {
             self.sum[k] += x;
             self.min[k] = self.min[k].min(x);
             self.max[k] = self.max[k].max(x);
-        }
-        for (sketch, &x) in self.sketches.iter_mut().zip(values) {
-            sketch.add(x);
+            self.sketches[k].add(x);
         }
     }
 
@@ -187,15 +190,10 @@ impl SeedStatistics {
         let Some(stored) = self.exact.take() else {
             return;
         };
-        let width = self.width.max(1);
+        let stored_seeds = std::mem::take(&mut self.count);
         self.sketches = vec![Sketch::default(); self.width];
-        for values in stored.chunks_exact(width).take(self.count) {
-            for (k, &x) in values.iter().enumerate() {
-                self.sum[k] += x;
-                self.min[k] = self.min[k].min(x);
-                self.max[k] = self.max[k].max(x);
-                self.sketches[k].add(x);
-            }
+        for values in stored.chunks_exact(self.width.max(1)).take(stored_seeds) {
+            self.push_sketched(values);
         }
     }
 
@@ -323,8 +321,8 @@ impl Summary {
     }
 }
 
-/// The summary of one value's seeds, `column` in seed order (possibly reordered on return): the sum
-/// taken in seed order, exact quantiles.
+/// The summary of one value's seeds, `column` in seed order (possibly reordered on return):
+/// the sum taken in seed order, exact quantiles.
 fn exact_summary(column: &mut [f64]) -> Summary {
     let sum = column.iter().fold(0.0, |sum, x| sum + x);
     let min = column.iter().copied().fold(f64::INFINITY, f64::min);
@@ -333,8 +331,17 @@ fn exact_summary(column: &mut [f64]) -> Summary {
 }
 
 /// The summary of `column` (any order; possibly reordered on return) given its sum, min and max.
+/// A column of one repeated value needs no selection: every order statistic is that value (not
+/// NaN, as min == max), and so is every quantile, since `QuantileBracket::between` returns a
+/// when a == b.
 fn summary_with_quantiles(column: &mut [f64], sum: f64, min: f64, max: f64) -> Summary {
-    let [p05, median, p95] = selected_quantiles(column, [0.05, 0.5, 0.95]);
+    let first = column[0];
+    let constant = min == max && column.iter().all(|x| x.to_bits() == first.to_bits());
+    let [p05, median, p95] = if constant {
+        [first; 3]
+    } else {
+        selected_quantiles(column, [0.05, 0.5, 0.95])
+    };
     Summary {
         mean: sum / column.len() as f64,
         median,
@@ -383,10 +390,9 @@ fn exact_block_summaries(
         }
     }
     // Columns equal bit for bit to an earlier one of the block (for mHC, amax_forward,
-    // inf_norm and row_sum_max, among others) take its summary, and a column of one repeated
-    // value needs no selection: about 15 % of the columns of a 64-layer gain run. Equal
-    // columns have equal sums, minima and maxima, which pick the candidates to compare; the
-    // comparisons run before any selection reorders a column.
+    // inf_norm and row_sum_max, among others) take its summary: about a tenth of the columns
+    // of a 64-layer gain run. Equal columns have equal sums, minima and maxima, which pick the
+    // candidates to compare; the comparisons run before any selection reorders a column.
     let same_bits = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
     let key = |c: usize| [sum[c], min[c], max[c]].map(f64::to_bits);
     let mut copy_of = [None; BLOCK];
@@ -404,22 +410,7 @@ fn exact_block_summaries(
             continue;
         }
         let column = &mut columns[c * count..(c + 1) * count];
-        let value = column[0];
-        let constant = min[c] == max[c] && column.iter().all(|x| x.to_bits() == value.to_bits());
-        out[c] = if constant {
-            // Every order statistic is `value` (not NaN, as min == max), and so is every
-            // quantile: `QuantileBracket::interpolate` returns x[low] when x[low] == x[high].
-            Summary {
-                mean: sum[c] / count as f64,
-                median: value,
-                min: min[c],
-                max: max[c],
-                p05: value,
-                p95: value,
-            }
-        } else {
-            summary_with_quantiles(column, sum[c], min[c], max[c])
-        };
+        out[c] = summary_with_quantiles(column, sum[c], min[c], max[c]);
     }
 }
 

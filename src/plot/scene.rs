@@ -390,8 +390,8 @@ impl VisibleRows {
     }
 }
 
-/// Draws `scene` onto `area`, scaling logical pixels by `k`; on a bitmap only the primitives
-/// that can touch `visible` are drawn.
+/// Draws `scene` onto `area`, scaling logical pixels by `k`; only the primitives that can touch
+/// `visible` are drawn (SVG passes [`VisibleRows::ALL`]).
 pub(crate) fn render<DB: DrawingBackend>(
     scene: &Scene,
     area: &DrawingArea<DB, Shift>,
@@ -466,7 +466,7 @@ pub(crate) fn render<DB: DrawingBackend>(
             }
             Item::Polygon { pts, color } => {
                 let points: Vec<_> = pts.iter().map(|&q| p(q)).collect();
-                if target == Target::Raster && visible.miss_points(&points) {
+                if visible.miss_points(&points) {
                     continue;
                 }
                 area.draw(&Polygon::new(points, color.filled()))
@@ -493,7 +493,7 @@ pub(crate) fn render<DB: DrawingBackend>(
             Item::Circle { x, y, r, color } => {
                 let r = (r * k).round().max(1.0) as i32;
                 let centre = p((*x, *y));
-                if target == Target::Raster && visible.miss(centre.1 - r, centre.1 + r) {
+                if visible.miss(centre.1 - r, centre.1 + r) {
                     continue;
                 }
                 area.draw(&Circle::new(centre, r, color.filled()))
