@@ -22,25 +22,19 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use mhc_analyze::analysis::gain::{GainLayout, seed_values};
-use mhc_analyze::analysis::{GainConfig, SeedStatistics, TokenAggregation, run_gain};
-use mhc_analyze::generate::{LogitGenerator, SinkhornParams};
+use mhc_analyze::analysis::gain::seed_values;
+use mhc_analyze::analysis::{DrawStatistics, GainConfig, GainParams, run_gain};
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 /// `mhc-analyze gain --layers 64 --streams 4 --seeds <seeds>` with every other option at its
 /// default.
 fn cli_config(seeds: u64) -> GainConfig {
-    GainConfig::random(
-        64,
-        4,
-        1,
+    GainParams {
         seeds,
-        0,
-        LogitGenerator::default(),
-        SinkhornParams::default(),
-        TokenAggregation::MeanOfMetrics,
-    )
+        ..GainParams::default()
+    }
+    .validate()
     .expect("valid gain configuration")
 }
 
@@ -95,13 +89,14 @@ fn bench_sweeps(c: &mut Criterion) {
     }
 }
 
-/// The statistics part of `run_gain`: folding every seed's values into `SeedStatistics` in seed
+/// The statistics part of `run_gain`: folding every seed's values into `DrawStatistics` in seed
 /// order, chunk by chunk, and computing the summaries (exact quantiles: 1000 seeds × 6920
 /// values fit the exact budget), on the global rayon pool. The values are
 /// the real ones of the sweep, computed once before timing.
 fn bench_statistics(c: &mut Criterion) {
     let config = cli_config(1000);
-    let width = GainLayout::new(config.layers()).width();
+    let layout = config.row_layout();
+    let width = seed_values(&config, 0).expect("random logits").len();
     // `[seed][value]`, as run_gain holds a chunk.
     let values: Vec<f64> = (0..config.seeds())
         .into_par_iter()
@@ -119,10 +114,10 @@ fn bench_statistics(c: &mut Criterion) {
             &values[..seeds * width],
             |b, values| {
                 b.iter(|| {
-                    let mut statistics = SeedStatistics::new(width, seeds);
+                    let mut statistics = DrawStatistics::for_layout(&layout, seeds);
                     // In chunks of 64 seeds, as run_gain folds them (on the ambient pool).
                     for chunk in values.chunks(64 * width) {
-                        statistics.push_seeds(chunk);
+                        statistics.push_rows(chunk);
                     }
                     black_box(statistics.summaries())
                 })

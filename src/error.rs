@@ -77,6 +77,14 @@ pub enum ConfigError {
         /// What was given.
         value: f64,
     },
+    /// A real-valued parameter that must be positive and finite.
+    #[error("{name} must be a positive finite number, got {value}")]
+    NotPositive {
+        /// The option's name.
+        name: &'static str,
+        /// What was given.
+        value: f64,
+    },
     /// Two options that cannot be combined.
     #[error("{0}")]
     Conflict(String),

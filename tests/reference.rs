@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use mhc_analyze::analysis::TokenAggregation;
-use mhc_analyze::analysis::gain::{GainConfig, GainLayout, Method, seed_values};
+use mhc_analyze::analysis::gain::{GainConfig, Method, seed_values};
+use mhc_analyze::analysis::{Layer, TokenAggregation};
 use mhc_analyze::compose::Composite;
 use mhc_analyze::generate::{SinkhornOrder, SinkhornParams, read_logits_npy, sinkhorn_in_place};
 use mhc_analyze::metrics::{MatrixMetrics, Metric, birkhoff_projection};
@@ -50,7 +50,7 @@ fn gain_matches_numpy_on_a_64_layer_case() {
     )
     .unwrap();
     let values = seed_values(&config, 0).unwrap();
-    let layout = GainLayout::new(64);
+    let layout = config.row_layout();
     let mut reader = csv::Reader::from_path(data("reference/gain_reference_hc64.csv")).unwrap();
     let mut compared = HashMap::new();
     let mut peak_hc: f64 = 0.0;
@@ -70,7 +70,15 @@ fn gain_matches_numpy_on_a_64_layer_case() {
         let layer: usize = record[2].parse().unwrap();
         let metric = Metric::from_name(&record[3]).unwrap();
         let theirs: f64 = record[4].parse().unwrap();
-        let ours = values[layout.index(method, composite, layer, metric)];
+        let ours = layout
+            .read(
+                &values,
+                method,
+                composite,
+                Layer::new(layer).unwrap(),
+                metric,
+            )
+            .unwrap();
         // Amax, norms and sums to 1e-9 relative; the Birkhoff distance against the QP to 1e-6.
         // Quantities at rounding level (mHC's σ₂ of a collapsed composite, marginal errors)
         // only agree in absolute terms.

@@ -1,17 +1,23 @@
-//! The `audit` verdict: is a checkpoint's residual mixing bounded across depth?
+//! The `audit` verdict: is a stack's residual mixing bounded across depth?
 //!
-//! The stack (loaded from a file) is profiled like a `gain` seed; the verdict looks at the
-//! whole-model composite prefix(L) = H_L ⋯ H_1, taking the **maximum over tokens**:
-//! unstable when `amax_forward` or `amax_backward` exceeds `max_gain`, or (optional check) when
-//! a single layer's Birkhoff distance exceeds `max_distance`.
+//! Every token of the stack (captured, probed or rebuilt from parameters) is a draw of the token
+//! fold ([`fold_tokens`]); the verdict looks at the whole-model composite prefix(L) = H_L ⋯ H_1,
+//! taking the **maximum over tokens**: unstable when `amax_forward` or `amax_backward` exceeds
+//! `max_gain`, or (optional check) when a single layer's Birkhoff distance exceeds
+//! `max_distance`.
 
 use serde::Serialize;
 
-use super::profile::{StackProfile, TokenAggregation, profile_stack};
+use super::measure::TokenAggregation;
+use super::results::{Audited, Layer, Results, Stat};
+use super::tokens::{TokenChunk, TokenFoldOptions, TokenSource, TokenStatistics, fold_tokens};
 use crate::compose::Composite;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Error};
 use crate::metrics::Metric;
 use crate::stack::LayerStack;
+
+/// Tokens per chunk of `--dump-hres` when no chunk size is given.
+const DEFAULT_CHUNK_TOKENS: usize = 1024;
 
 /// The audit's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -39,6 +45,7 @@ pub struct AuditConfig {
     max_gain: f64,
     max_distance: Option<f64>,
     token_aggregation: TokenAggregation,
+    chunk_tokens: Option<usize>,
 }
 
 impl Default for AuditConfig {
@@ -48,6 +55,7 @@ impl Default for AuditConfig {
             max_gain: 2.0,
             max_distance: None,
             token_aggregation: TokenAggregation::MeanOfMetrics,
+            chunk_tokens: None,
         }
     }
 }
@@ -64,11 +72,7 @@ impl AuditConfig {
             if value.is_finite() && value > 0.0 {
                 Ok(())
             } else {
-                Err(ConfigError::BadReal {
-                    name,
-                    non_negative: true,
-                    value,
-                })
+                Err(ConfigError::NotPositive { name, value })
             }
         };
         check("max-gain", max_gain)?;
@@ -79,7 +83,29 @@ impl AuditConfig {
             max_gain,
             max_distance,
             token_aggregation,
+            chunk_tokens: None,
         })
+    }
+
+    /// The same thresholds, reading and measuring `chunk_tokens` tokens at a time (`None`: about
+    /// 8 MB of values per chunk). Never changes the results.
+    pub fn with_chunk_tokens(mut self, chunk_tokens: Option<usize>) -> Result<Self, ConfigError> {
+        if let Some(chunk) = chunk_tokens
+            && chunk == 0
+        {
+            return Err(ConfigError::TooSmall {
+                name: "chunk-tokens",
+                minimum: 1,
+                value: 0,
+            });
+        }
+        self.chunk_tokens = chunk_tokens;
+        Ok(self)
+    }
+
+    /// Tokens per chunk for a streamed stack (the default's value when not set).
+    pub fn chunk_tokens(&self) -> usize {
+        self.chunk_tokens.unwrap_or(DEFAULT_CHUNK_TOKENS)
     }
 
     /// The gain threshold.
@@ -127,22 +153,77 @@ impl Check {
 /// The result of an audit.
 #[derive(Clone, Debug)]
 pub struct AuditResult {
-    /// Per-layer and composite metrics.
-    pub profile: StackProfile,
+    /// Statistics over tokens of every metric of every composite, and the worst tokens.
+    pub tokens: TokenStatistics,
+    /// With [`TokenAggregation::MetricOfMean`]: every metric of the composites of the
+    /// token-mean matrices (one draw).
+    pub metric_of_mean: Option<Results<Audited>>,
     /// Every check, passed or not.
     pub checks: Vec<Check>,
     /// Stable when every check passed.
     pub verdict: Verdict,
-    /// 1-based layers sorted by single-layer max(amax_forward, amax_backward), worst first.
-    pub worst_layers: Vec<usize>,
+    /// Layers sorted by their single-layer Amax gain (the larger of `amax_forward` and
+    /// `amax_backward` of H_l, maximum over tokens), largest first; ties in layer order.
+    pub worst_layers: Vec<Layer>,
 }
 
-/// Profiles `stack` and judges it against `config`.
-pub fn audit(stack: &LayerStack, config: &AuditConfig) -> AuditResult {
-    let profile = profile_stack(stack, config.token_aggregation);
+impl AuditResult {
+    /// Statistics over tokens.
+    pub fn results(&self) -> &Results<Audited> {
+        &self.tokens.results
+    }
+
+    /// The single-layer Amax gain that ranks [`Self::worst_layers`]: the larger of
+    /// `amax_forward` and `amax_backward` of H_l, maximum over tokens.
+    pub fn single_layer_gain(&self, layer: Layer) -> f64 {
+        let results = self.results();
+        let max = |metric| results.get(Audited::Stack, Composite::Single, layer, metric, Stat::Max);
+        max(Metric::AmaxForward).max(max(Metric::AmaxBackward))
+    }
+}
+
+/// Audits the tokens of `source` against `config`. `on_chunk` sees each measured chunk of tokens
+/// in order (for a streamed per-token export); `on_progress(done)` follows the tokens.
+pub fn audit(
+    source: &dyn TokenSource,
+    config: &AuditConfig,
+    on_chunk: impl FnMut(&TokenChunk<'_>) -> Result<(), Error>,
+    on_progress: impl FnMut(u64),
+) -> Result<AuditResult, Error> {
+    let options = TokenFoldOptions {
+        mean_matrices: true,
+        chunk_tokens: config.chunk_tokens,
+        ..TokenFoldOptions::default()
+    };
+    let tokens = fold_tokens(source, &options, on_chunk, on_progress)?;
+    let metric_of_mean = match &tokens.mean_matrices {
+        Some(mean) if config.token_aggregation == TokenAggregation::MetricOfMean => {
+            let n = source.streams();
+            let flat: Vec<f64> = mean.iter().flatten().copied().collect();
+            let array = ndarray::Array3::from_shape_vec((mean.len(), n, n), flat)
+                .expect("L matrices of n × n values");
+            let stack = LayerStack::from_layers(array, "token-mean matrices")?;
+            Some(fold_tokens(&stack, &TokenFoldOptions::default(), |_| Ok(()), |_| {})?.results)
+        }
+        _ => None,
+    };
+    Ok(judge(tokens, metric_of_mean, config))
+}
+
+/// [`audit`] of a stack in memory, without callbacks.
+pub fn audit_stack(stack: &LayerStack, config: &AuditConfig) -> Result<AuditResult, Error> {
+    audit(stack, config, |_| Ok(()), |_| {})
+}
+
+fn judge(
+    tokens: TokenStatistics,
+    metric_of_mean: Option<Results<Audited>>,
+    config: &AuditConfig,
+) -> AuditResult {
+    let results = &tokens.results;
     let mut checks = Vec::new();
     for metric in [Metric::AmaxForward, Metric::AmaxBackward] {
-        let value = profile.whole_model_token_max(metric);
+        let value = results.whole_model(Audited::Stack, metric).max;
         checks.push(Check {
             quantity: format!("whole-model {} (max over tokens)", metric.name()),
             value,
@@ -151,17 +232,20 @@ pub fn audit(stack: &LayerStack, config: &AuditConfig) -> AuditResult {
         });
     }
     if let Some(limit) = config.max_distance {
-        let (layer, value) = (1..=profile.layers())
-            .map(|l| {
-                (
-                    l,
-                    profile.token_max(Composite::Single, l, Metric::BirkhoffDistance),
-                )
-            })
-            .fold(
-                (1, f64::NEG_INFINITY),
-                |best, x| if x.1 > best.1 { x } else { best },
-            );
+        let distance = |layer| {
+            results.get(
+                Audited::Stack,
+                Composite::Single,
+                layer,
+                Metric::BirkhoffDistance,
+                Stat::Max,
+            )
+        };
+        let (layer, value) = Layer::all(results.layers())
+            .map(|layer| (layer, distance(layer)))
+            .fold((Layer::FIRST, f64::NEG_INFINITY), |best, x| {
+                if x.1 > best.1 { x } else { best }
+            });
         checks.push(Check {
             quantity: format!("largest single-layer birkhoff_distance (layer {layer})"),
             value,
@@ -174,19 +258,22 @@ pub fn audit(stack: &LayerStack, config: &AuditConfig) -> AuditResult {
     } else {
         Verdict::Unstable
     };
-    let single_gain = |l: usize| {
-        profile
-            .token_max(Composite::Single, l, Metric::AmaxForward)
-            .max(profile.token_max(Composite::Single, l, Metric::AmaxBackward))
-    };
-    let mut worst_layers: Vec<usize> = (1..=profile.layers()).collect();
-    worst_layers.sort_by(|&a, &b| single_gain(b).total_cmp(&single_gain(a)).then(a.cmp(&b)));
-    AuditResult {
-        profile,
+    let mut result = AuditResult {
+        tokens,
+        metric_of_mean,
         checks,
         verdict,
-        worst_layers,
-    }
+        worst_layers: Vec::new(),
+    };
+    let mut worst: Vec<Layer> = Layer::all(result.results().layers()).collect();
+    worst.sort_by(|&a, &b| {
+        result
+            .single_layer_gain(b)
+            .total_cmp(&result.single_layer_gain(a))
+            .then(a.cmp(&b))
+    });
+    result.worst_layers = worst;
+    result
 }
 
 #[cfg(test)]
@@ -201,11 +288,13 @@ mod tests {
 
     #[test]
     fn doubly_stochastic_is_stable_and_growth_is_not() {
-        let stable = audit(&stack_of([0.7, 0.3, 0.3, 0.7], 10), &AuditConfig::default());
+        let stable =
+            audit_stack(&stack_of([0.7, 0.3, 0.3, 0.7], 10), &AuditConfig::default()).unwrap();
         assert_eq!(stable.verdict, Verdict::Stable);
         assert!(stable.checks.iter().all(|c| (c.value - 1.0).abs() < 1e-12));
         // Row sums 1.1: the composite of 10 layers has forward gain 1.1^10 ≈ 2.59 > 2.
-        let growing = audit(&stack_of([0.8, 0.3, 0.3, 0.8], 10), &AuditConfig::default());
+        let growing =
+            audit_stack(&stack_of([0.8, 0.3, 0.3, 0.8], 10), &AuditConfig::default()).unwrap();
         assert_eq!(growing.verdict, Verdict::Unstable);
         assert!((growing.checks[0].value - 1.1f64.powi(10)).abs() < 1e-12);
         assert!(growing.checks[0].describe().contains("> 2"));
@@ -214,7 +303,7 @@ mod tests {
     #[test]
     fn distance_check_is_optional() {
         let config = AuditConfig::new(10.0, Some(0.01), TokenAggregation::MeanOfMetrics).unwrap();
-        let result = audit(&stack_of([0.8, 0.3, 0.3, 0.8], 3), &config);
+        let result = audit_stack(&stack_of([0.8, 0.3, 0.3, 0.8], 3), &config).unwrap();
         assert_eq!(result.checks.len(), 3);
         assert_eq!(result.verdict, Verdict::Unstable);
         assert!(AuditConfig::new(0.0, None, TokenAggregation::MeanOfMetrics).is_err());

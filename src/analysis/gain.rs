@@ -12,13 +12,12 @@ use ndarray::{Array4, Array5, ArrayD, ArrayView4, Axis, Ix5};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::profile::{StackProfile, TokenAggregation, profile_index, profile_stack, profile_width};
-use super::stats::{SeedStatistics, Summary};
-use crate::compose::Composite;
+use super::measure::{TokenAggregation, measure_stack};
+use super::results::{LayerSelection, Results, RowLayout, Selection, Series};
+use super::stats::{DrawStatistics, MAX_DRAWS};
 use crate::error::{ConfigError, Error, StackError};
 use crate::generate::{LogitGenerator, SinkhornParams, mhc_stack, read_logits_npy, task_rng};
 use crate::load::numpy::NpyBlocks;
-use crate::metrics::Metric;
 use crate::stack::{LayerStack, wrong_rank};
 
 /// The two ways of turning logits into H_res.
@@ -52,47 +51,16 @@ impl Method {
     }
 }
 
-/// Per-seed maxima over layers, reported beside the per-layer values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Peak {
-    /// max_l amax_forward(H_l).
-    SingleAmaxForward,
-    /// max_l amax_backward(H_l).
-    SingleAmaxBackward,
-    /// max_l amax_forward(prefix(l)): the peak of the paper's forward curve.
-    PrefixAmaxForward,
-    /// max_l amax_backward(suffix(l)): the peak of the paper's backward curve.
-    SuffixAmaxBackward,
-}
-
-impl Peak {
-    /// All peaks in output order.
-    pub const ALL: [Peak; 4] = [
-        Peak::SingleAmaxForward,
-        Peak::SingleAmaxBackward,
-        Peak::PrefixAmaxForward,
-        Peak::SuffixAmaxBackward,
-    ];
-
-    /// The JSON name.
-    pub fn name(self) -> &'static str {
+impl Series for Method {
+    const ALL: &'static [Self] = &Method::ALL;
+    fn position(self) -> usize {
         match self {
-            Peak::SingleAmaxForward => "single_amax_forward",
-            Peak::SingleAmaxBackward => "single_amax_backward",
-            Peak::PrefixAmaxForward => "prefix_amax_forward",
-            Peak::SuffixAmaxBackward => "suffix_amax_backward",
+            Method::Hc => 0,
+            Method::Mhc => 1,
         }
     }
-
-    /// Which composite and metric the peak is taken over.
-    pub fn source(self) -> (Composite, Metric) {
-        match self {
-            Peak::SingleAmaxForward => (Composite::Single, Metric::AmaxForward),
-            Peak::SingleAmaxBackward => (Composite::Single, Metric::AmaxBackward),
-            Peak::PrefixAmaxForward => (Composite::Prefix, Metric::AmaxForward),
-            Peak::SuffixAmaxBackward => (Composite::Suffix, Metric::AmaxBackward),
-        }
+    fn name(self) -> &'static str {
+        Method::name(self)
     }
 }
 
@@ -132,15 +100,93 @@ pub struct GainConfig {
     source: LogitSource,
     sinkhorn: SinkhornParams,
     token_aggregation: TokenAggregation,
+    selection: Selection,
+}
+
+/// The parameters of a random-logits `gain` sweep, checked by [`GainParams::validate`].
+/// `Default` is the command line's: 64 layers, 4 streams, 1 token, 1 seed, master seed 0, the
+/// default generator, the paper's Sinkhorn, mean-of-metrics.
+#[derive(Clone, Debug)]
+pub struct GainParams {
+    /// Number of H_res matrices L.
+    pub layers: usize,
+    /// Residual streams n.
+    pub streams: usize,
+    /// Tokens per layer (each with its own draw; metrics are averaged over tokens).
+    pub tokens: usize,
+    /// Independent draws S.
+    pub seeds: u64,
+    /// Master seed: seed i draws from [`task_rng`]`(seed, i)`.
+    pub seed: u64,
+    /// How logits are drawn.
+    pub generator: LogitGenerator,
+    /// Sinkhorn settings for mHC.
+    pub sinkhorn: SinkhornParams,
+    /// How a seed's tokens are combined.
+    pub token_aggregation: TokenAggregation,
+}
+
+impl Default for GainParams {
+    fn default() -> Self {
+        Self {
+            layers: 64,
+            streams: 4,
+            tokens: 1,
+            seeds: 1,
+            seed: 0,
+            generator: LogitGenerator::default(),
+            sinkhorn: SinkhornParams::default(),
+            token_aggregation: TokenAggregation::MeanOfMetrics,
+        }
+    }
+}
+
+impl GainParams {
+    /// Checks every parameter and builds the configuration.
+    pub fn validate(self) -> Result<GainConfig, ConfigError> {
+        let Self {
+            layers,
+            streams,
+            tokens,
+            seeds,
+            seed,
+            generator,
+            sinkhorn,
+            token_aggregation,
+        } = self;
+        at_least("layers", layers as u64, 1)?;
+        at_most("layers", layers as u64, MAX_LAYERS as u64)?;
+        at_least("streams", streams as u64, 2)?;
+        at_most("streams", streams as u64, MAX_STREAMS as u64)?;
+        at_least("tokens", tokens as u64, 1)?;
+        at_most("tokens", tokens as u64, MAX_TOKENS as u64)?;
+        at_least("seeds", seeds, 1)?;
+        at_most("seeds", seeds, MAX_DRAWS)?;
+        at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
+        // One seed's logits live in memory at once (8 bytes each, per worker thread).
+        at_most(
+            "layers × tokens × streams² (values per seed)",
+            (layers * tokens * streams * streams) as u64,
+            MAX_VALUES_PER_SEED,
+        )?;
+        Ok(GainConfig {
+            layers,
+            streams,
+            tokens,
+            seeds,
+            seed,
+            source: LogitSource::Random(generator),
+            sinkhorn,
+            token_aggregation,
+            selection: Selection::all(),
+        })
+    }
 }
 
 /// Largest accepted stream count (the Birkhoff solver is dense in 2n unknowns).
 pub const MAX_STREAMS: usize = 64;
 /// Largest accepted layer count.
 pub const MAX_LAYERS: usize = 100_000;
-/// Largest accepted seed count (the quantile sketches count in u32; at about 2,700 seeds a
-/// second on two cores, this is weeks of work).
-pub const MAX_SEEDS: u64 = u32::MAX as u64;
 /// Largest accepted token count.
 pub const MAX_TOKENS: usize = 100_000;
 /// Largest number of logits per seed (100 M values = 800 MB per worker thread).
@@ -183,46 +229,6 @@ fn check_streams(streams: usize) -> Result<(), ConfigError> {
 }
 
 impl GainConfig {
-    /// A random-logits sweep: `seeds` draws of `[layers, tokens, streams, streams]` from
-    /// `generator`, seed i drawn from [`task_rng`]`(seed, i)`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn random(
-        layers: usize,
-        streams: usize,
-        tokens: usize,
-        seeds: u64,
-        seed: u64,
-        generator: LogitGenerator,
-        sinkhorn: SinkhornParams,
-        token_aggregation: TokenAggregation,
-    ) -> Result<Self, ConfigError> {
-        at_least("layers", layers as u64, 1)?;
-        at_most("layers", layers as u64, MAX_LAYERS as u64)?;
-        at_least("streams", streams as u64, 2)?;
-        at_most("streams", streams as u64, MAX_STREAMS as u64)?;
-        at_least("tokens", tokens as u64, 1)?;
-        at_most("tokens", tokens as u64, MAX_TOKENS as u64)?;
-        at_least("seeds", seeds, 1)?;
-        at_most("seeds", seeds, MAX_SEEDS)?;
-        at_least("sinkhorn-iters", sinkhorn.iterations as u64, 1)?;
-        // One seed's logits live in memory at once (8 bytes each, per worker thread).
-        at_most(
-            "layers × tokens × streams² (values per seed)",
-            (layers * tokens * streams * streams) as u64,
-            MAX_VALUES_PER_SEED,
-        )?;
-        Ok(Self {
-            layers,
-            streams,
-            tokens,
-            seeds,
-            seed,
-            source: LogitSource::Random(generator),
-            sinkhorn,
-            token_aggregation,
-        })
-    }
-
     /// A sweep over the logits in the `.npy` file `path` (f16, f32 or f64): shape
     /// `[layers, n, n]`, `[layers, tokens, n, n]` or `[draws, layers, tokens, n, n]`. A
     /// C-order 5-D file is read one draw at a time (twice: every draw is validated now, and read
@@ -302,6 +308,7 @@ impl GainConfig {
             source: LogitSource::Given { origin, draws },
             sinkhorn,
             token_aggregation,
+            selection: Selection::all(),
         })
     }
 
@@ -390,6 +397,34 @@ impl GainConfig {
     pub fn token_aggregation(&self) -> TokenAggregation {
         self.token_aggregation
     }
+    /// What is measured of each seed.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// The same sweep measuring only `selection` (fewer metrics and layers cost less).
+    ///
+    /// # Errors
+    /// When a selected layer lies beyond the sweep's depth.
+    pub fn with_selection(mut self, selection: Selection) -> Result<Self, ConfigError> {
+        for layers in selection.composites.iter().flatten() {
+            if let LayerSelection::Only(only) = layers
+                && let Some(beyond) = only.iter().find(|l| l.number() > self.layers)
+            {
+                return Err(ConfigError::Conflict(format!(
+                    "layer {beyond} is selected, but the stacks have {} layers",
+                    self.layers
+                )));
+            }
+        }
+        self.selection = selection;
+        Ok(self)
+    }
+
+    /// The layout of one seed's row: both methods' profiles, then their peaks.
+    pub fn row_layout(&self) -> RowLayout {
+        RowLayout::new(Method::ALL.len(), self.layers, self.selection.clone())
+    }
 
     /// The logits of seed `index`. Fails only when a logits file can no longer be read (it was
     /// validated whole when the configuration was made).
@@ -423,132 +458,36 @@ impl GainConfig {
     }
 }
 
-/// Where each value of a seed's result lives: `[method][composite][layer][metric]`, then
-/// `[method][peak]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GainLayout {
-    layers: usize,
-}
-
-impl GainLayout {
-    /// The layout for `layers` layers.
-    pub fn new(layers: usize) -> Self {
-        Self { layers }
-    }
-
-    /// Number of layers.
-    pub fn layers(&self) -> usize {
-        self.layers
-    }
-
-    /// Values per seed.
-    pub fn width(&self) -> usize {
-        Method::ALL.len() * (profile_width(self.layers) + Peak::ALL.len())
-    }
-
-    /// Index of a per-layer value (1-based `layer`).
-    pub fn index(
-        &self,
-        method: Method,
-        composite: Composite,
-        layer: usize,
-        metric: Metric,
-    ) -> usize {
-        method as usize * profile_width(self.layers)
-            + profile_index(self.layers, composite, layer - 1, metric)
-    }
-
-    /// Index of a peak value.
-    pub fn peak_index(&self, method: Method, peak: Peak) -> usize {
-        Method::ALL.len() * profile_width(self.layers)
-            + method as usize * Peak::ALL.len()
-            + peak as usize
-    }
-}
-
-/// One seed's values, laid out as [`GainLayout`].
+/// One seed's row, laid out as [`GainConfig::row_layout`].
 pub fn seed_values(config: &GainConfig, index: u64) -> Result<Vec<f64>, Error> {
-    let mut values = vec![0.0; GainLayout::new(config.layers).width()];
-    seed_values_into(config, index, &mut values)?;
+    let layout = config.row_layout();
+    let mut values = vec![0.0; layout.width()];
+    seed_values_into(config, &layout, index, &mut values)?;
     Ok(values)
 }
 
-/// [`seed_values`] written into `out` (length [`GainLayout::width`]).
-pub fn seed_values_into(config: &GainConfig, index: u64, out: &mut [f64]) -> Result<(), Error> {
-    let layout = GainLayout::new(config.layers);
-    assert_eq!(out.len(), layout.width(), "seed_values_into: wrong width");
+/// [`seed_values`] written into `out` (length `layout.width()`).
+fn seed_values_into(
+    config: &GainConfig,
+    layout: &RowLayout,
+    index: u64,
+    out: &mut [f64],
+) -> Result<(), Error> {
     let logits = config.logits(index)?;
-    let hc = profile_stack(&logits, config.token_aggregation);
-    let mhc = profile_stack(
-        &mhc_stack(&logits, &config.sinkhorn),
-        config.token_aggregation,
-    );
-    let (hc_values, rest) = out.split_at_mut(hc.values().len());
-    let (mhc_values, peaks) = rest.split_at_mut(mhc.values().len());
-    hc_values.copy_from_slice(hc.values());
-    mhc_values.copy_from_slice(mhc.values());
-    let peak_values = [&hc, &mhc]
-        .into_iter()
-        .flat_map(|profile| Peak::ALL.iter().map(|peak| peak_of(profile, *peak)));
-    for (slot, value) in peaks.iter_mut().zip(peak_values) {
-        *slot = value;
-    }
+    let aggregation = config.token_aggregation;
+    measure_stack(&logits, aggregation, layout, Method::Hc.position(), out);
+    let mhc = mhc_stack(&logits, &config.sinkhorn);
+    measure_stack(&mhc, aggregation, layout, Method::Mhc.position(), out);
     Ok(())
-}
-
-fn peak_of(profile: &StackProfile, peak: Peak) -> f64 {
-    let (composite, metric) = peak.source();
-    (1..=profile.layers())
-        .map(|layer| profile.get(composite, layer, metric))
-        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// Seeds computed in parallel per chunk; a constant (not the thread count), for determinism.
 pub const SEED_CHUNK: u64 = 64;
 
-/// The statistics of a finished sweep.
-#[derive(Clone, Debug)]
-pub struct GainResult {
-    layout: GainLayout,
-    summaries: Vec<Summary>,
-    seeds: u64,
-    quantiles_exact: bool,
-}
+/// The statistics of a finished sweep: over seeds, per method.
+pub type GainResult = Results<Method>;
 
-impl GainResult {
-    /// The value layout.
-    pub fn layout(&self) -> GainLayout {
-        self.layout
-    }
-    /// Seeds aggregated.
-    pub fn seeds(&self) -> u64 {
-        self.seeds
-    }
-    /// Whether median and percentiles are exact (see [`super::stats`]).
-    pub fn quantiles_exact(&self) -> bool {
-        self.quantiles_exact
-    }
-    /// Statistics over seeds of one per-layer value (1-based `layer`).
-    pub fn summary(
-        &self,
-        method: Method,
-        composite: Composite,
-        layer: usize,
-        metric: Metric,
-    ) -> &Summary {
-        &self.summaries[self.layout.index(method, composite, layer, metric)]
-    }
-    /// Statistics of the whole-model composite prefix(L).
-    pub fn whole_model(&self, method: Method, metric: Metric) -> &Summary {
-        self.summary(method, Composite::Prefix, self.layout.layers, metric)
-    }
-    /// Statistics over seeds of a per-seed peak over layers.
-    pub fn peak(&self, method: Method, peak: Peak) -> &Summary {
-        &self.summaries[self.layout.peak_index(method, peak)]
-    }
-}
-
-/// Runs the sweep. `on_seed(index, values)` sees every seed's values in seed order (for a
+/// Runs the sweep. `on_seed(index, values)` sees every seed's row in seed order (for a
 /// per-seed export; it may fail, which stops the run); `on_progress(done)` is called after each
 /// chunk. Parallelism comes from the ambient rayon pool.
 pub fn run_gain(
@@ -556,24 +495,24 @@ pub fn run_gain(
     mut on_seed: impl FnMut(u64, &[f64]) -> Result<(), Error>,
     mut on_progress: impl FnMut(u64),
 ) -> Result<GainResult, Error> {
-    let layout = GainLayout::new(config.layers);
+    let layout = config.row_layout();
     let width = layout.width();
-    let mut statistics = SeedStatistics::new(width, config.seeds as usize);
+    let mut statistics = DrawStatistics::for_layout(&layout, config.seeds as usize);
     // Computes seeds `start..` into `rows` (`[seed][value]`) in parallel, then shows them to
     // `on_seed` in order.
     let mut fill = |start: u64, rows: &mut [f64]| -> Result<(), Error> {
         rows.par_chunks_mut(width)
             .enumerate()
             .try_for_each(|(offset, values)| {
-                seed_values_into(config, start + offset as u64, values)
+                seed_values_into(config, &layout, start + offset as u64, values)
             })?;
         for (offset, values) in rows.chunks_exact(width).enumerate() {
             on_seed(start + offset as u64, values)?;
         }
         Ok(())
     };
-    // A chunk's values go straight into the statistics' exact storage when they fit there;
-    // otherwise into this buffer (reused), then into the sketches.
+    // A chunk's values go straight into the statistics' exact storage when quantiles are
+    // exact; otherwise into this buffer (reused), then into the sketches.
     let mut buffer = Vec::new();
     let mut start = 0;
     while start < config.seeds {
@@ -584,50 +523,49 @@ pub fn run_gain(
         } else {
             buffer.resize(seeds * width, 0.0);
             fill(start, &mut buffer)?;
-            statistics.push_seeds(&buffer);
+            statistics.push_rows(&buffer);
         }
         start = end;
         on_progress(start);
     }
-    Ok(GainResult {
-        layout,
-        summaries: statistics.summaries(),
-        seeds: config.seeds,
-        quantiles_exact: statistics.quantiles_exact(),
-    })
+    Ok(Results::new(
+        config.row_layout(),
+        statistics.summaries(),
+        config.seeds,
+        statistics.quantiles(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::results::{Layer, Peak};
+    use crate::compose::Composite;
+    use crate::metrics::Metric;
 
     fn small(seeds: u64) -> GainConfig {
-        GainConfig::random(
-            16,
-            4,
-            2,
+        GainParams {
+            layers: 16,
+            tokens: 2,
             seeds,
-            11,
-            LogitGenerator::default(),
-            SinkhornParams::default(),
-            TokenAggregation::MeanOfMetrics,
-        )
+            seed: 11,
+            ..GainParams::default()
+        }
+        .validate()
         .unwrap()
     }
 
     #[test]
     fn rejects_degenerate_sizes() {
         let make = |layers, streams, tokens, seeds| {
-            GainConfig::random(
+            GainParams {
                 layers,
                 streams,
                 tokens,
                 seeds,
-                0,
-                LogitGenerator::default(),
-                SinkhornParams::default(),
-                TokenAggregation::MeanOfMetrics,
-            )
+                ..GainParams::default()
+            }
+            .validate()
         };
         assert_eq!(
             make(0, 4, 1, 1).unwrap_err().to_string(),
@@ -648,8 +586,12 @@ mod tests {
                 Metric::SpectralNorm,
                 Metric::BirkhoffDistance,
             ] {
-                let prefix = result.summary(method, Composite::Prefix, 16, metric).mean;
-                let suffix = result.summary(method, Composite::Suffix, 1, metric).mean;
+                let prefix = result
+                    .summary(method, Composite::Prefix, Layer::last(16), metric)
+                    .mean;
+                let suffix = result
+                    .summary(method, Composite::Suffix, Layer::FIRST, metric)
+                    .mean;
                 // The same product, associated differently: equal up to rounding.
                 let tolerance = 1e-11 * prefix.abs().max(1e-3);
                 assert!(
@@ -667,7 +609,7 @@ mod tests {
         let row_error = result.whole_model(Method::Mhc, Metric::RowSumError).max;
         assert!(row_error < 1e-14, "{row_error}");
         let peak = result.peak(Method::Hc, Peak::PrefixAmaxForward).max;
-        for layer in 1..=16 {
+        for layer in Layer::all(16) {
             let s = result.summary(Method::Hc, Composite::Prefix, layer, Metric::AmaxForward);
             assert!(s.max <= peak);
         }

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use mhc_analyze::analysis::{GainConfig, TokenAggregation, run_gain};
+use mhc_analyze::analysis::gain_figure::{Band, gain_figure};
+use mhc_analyze::analysis::{GainConfig, GainParams, TokenAggregation, run_gain};
 use mhc_analyze::export::{self, StagedFile};
 use mhc_analyze::generate::{LogitGenerator, SinkhornOrder, SinkhornParams};
+use mhc_analyze::metrics::Metric;
 use mhc_analyze::plot;
 
 use super::{Format, Outcome, progress, with_threads, write_stdout};
@@ -54,13 +56,14 @@ pub struct GainArgs {
     /// Tokens per layer; metrics are computed per token and averaged [default: 1].
     #[arg(long, conflicts_with = "logits")]
     tokens: Option<usize>,
-    /// Standard deviation σ of the per-layer noise: logits = w·I + σ·G.
+    /// Standard deviation σ of the per-layer noise: logits = w·I + S + σ·G.
     #[arg(long, default_value_t = 0.3, conflicts_with = "logits")]
     logit_std: f64,
-    /// Weight w of the identity in every layer's logits.
+    /// Weight w of the identity in every layer's logits (logits = w·I + S + σ·G).
     #[arg(long, default_value_t = 1.0, conflicts_with = "logits")]
     identity_weight: f64,
-    /// Std of a component shared by all layers of a seed (correlated layers).
+    /// Std s of the shared term S = s·G_shared, one matrix drawn per seed and added to every
+    /// layer and token (correlated layers).
     #[arg(long, default_value_t = 0.0, conflicts_with = "logits")]
     shared_std: f64,
     /// Sinkhorn–Knopp iterations t_max for mHC (each: one column and one row step).
@@ -81,6 +84,10 @@ pub struct GainArgs {
     /// Also write gain_per_seed.csv (one row per seed and value) into --out.
     #[arg(long, requires = "out")]
     per_seed: bool,
+    /// The metrics written to gain_per_seed.csv, comma-separated [default: all] (1000 seeds of
+    /// 60 layers with every metric is about 300 MB).
+    #[arg(long, value_delimiter = ',', value_parser = parse_metric, requires = "per_seed")]
+    per_seed_metrics: Vec<Metric>,
     /// What to print on stdout.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -109,17 +116,30 @@ impl GainArgs {
             return Ok(GainConfig::from_npy(path, sinkhorn, tokens)?);
         }
         let generator = LogitGenerator::new(self.identity_weight, self.logit_std, self.shared_std)?;
-        Ok(GainConfig::random(
-            self.layers.unwrap_or(64),
-            self.streams.unwrap_or(4),
-            self.tokens.unwrap_or(1),
-            self.seeds.unwrap_or(1),
-            self.seed,
+        let defaults = GainParams::default();
+        Ok(GainParams {
+            layers: self.layers.unwrap_or(defaults.layers),
+            streams: self.streams.unwrap_or(defaults.streams),
+            tokens: self.tokens.unwrap_or(defaults.tokens),
+            seeds: self.seeds.unwrap_or(defaults.seeds),
+            seed: self.seed,
             generator,
             sinkhorn,
-            tokens,
-        )?)
+            token_aggregation: tokens,
+        }
+        .validate()?)
     }
+}
+
+/// A metric by its CSV/JSON name.
+pub(super) fn parse_metric(name: &str) -> Result<Metric, String> {
+    Metric::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        format!(
+            "unknown metric '{name}', expected one of {}",
+            names.join(", ")
+        )
+    })
 }
 
 pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
@@ -130,13 +150,20 @@ pub fn run(args: GainArgs) -> anyhow::Result<Outcome> {
 
 fn run_on_pool(args: &GainArgs) -> anyhow::Result<Outcome> {
     let config = args.config()?;
-    if let Some(out) = &args.out {
-        export::prepare_output_directory(out)?;
-    }
+    let prepared = args
+        .out
+        .as_deref()
+        .map(export::OutputDirectory::prepare)
+        .transpose()?;
     let mut per_seed = match (&args.out, args.per_seed) {
         (Some(out), true) => Some(mhc_analyze::export::csv::PerSeedWriter::new(
             StagedFile::create(&out.join("gain_per_seed.csv"))?,
-            config.layers(),
+            config.row_layout(),
+            if args.per_seed_metrics.is_empty() {
+                &Metric::ALL
+            } else {
+                &args.per_seed_metrics
+            },
         )),
         _ => None,
     };
@@ -153,7 +180,7 @@ fn run_on_pool(args: &GainArgs) -> anyhow::Result<Outcome> {
 
     let summary = export::json::gain_summary(&config, &result);
     if let Some(out) = &args.out {
-        let figure = plot::gain::gain_figure(&config, &result, plot::gain::Band::MinMax);
+        let figure = gain_figure(&config, &result, Band::MinMax);
         // The PNG (the slowest, drawn in strips) and the other files are independent: render
         // them side by side, and stage (write and sync) the others while the PNG is drawn.
         let writing = || format!("writing results into {}", out.display());
@@ -182,6 +209,9 @@ fn run_on_pool(args: &GainArgs) -> anyhow::Result<Outcome> {
         Format::Table => write_stdout(export::table::gain_table(&config, &result).as_bytes())?,
         Format::Json => write_stdout(&export::json::to_bytes(&summary))?,
         Format::Csv => write_stdout(&export::csv::gain_csv(&result)?)?,
+    }
+    if let Some(directory) = prepared {
+        directory.keep();
     }
     Ok(Outcome::Done)
 }

@@ -63,6 +63,12 @@ impl StagedFile {
             .map_err(|e| io_error(&self.target, e))
     }
 
+    /// The temporary file, with every buffered byte written, for positional writes.
+    pub(crate) fn positioned(&mut self) -> Result<&std::fs::File, Error> {
+        self.file.flush().map_err(|e| io_error(&self.target, e))?;
+        Ok(self.file.get_ref().as_file())
+    }
+
     /// Flushes, syncs and renames the file into place.
     pub fn commit(self) -> Result<(), Error> {
         let target = self.target;
@@ -118,6 +124,42 @@ pub fn stage_all(files: Vec<(PathBuf, Vec<u8>)>) -> Result<Vec<StagedFile>, Erro
 /// Commits staged files in order.
 pub fn commit_all(staged: Vec<StagedFile>) -> Result<(), Error> {
     staged.into_iter().try_for_each(StagedFile::commit)
+}
+
+/// An output directory checked before a run: if the run fails, a directory it created (and
+/// left empty) is removed again when this guard is dropped, so a failed run leaves nothing.
+#[must_use = "the directory is removed again when the guard is dropped before `keep`"]
+pub struct OutputDirectory {
+    path: PathBuf,
+    created: bool,
+    kept: bool,
+}
+
+impl OutputDirectory {
+    /// Creates `directory` if needed and checks that a file can be created in it.
+    pub fn prepare(directory: &Path) -> Result<Self, Error> {
+        let created = !directory.exists();
+        prepare_output_directory(directory)?;
+        Ok(Self {
+            path: directory.to_path_buf(),
+            created,
+            kept: false,
+        })
+    }
+
+    /// The run succeeded: keep the directory.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for OutputDirectory {
+    fn drop(&mut self) {
+        if self.created && !self.kept {
+            // Only an empty directory is removed; anything inside stays.
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
 }
 
 /// Creates `directory` if needed and checks that a file can be created in it, before any

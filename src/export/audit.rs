@@ -1,17 +1,23 @@
-//! Renderings of an audit: table (terminal), Markdown (a PR comment), JSON.
+//! Renderings of an audit: table (terminal), Markdown (a PR comment), JSON, CSV.
+//!
+//! Every rendering reads the audit's typed statistics over tokens ([`AuditResult::results`]);
+//! with one token (matrices rebuilt from parameters) the statistics are all equal and the table
+//! shows one column.
 
 use std::fmt::Write;
 
 use serde_json::{Map, Value, json};
 
-use super::json::number;
+use super::json::{number, quantiles_text, summary_object};
 use super::table::format_significant;
 use crate::analysis::audit::{AuditConfig, AuditResult};
+use crate::analysis::{Audited, Layer, Stat};
 use crate::compose::Composite;
-use crate::load::LoadedHres;
+use crate::error::Error;
+use crate::load::input::Provenance;
 use crate::metrics::Metric;
 
-/// The whole-model metrics shown in every rendering.
+/// The whole-model metrics shown in the table and Markdown.
 pub const WHOLE_MODEL_METRICS: [Metric; 9] = [
     Metric::AmaxForward,
     Metric::AmaxBackward,
@@ -24,91 +30,178 @@ pub const WHOLE_MODEL_METRICS: [Metric; 9] = [
     Metric::ColSumMax,
 ];
 
-/// How many worst layers the table and Markdown list.
+/// The statistics over tokens shown in the table and Markdown (JSON and CSV have all of
+/// [`Stat::OVER_TOKENS`]).
+const TABLE_STATS: [Stat; 4] = [Stat::Mean, Stat::Median, Stat::P99, Stat::Max];
+
+/// How many worst layers and worst tokens the table and Markdown list.
 const WORST_SHOWN: usize = 3;
 
-fn header_lines(source: &str, loaded: &LoadedHres) -> (String, String) {
-    let stack = &loaded.stack;
-    let exact = match loaded.exact_side {
-        Some("rows") => "; row sums exact by construction".to_string(),
+/// Significant digits of every number in the table and Markdown.
+const DIGITS: usize = 4;
+
+/// What was audited, for every rendering: the file as the user named it, and its provenance.
+#[derive(Clone, Copy)]
+pub struct AuditSubject<'a> {
+    /// The path as given on the command line.
+    pub source: &'a str,
+    /// Where the matrices came from.
+    pub provenance: &'a Provenance,
+}
+
+fn header_lines(subject: AuditSubject<'_>, result: &AuditResult) -> (String, String) {
+    let provenance = subject.provenance;
+    let results = result.results();
+    let exact = match provenance.exact_side {
         Some(side) => format!(
             "; {} sums exact by construction",
             side.trim_end_matches('s')
         ),
         None => String::new(),
     };
+    let tokens = results.draws();
     (
-        format!("mhc-analyze audit: {source}"),
+        format!("mhc-analyze audit: {}", subject.source),
         format!(
-            "layout {} ({}); {} layers, {} streams, {} token(s), stored as {}{exact}",
-            loaded.layout.name(),
-            loaded.reason,
-            stack.layers(),
-            stack.streams(),
-            stack.tokens(),
-            loaded.source_dtype
+            "layout {} ({}); {} layers, {} streams, {} token{} ({}), stored as {}{exact}",
+            provenance.layout.name(),
+            provenance.reason,
+            results.layers(),
+            streams(result),
+            tokens,
+            if tokens == 1 { "" } else { "s" },
+            provenance.origin.describe(),
+            provenance.source_dtype
         ),
     )
 }
 
-fn single_gain(result: &AuditResult, layer: usize) -> f64 {
-    let p = &result.profile;
-    p.token_max(Composite::Single, layer, Metric::AmaxForward)
-        .max(p.token_max(Composite::Single, layer, Metric::AmaxBackward))
+fn streams(result: &AuditResult) -> usize {
+    result.tokens.streams
 }
 
-/// `23 (2.780), 11 (2.758), 17 (2.693)`: the worst layers and their single-layer Amax.
+/// The statistics shown, and their column titles.
+fn shown_stats(result: &AuditResult) -> Vec<(Stat, String)> {
+    let tokens = result.results().draws();
+    if tokens == 1 {
+        return vec![(Stat::Mean, "value".to_string())];
+    }
+    TABLE_STATS
+        .iter()
+        .map(|&stat| (stat, format!("{} over tokens", stat.name())))
+        .collect()
+}
+
+/// `23 (2.780), 11 (2.758), 17 (2.693)`: the worst layers and their single-layer Amax gain.
 fn worst_layers_text(result: &AuditResult) -> String {
-    let worst: Vec<String> = result
+    result
         .worst_layers
         .iter()
         .take(WORST_SHOWN)
-        .map(|&l| format!("{l} ({})", format_significant(single_gain(result, l), 4)))
-        .collect();
-    worst.join(", ")
+        .map(|&l| {
+            format!(
+                "{l} ({})",
+                format_significant(result.single_layer_gain(l), DIGITS)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What ranks the worst layers, in words.
+const WORST_LAYERS_RANKING: &str =
+    "single-layer Amax gain, the larger of amax_forward and amax_backward of H_l, max over tokens";
+
+/// `token 17 (1 + 2.8e-7), token 3 (…)`, per ranked metric.
+fn worst_tokens_lines(result: &AuditResult) -> Vec<String> {
+    result
+        .tokens
+        .worst_tokens
+        .iter()
+        .map(|worst| {
+            let tokens: Vec<String> = worst
+                .tokens
+                .iter()
+                .take(WORST_SHOWN)
+                .map(|(token, value)| format!("{token} ({})", format_significant(*value, DIGITS)))
+                .collect();
+            format!(
+                "worst tokens by whole-model {}: {}",
+                worst.metric.name(),
+                tokens.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// The terminal table.
-pub fn audit_table(source: &str, loaded: &LoadedHres, result: &AuditResult) -> String {
+pub fn audit_table(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     let mut out = String::new();
-    let (title, details) = header_lines(source, loaded);
-    let profile = &result.profile;
+    let (title, details) = header_lines(subject, result);
+    let results = result.results();
     let _ = writeln!(out, "{title}\n{details}");
-    for note in &loaded.notes {
+    for note in &subject.provenance.notes {
         let _ = writeln!(out, "note: {note}");
     }
     let _ = writeln!(out);
-    let label = format!("whole-model composite H_{}⋯H_1", profile.layers());
-    let _ = writeln!(
-        out,
-        "{label:<34} {:>16} {:>16}",
-        "mean over tokens", "max over tokens"
+    let stats = shown_stats(result);
+    let label = format!(
+        "whole-model composite {}",
+        whole_model_name(results.layers())
     );
-    for metric in WHOLE_MODEL_METRICS {
-        let _ = writeln!(
-            out,
-            "  {:<32} {:>16} {:>16}",
-            metric.name(),
-            format_significant(profile.whole_model(metric), 7),
-            format_significant(profile.whole_model_token_max(metric), 7)
-        );
+    let width = stats.iter().map(|s| s.1.len()).max().unwrap_or(5).max(12);
+    let _ = write!(out, "{label:<34}");
+    for (_, title) in &stats {
+        let _ = write!(out, " {title:>width$}");
     }
-    let worst = worst_layers_text(result);
+    let _ = writeln!(out);
+    for metric in WHOLE_MODEL_METRICS {
+        let summary = results.whole_model(Audited::Stack, metric);
+        let _ = write!(out, "  {:<32}", metric.name());
+        for (stat, _) in &stats {
+            let _ = write!(
+                out,
+                " {:>width$}",
+                format_significant(summary.get(*stat), DIGITS)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out);
+    if results.draws() > 1 {
+        for line in worst_tokens_lines(result) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
     let _ = writeln!(
         out,
-        "\nworst layers by single-layer Amax (max over tokens): {}",
-        worst
+        "worst layers by {WORST_LAYERS_RANKING}: {}",
+        worst_layers_text(result)
     );
-    let _ = writeln!(out, "birkhoff_distance per layer (mean over tokens):");
-    let per_layer: Vec<String> = (1..=profile.layers())
+    let distance_stat = if results.draws() > 1 {
+        Stat::Max
+    } else {
+        Stat::Mean
+    };
+    let _ = writeln!(
+        out,
+        "birkhoff_distance per layer{}:",
+        if results.draws() > 1 {
+            " (max over tokens)"
+        } else {
+            ""
+        }
+    );
+    let per_layer: Vec<String> = Layer::all(results.layers())
         .map(|l| {
-            format!(
-                "{l:>4}: {:<10}",
-                format_significant(
-                    profile.get(Composite::Single, l, Metric::BirkhoffDistance),
-                    3
-                )
-            )
+            let value = results.get(
+                Audited::Stack,
+                Composite::Single,
+                l,
+                Metric::BirkhoffDistance,
+                distance_stat,
+            );
+            format!("{:>4}: {:<10}", l.number(), format_significant(value, 3))
         })
         .collect();
     for chunk in per_layer.chunks(6) {
@@ -121,107 +214,171 @@ pub fn audit_table(source: &str, loaded: &LoadedHres, result: &AuditResult) -> S
     out
 }
 
+/// `H_12⋯H_1`, or `H_1` for one layer.
+pub fn whole_model_name(layers: usize) -> String {
+    if layers == 1 {
+        "H_1".to_string()
+    } else {
+        format!("H_{layers}⋯H_1")
+    }
+}
+
 /// A Markdown summary for a pull-request comment.
-pub fn audit_markdown(source: &str, loaded: &LoadedHres, result: &AuditResult) -> String {
+pub fn audit_markdown(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     let mut out = String::new();
-    let profile = &result.profile;
+    let results = result.results();
     let _ = writeln!(
         out,
-        "### mhc-analyze audit: `{source}` — **{}**\n",
+        "### mhc-analyze audit: `{}` — **{}**\n",
+        subject.source,
         result.verdict.name()
     );
-    let (_, details) = header_lines(source, loaded);
+    let (_, details) = header_lines(subject, result);
     let _ = writeln!(out, "{details}.\n");
-    let _ = writeln!(
+    let stats = shown_stats(result);
+    let _ = write!(
         out,
-        "| whole-model H_{}⋯H_1 | mean over tokens | max over tokens |",
-        profile.layers()
+        "| whole-model {} |",
+        whole_model_name(results.layers())
     );
-    let _ = writeln!(out, "|---|---:|---:|");
+    for (_, title) in &stats {
+        let _ = write!(out, " {title} |");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(stats.len()));
     for metric in WHOLE_MODEL_METRICS {
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {} |",
-            metric.name(),
-            format_significant(profile.whole_model(metric), 4),
-            format_significant(profile.whole_model_token_max(metric), 4)
-        );
+        let summary = results.whole_model(Audited::Stack, metric);
+        let _ = write!(out, "| `{}` |", metric.name());
+        for (stat, _) in &stats {
+            let _ = write!(out, " {} |", format_significant(summary.get(*stat), DIGITS));
+        }
+        let _ = writeln!(out);
     }
     let _ = writeln!(out, "\n**Checks**\n");
     for check in &result.checks {
         let mark = if check.passed { "pass" } else { "FAIL" };
         let _ = writeln!(out, "- {mark}: {}", check.describe());
     }
-    let worst = worst_layers_text(result);
-    let _ = writeln!(out, "\nWorst layers by single-layer Amax: {}.", worst);
-    for note in &loaded.notes {
+    if results.draws() > 1 {
+        let _ = writeln!(out);
+        for line in worst_tokens_lines(result) {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nWorst layers by {WORST_LAYERS_RANKING}: {}.",
+        worst_layers_text(result)
+    );
+    for note in &subject.provenance.notes {
         let _ = writeln!(out, "\n> note: {note}");
     }
     out
 }
 
-fn metric_object(
-    profile: &crate::analysis::StackProfile,
-    composite: Composite,
-    layer: usize,
-) -> Value {
+fn metric_object(result: &AuditResult, composite: Composite, layer: Layer) -> Value {
+    let results = result.results();
     let mut object = Map::new();
-    for metric in Metric::ALL {
+    for &metric in results.layout().metrics().metrics() {
         object.insert(
             metric.name().to_string(),
-            json!({
-                "mean": number(profile.get(composite, layer, metric)),
-                "max": number(profile.token_max(composite, layer, metric)),
-            }),
+            summary_object(
+                results.summary(Audited::Stack, composite, layer, metric),
+                &Stat::OVER_TOKENS,
+            ),
         );
     }
     Value::Object(object)
 }
 
 /// The audit as JSON (`--format json` and `audit.json`).
-pub fn audit_json(
-    source: &str,
-    loaded: &LoadedHres,
-    config: &AuditConfig,
-    result: &AuditResult,
-) -> Value {
-    let profile = &result.profile;
-    let per_layer: Vec<Value> = (1..=profile.layers())
+pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &AuditResult) -> Value {
+    let provenance = subject.provenance;
+    let results = result.results();
+    let last = results.last_layer();
+    let per_layer: Vec<Value> = Layer::all(results.layers())
         .map(|l| {
             json!({
                 "layer": l,
-                "single": metric_object(profile, Composite::Single, l),
-                "prefix": metric_object(profile, Composite::Prefix, l),
-                "suffix": metric_object(profile, Composite::Suffix, l),
+                "single": metric_object(result, Composite::Single, l),
+                "prefix": metric_object(result, Composite::Prefix, l),
+                "suffix": metric_object(result, Composite::Suffix, l),
             })
         })
         .collect();
-    json!({
+    let mut worst_tokens = Map::new();
+    for worst in &result.tokens.worst_tokens {
+        worst_tokens.insert(
+            worst.metric.name().to_string(),
+            Value::Array(
+                worst
+                    .tokens
+                    .iter()
+                    .map(|(token, value)| json!({"token": token, "value": number(*value)}))
+                    .collect(),
+            ),
+        );
+    }
+    let mut document = json!({
         "tool": "mhc-analyze audit",
         "version": env!("CARGO_PKG_VERSION"),
-        "source": source,
-        "layout": loaded.layout.name(),
-        "layout_reason": loaded.reason,
-        "tensors": loaded.tensors,
-        "source_dtype": loaded.source_dtype,
-        "exact_side": loaded.exact_side,
-        "notes": loaded.notes,
-        "layers": profile.layers(),
-        "streams": profile.streams(),
-        "tokens": profile.tokens(),
-        "token_aggregation": profile.aggregation().name(),
-        "conventions": "x_{l+1} = H_l x_l, rows = output streams; whole_model = prefix(L) = H_L⋯H_1; mean and max over tokens",
+        "source": subject.source,
+        "layout": provenance.layout.name(),
+        "layout_reason": provenance.reason,
+        "tensors": provenance.tensors,
+        "source_dtype": provenance.source_dtype,
+        "exact_side": provenance.exact_side,
+        "tokens_from": provenance.origin,
+        "capture": provenance.capture,
+        "notes": provenance.notes,
+        "layers": results.layers(),
+        "streams": streams(result),
+        "tokens": results.draws(),
+        "conventions": "x_{l+1} = H_l x_l, rows = output streams; whole_model = prefix(L) = H_L⋯H_1; statistics over tokens",
+        "statistics": format!(
+            "over {} token(s): mean (summed in token order), min, max exact; median/p90/p99 {}",
+            results.draws(),
+            quantiles_text(results.quantiles())
+        ),
         "parameters": {
             "max_gain": number(config.max_gain()),
             "max_distance": config.max_distance().map(number),
+            "token_aggregation": config.token_aggregation().name(),
         },
-        "whole_model": metric_object(profile, Composite::Prefix, profile.layers()),
+        "whole_model": metric_object(result, Composite::Prefix, last),
         "per_layer": per_layer,
-        "worst_layers": result.worst_layers.iter().take(WORST_SHOWN).collect::<Vec<_>>(),
+        "worst_tokens": worst_tokens,
+        "worst_layers": result.worst_layers.iter().take(WORST_SHOWN).map(|&l| json!({
+            "layer": l,
+            "single_layer_gain": number(result.single_layer_gain(l)),
+        })).collect::<Vec<_>>(),
+        "worst_layers_ranked_by": WORST_LAYERS_RANKING,
         "verdict": result.verdict.name(),
         "reasons": result.checks.iter().map(|c| c.describe()).collect::<Vec<_>>(),
         "checks": result.checks.iter().map(|c| json!({
             "quantity": c.quantity, "value": number(c.value), "limit": number(c.limit), "passed": c.passed,
         })).collect::<Vec<_>>(),
+    });
+    if let Some(of_mean) = &result.metric_of_mean {
+        let mut object = Map::new();
+        for &metric in of_mean.layout().metrics().metrics() {
+            object.insert(
+                metric.name().to_string(),
+                number(of_mean.whole_model(Audited::Stack, metric).mean),
+            );
+        }
+        document["metric_of_mean"] = json!({
+            "what": "every metric of the whole-model composite of the token-mean matrices (1/T)·Σ_t H_l(t)",
+            "whole_model": object,
+        });
+    }
+    document
+}
+
+/// `audit.csv`: tidy rows `method,composite,layer,metric,stat,value` with the statistics over
+/// tokens, `method` = the layout's name.
+pub fn audit_csv(provenance: &Provenance, result: &AuditResult) -> Result<Vec<u8>, Error> {
+    super::csv::results_csv(result.results(), &Stat::OVER_TOKENS, |_| {
+        provenance.layout.name().to_string()
     })
 }

@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 
-use crate::analysis::{GainResult, Method, StackProfile, Stat};
+use crate::analysis::results::RowLayout;
+use crate::analysis::tokens::TokenChunk;
+use crate::analysis::{Layer, Method, Results, Series, Stat};
 use crate::compose::Composite;
 use crate::error::Error;
 use crate::metrics::Metric;
@@ -19,7 +21,7 @@ pub struct TidyRow<'a> {
     /// `single`, `prefix` or `suffix`.
     pub composite: Composite,
     /// 1-based layer.
-    pub layer: usize,
+    pub layer: Layer,
     /// Metric name.
     pub metric: Metric,
     /// Statistic over seeds (gain) or tokens (audit).
@@ -38,7 +40,7 @@ pub struct PerSeedRow<'a> {
     /// Composite.
     pub composite: Composite,
     /// 1-based layer.
-    pub layer: usize,
+    pub layer: Layer,
     /// Metric.
     pub metric: Metric,
     /// The seed's value (a mean over tokens).
@@ -52,18 +54,24 @@ fn csv_error(e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// `gain.csv`: every method, composite, layer, metric and statistic over seeds.
-pub fn gain_csv(result: &GainResult) -> Result<Vec<u8>, Error> {
+/// The tidy rows of `results`: every series, composite, layer, measured metric and each of
+/// `stats`; `label` names each series in the `method` column.
+pub fn results_csv<S: Series>(
+    results: &Results<S>,
+    stats: &[Stat],
+    label: impl Fn(S) -> String,
+) -> Result<Vec<u8>, Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    for method in Method::ALL {
+    for &series in S::ALL {
+        let method = label(series);
         for composite in Composite::ALL {
-            for layer in 1..=result.layout().layers() {
-                for metric in Metric::ALL {
-                    let summary = result.summary(method, composite, layer, metric);
-                    for stat in Stat::ALL {
+            for layer in Layer::all(results.layers()) {
+                for &metric in results.layout().metrics().metrics() {
+                    let summary = results.summary(series, composite, layer, metric);
+                    for &stat in stats {
                         writer
                             .serialize(TidyRow {
-                                method: method.name(),
+                                method: &method,
                                 composite,
                                 layer,
                                 metric,
@@ -79,56 +87,103 @@ pub fn gain_csv(result: &GainResult) -> Result<Vec<u8>, Error> {
     writer.into_inner().map_err(csv_error)
 }
 
-/// A profile's rows under `method` (a layout name): `mean` = token aggregate, `max` = max over
-/// tokens.
-pub fn profile_csv(profile: &StackProfile, method: &str) -> Result<Vec<u8>, Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for composite in Composite::ALL {
-        for layer in 1..=profile.layers() {
-            for metric in Metric::ALL {
-                for (stat, value) in [
-                    (Stat::Mean, profile.get(composite, layer, metric)),
-                    (Stat::Max, profile.token_max(composite, layer, metric)),
-                ] {
-                    writer
-                        .serialize(TidyRow {
-                            method,
-                            composite,
-                            layer,
-                            metric,
-                            stat,
-                            value,
-                        })
-                        .map_err(csv_error)?;
-                }
-            }
+/// `gain.csv`: every method, composite, layer, metric and statistic over seeds.
+pub fn gain_csv(result: &Results<Method>) -> Result<Vec<u8>, Error> {
+    results_csv(result, &Stat::OVER_SEEDS, |method| {
+        method.name().to_string()
+    })
+}
+
+/// One row of `audit_per_token.csv`.
+#[derive(Debug, Serialize)]
+pub struct PerTokenRow {
+    /// 0-based token index (the source's order: batch-major, then sequence, for a capture).
+    pub token: u64,
+    /// Metric (of the whole-model composite prefix(L)).
+    pub metric: Metric,
+    /// The token's value.
+    pub value: f64,
+}
+
+/// Streams `audit_per_token.csv` rows (`token,metric,value` of the whole-model composite) to
+/// any writer, chunk by chunk as the token fold measures them.
+pub struct PerTokenWriter<W: std::io::Write> {
+    writer: csv::Writer<W>,
+    metrics: Vec<Metric>,
+}
+
+impl<W: std::io::Write> PerTokenWriter<W> {
+    /// A writer of `metrics` (in [`Metric::ALL`] order; the header comes with the first row).
+    pub fn new(inner: W, metrics: &[Metric]) -> Self {
+        Self {
+            writer: csv::Writer::from_writer(inner),
+            metrics: Metric::ALL
+                .into_iter()
+                .filter(|m| metrics.contains(m))
+                .collect(),
         }
     }
-    writer.into_inner().map_err(csv_error)
+
+    /// Writes every token of a measured chunk.
+    pub fn write_chunk(&mut self, chunk: &TokenChunk<'_>) -> Result<(), Error> {
+        for row in chunk.tokens() {
+            for &metric in &self.metrics {
+                let Some(value) = row.whole_model(metric) else {
+                    continue;
+                };
+                self.writer
+                    .serialize(PerTokenRow {
+                        token: row.token(),
+                        metric,
+                        value,
+                    })
+                    .map_err(csv_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(self) -> Result<W, Error> {
+        self.writer.into_inner().map_err(csv_error)
+    }
 }
 
 /// Streams `gain_per_seed.csv` rows to any writer.
 pub struct PerSeedWriter<W: std::io::Write> {
     writer: csv::Writer<W>,
-    layers: usize,
+    layout: RowLayout,
+    metrics: Vec<Metric>,
 }
 
 impl<W: std::io::Write> PerSeedWriter<W> {
-    /// A writer for a sweep over `layers` layers (the header comes with the first row).
-    pub fn new(inner: W, layers: usize) -> Self {
+    /// A writer for seeds' rows laid out as `layout` (the header comes with the first row),
+    /// writing `metrics` (those of them the layout measures, in [`Metric::ALL`] order).
+    pub fn new(inner: W, layout: RowLayout, metrics: &[Metric]) -> Self {
+        let metrics = layout
+            .metrics()
+            .metrics()
+            .iter()
+            .copied()
+            .filter(|m| metrics.contains(m))
+            .collect();
         Self {
             writer: csv::Writer::from_writer(inner),
-            layers,
+            layout,
+            metrics,
         }
     }
 
-    /// Writes one seed's values (laid out as [`crate::analysis::GainLayout`]).
+    /// Writes one seed's row.
     pub fn write_seed(&mut self, seed: u64, values: &[f64]) -> Result<(), Error> {
-        let layout = crate::analysis::GainLayout::new(self.layers);
         for method in Method::ALL {
             for composite in Composite::ALL {
-                for layer in 1..=self.layers {
-                    for metric in Metric::ALL {
+                for layer in Layer::all(self.layout.layers()) {
+                    for &metric in &self.metrics {
+                        let position = self
+                            .layout
+                            .position(method.position(), composite, layer, metric)
+                            .expect("only measured metrics are written");
                         self.writer
                             .serialize(PerSeedRow {
                                 seed,
@@ -136,7 +191,7 @@ impl<W: std::io::Write> PerSeedWriter<W> {
                                 composite,
                                 layer,
                                 metric,
-                                value: values[layout.index(method, composite, layer, metric)],
+                                value: values[position],
                             })
                             .map_err(csv_error)?;
                     }

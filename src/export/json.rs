@@ -3,9 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method, Peak};
-use crate::analysis::{Stat, Summary};
-use crate::metrics::Metric;
+use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method};
+use crate::analysis::{Quantiles, Stat, Summary};
 
 /// A number, or its name when it is not finite.
 pub fn number(x: f64) -> Value {
@@ -20,10 +19,10 @@ pub fn number(x: f64) -> Value {
     }
 }
 
-/// `{mean, median, min, max, p05, p95}` of a summary.
-pub fn summary_object(summary: &Summary) -> Value {
+/// The `stats` of a summary as an object (`{"mean": …, "median": …}`).
+pub fn summary_object(summary: &Summary, stats: &[Stat]) -> Value {
     let mut object = Map::new();
-    for stat in Stat::ALL {
+    for &stat in stats {
         object.insert(stat.name().to_string(), number(summary.get(stat)));
     }
     Value::Object(object)
@@ -66,17 +65,17 @@ pub fn gain_summary(config: &GainConfig, result: &GainResult) -> Value {
     let mut methods = Map::new();
     for method in Method::ALL {
         let mut whole_model = Map::new();
-        for metric in Metric::ALL {
+        for &metric in result.layout().metrics().metrics() {
             whole_model.insert(
                 metric.name().to_string(),
-                summary_object(result.whole_model(method, metric)),
+                summary_object(result.whole_model(method, metric), &Stat::OVER_SEEDS),
             );
         }
         let mut peak = Map::new();
-        for kind in Peak::ALL {
+        for &kind in result.layout().peaks() {
             peak.insert(
                 kind.name().to_string(),
-                summary_object(result.peak(method, kind)),
+                summary_object(result.peak(method, kind), &Stat::OVER_SEEDS),
             );
         }
         methods.insert(
@@ -98,19 +97,22 @@ pub fn gain_summary(config: &GainConfig, result: &GainResult) -> Value {
             },
             "statistics": format!(
                 "over {} seed(s); median/p05/p95 {}",
-                result.seeds(),
-                if result.quantiles_exact() {
-                    "exact (linear interpolation, as numpy)".to_string()
-                } else {
-                    format!(
-                        "from a log-bucketed sketch with relative accuracy {}",
-                        crate::analysis::stats::SKETCH_RELATIVE_ACCURACY
-                    )
-                }
+                result.draws(),
+                quantiles_text(result.quantiles())
             ),
         },
         "methods": methods,
     })
+}
+
+/// How quantiles were computed, in words.
+pub fn quantiles_text(quantiles: Quantiles) -> String {
+    match quantiles {
+        Quantiles::Exact => "exact (linear interpolation, as numpy)".to_string(),
+        Quantiles::Sketched { relative_accuracy } => format!(
+            "from a log-bucketed sketch of each value's distance to its reference point (1 for gains, norms and marginal sums, 0 otherwise), relative accuracy {relative_accuracy} of that distance"
+        ),
+    }
 }
 
 /// Pretty JSON bytes with a final newline.

@@ -132,17 +132,6 @@ impl Table {
 /// `1.2e4` style otherwise ([`format_significant`] with a smaller fixed range, so that 21000
 /// reads as `2.1e4` and does not pretend to five digits). `inf`, `-inf`, `nan` spelled out.
 pub fn format_number(x: f64, digits: usize) -> String {
-    if x.is_finite() && x != 0.0 {
-        let magnitude = x.abs().log10().floor() as i32;
-        // Rounding can carry into the next decade (9999.6 → 1.000e4): decide on the rounded value.
-        let rounded: f64 = format!("{:.*e}", digits.saturating_sub(1), x)
-            .parse()
-            .unwrap_or(x);
-        let magnitude = magnitude.max(rounded.abs().log10().floor() as i32);
-        if magnitude >= 4 {
-            return format!("{:.*e}", digits.saturating_sub(1), x);
-        }
-    }
     format_significant(x, digits)
 }
 

@@ -6,8 +6,10 @@ pub mod csv;
 pub mod json;
 pub mod latex;
 pub mod markdown;
+pub mod npy;
 pub mod table;
 
 pub use atomic::{
-    StagedFile, commit_all, prepare_output_directory, stage_all, write_all_atomic, write_atomic,
+    OutputDirectory, StagedFile, commit_all, prepare_output_directory, stage_all, write_all_atomic,
+    write_atomic,
 };

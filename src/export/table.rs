@@ -2,12 +2,17 @@
 
 use std::fmt::Write;
 
+use crate::analysis::Peak;
 use crate::analysis::Summary;
-use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method, Peak};
+use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method};
 use crate::metrics::Metric;
 
-/// `x` with `digits` significant digits: fixed notation between 1e-3 and 1e5, scientific
-/// otherwise; `inf`, `-inf`, `nan` spelled out.
+/// The one number format of every table, prose sentence and figure label: `x` rounded to
+/// `digits` significant digits, in fixed notation when the rounded magnitude lies in
+/// [10⁻³, 10^digits) and scientific otherwise (`1.235e5`, `2.5e-7`). A value that rounds to 1 but
+/// is not 1 is written as its distance from 1 — `1 + 3.6e-7`, `1 − 2.1e-8` (two significant
+/// digits of the distance) — so the drift of an mHC gain stays visible; `inf`, `-inf` and `nan`
+/// are spelled out.
 pub fn format_significant(x: f64, digits: usize) -> String {
     if !x.is_finite() {
         return if x.is_nan() {
@@ -21,12 +26,24 @@ pub fn format_significant(x: f64, digits: usize) -> String {
     if x == 0.0 {
         return "0".into();
     }
-    let magnitude = x.abs().log10().floor() as i32;
-    if (-3..5).contains(&magnitude) {
-        let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
+    let digits = digits.max(1);
+    // Decide on the rounded value, so that 9999.6 is 1.000e4, not "10000", and 0.99999 is not
+    // "1.0000".
+    let scientific = format!("{:.*e}", digits - 1, x);
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("Rust's {:e} always has an exponent");
+    let exponent: i32 = exponent.parse().expect("an integer exponent");
+    if x != 1.0 && exponent == 0 && mantissa.parse::<f64>() == Ok(1.0) {
+        let distance = x - 1.0;
+        let sign = if distance > 0.0 { '+' } else { '−' };
+        return format!("1 {sign} {:.1e}", distance.abs());
+    }
+    if (-3..digits as i32).contains(&exponent) {
+        let decimals = (digits as i32 - 1 - exponent).max(0) as usize;
         format!("{x:.decimals$}")
     } else {
-        format!("{:.*e}", digits.saturating_sub(1), x)
+        scientific
     }
 }
 
@@ -142,5 +159,21 @@ mod tests {
         assert_eq!(format_significant(123456.0, 4), "1.235e5");
         assert_eq!(format_significant(2.5e-7, 2), "2.5e-7");
         assert_eq!(format_significant(f64::INFINITY, 4), "inf");
+        // Rounding that carries into the next power of ten keeps the digit count.
+        assert_eq!(format_significant(9999.6, 4), "1.000e4");
+        assert_eq!(format_significant(99.996, 4), "100.0");
+        assert_eq!(format_significant(-0.0012345, 3), "-0.00123");
+    }
+
+    #[test]
+    fn values_near_one_show_their_distance_from_one() {
+        assert_eq!(format_significant(1.0, 4), "1.000");
+        assert_eq!(format_significant(1.0 + 3.6e-7, 4), "1 + 3.6e-7");
+        assert_eq!(format_significant(1.0 - 2.1e-8, 7), "1 − 2.1e-8");
+        // Just below 1 at 4 digits: not "1.0000" beside "1.000".
+        assert_eq!(format_significant(0.99999, 4), "1 − 1.0e-5");
+        assert_eq!(format_significant(1.0004, 4), "1 + 4.0e-4");
+        assert_eq!(format_significant(1.00049, 4), "1 + 4.9e-4");
+        assert_eq!(format_significant(1.0006, 4), "1.001");
     }
 }

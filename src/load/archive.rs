@@ -40,6 +40,13 @@ pub(crate) struct Entry {
     stored: bool,
 }
 
+impl Entry {
+    /// Bytes the member takes in the archive.
+    pub(crate) fn compressed_size(&self) -> u64 {
+        self.compressed_size
+    }
+}
+
 pub(crate) struct ZipIndex {
     path: PathBuf,
     map: SharedMap,
@@ -106,6 +113,68 @@ impl ZipIndex {
 
     pub(crate) fn entry(&self, name: &str) -> Option<&Entry> {
         self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// Where a stored (uncompressed) member's bytes start in the file; `None` if compressed.
+    pub(crate) fn stored_data_start(&self, entry: &Entry) -> Option<u64> {
+        entry.stored.then_some(entry.data_start)
+    }
+
+    /// Decompresses a member into `out`, skipping its first `skip` bytes, through a fixed
+    /// buffer: memory stays flat whatever the member's size. An error if the stream ends before
+    /// the member's declared size; never more than the declared size is written.
+    pub(crate) fn inflate(
+        &self,
+        entry: &Entry,
+        skip: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), LoadError> {
+        let mut archive = self
+            .archive
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let member_error = |e: &dyn std::fmt::Display| {
+            LoadError::format(
+                &self.path,
+                format!("zip member '{}' cannot be decompressed: {e}", entry.name),
+            )
+        };
+        let member = archive
+            .by_index(entry.index)
+            .map_err(|e| member_error(&e))?;
+        let mut reader = member.take(entry.size);
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut position = 0u64;
+        loop {
+            let got = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(member_error(&e)),
+            };
+            let chunk = &buffer[..got];
+            let from = skip.saturating_sub(position).min(got as u64) as usize;
+            position += got as u64;
+            out.write_all(&chunk[from..]).map_err(|e| {
+                LoadError::format(
+                    &self.path,
+                    format!(
+                        "zip member '{}': writing its inflated copy failed: {e}",
+                        entry.name
+                    ),
+                )
+            })?;
+        }
+        if position < entry.size {
+            return Err(LoadError::format(
+                &self.path,
+                format!(
+                    "zip member '{}' holds {position} bytes, expected {}",
+                    entry.name, entry.size
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The whole member: a slice of the map if stored, else decompressed (at most `size` bytes,

@@ -212,6 +212,45 @@ pub fn load_hres_from(
     Ok(loaded)
 }
 
+/// The stack tensor and the reason, when `options` and the file resolve to [`Layout::Stack`]
+/// (checked like [`load_hres_from`], without reading the tensor); `None` for a parameter layout.
+pub(crate) fn resolve_stack(
+    source: &dyn TensorSource,
+    options: &LoadOptions,
+) -> Result<Option<(String, String)>, LoadError> {
+    let path = source.path();
+    match options.layout {
+        Some(Layout::Stack) => {
+            let reason = "layout stack was requested".to_string();
+            Ok(Some(match &options.key {
+                Some(key) => (
+                    key.clone(),
+                    format!("{reason}; --key '{key}' names the tensor"),
+                ),
+                None => {
+                    let (name, why) = pick_stack_tensor(source)?;
+                    (name, format!("{reason}; {why}"))
+                }
+            }))
+        }
+        Some(layout) => {
+            if options.key.is_some() {
+                return Err(LoadError::format(
+                    path,
+                    format!(
+                        "--key selects the tensor of layout stack; it cannot be combined with layout {layout}"
+                    ),
+                ));
+            }
+            Ok(None)
+        }
+        None => match detect(source, options)? {
+            (Layout::Stack, reason, Some(key)) => Ok(Some((key, reason))),
+            _ => Ok(None),
+        },
+    }
+}
+
 /// Role names (the last components of a tensor name) that mark each family.
 const LUCIDRAINS_ROLE: &str = "static_alpha";
 const DEEPSEEK_ATTN_ROLE: &str = "hc_attn_base";
@@ -448,7 +487,7 @@ fn pick_stack_tensor(source: &dyn TensorSource) -> Result<(String, String), Load
 }
 
 /// `what` for messages: the file, and the tensor unless the file holds a single unnamed array.
-fn describe(source: &dyn TensorSource, name: &str) -> String {
+pub(crate) fn describe(source: &dyn TensorSource, name: &str) -> String {
     if source.format() == Format::Npy {
         shown(source.path())
     } else {

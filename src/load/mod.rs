@@ -20,10 +20,13 @@
 //! [`LayerStack`]: crate::LayerStack
 
 mod archive;
+pub mod capture;
+pub mod input;
 pub mod layouts;
 pub mod numpy;
 mod pickle;
 pub mod safetensors;
+pub mod stream;
 pub mod torch;
 
 use std::collections::BTreeMap;
@@ -151,6 +154,60 @@ pub trait TensorSource: Send + Sync {
     fn tensors(&self) -> Result<Vec<TensorInfo>, LoadError> {
         self.names().iter().map(|name| self.info(name)).collect()
     }
+
+    /// How a tensor's elements are stored, for reading parts of it without reading it whole
+    /// (a captured stack of a million tokens). The default, [`TensorStorage::Other`], means
+    /// "only [`TensorSource::read_f64`]".
+    fn storage(&self, name: &str) -> Result<TensorStorage, LoadError> {
+        self.info(name)?;
+        Ok(TensorStorage::Other)
+    }
+
+    /// For a [`TensorStorage::Compressed`] tensor: writes its element bytes (in storage order,
+    /// from element 0) to `out` as they are decompressed, never holding the tensor in memory.
+    fn inflate_elements(&self, name: &str, out: &mut dyn std::io::Write) -> Result<(), LoadError> {
+        let _ = out;
+        Err(LoadError::tensor(
+            self.path(),
+            name,
+            "is not stored compressed (nothing to inflate)",
+        ))
+    }
+}
+
+/// Where and how a tensor's elements lie in its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TensorStorage {
+    /// Uncompressed, every element in one contiguous block of one file.
+    Contiguous(TensorLocation),
+    /// In a compressed archive member: [`TensorSource::inflate_elements`] streams its elements,
+    /// laid out as `layout` describes once inflated (offset 0).
+    Compressed {
+        /// The layout of the inflated elements (its `file` is the archive, `offset` 0).
+        layout: TensorLocation,
+        /// Bytes the member declares it inflates to (what a temporary copy would take).
+        inflated_bytes: u64,
+        /// Bytes the member takes in the archive.
+        compressed_bytes: u64,
+    },
+    /// Anything else (a strided view): readable whole only.
+    Other,
+}
+
+/// The elements of a tensor stored contiguously and uncompressed in one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorLocation {
+    /// The file holding the elements (a shard, for a sharded model).
+    pub file: PathBuf,
+    /// Byte offset of element 0 in `file`.
+    pub offset: u64,
+    /// Name, shape (C order) and dtype.
+    pub info: TensorInfo,
+    /// Elements are big-endian.
+    pub big_endian: bool,
+    /// Elements are stored in Fortran (column-major) order; `info.shape` is still the logical
+    /// (C order) shape.
+    pub fortran_order: bool,
 }
 
 /// Why a file could not be read as tensors or as H_res. `Display` is one line that starts with
@@ -413,6 +470,38 @@ pub(crate) fn hex_bytes(bytes: &[u8]) -> String {
         .join(" ")
 }
 
+/// Fills `buffer` from `file` at `offset` without moving a shared cursor (threads may read
+/// different blocks at once).
+#[cfg(unix)]
+pub(crate) fn read_exact_at(
+    file: &std::fs::File,
+    buffer: &mut [u8],
+    offset: u64,
+) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+}
+
+/// Fills `buffer` from `file` at `offset` (Windows: `seek_read` until full).
+#[cfg(windows)]
+pub(crate) fn read_exact_at(
+    file: &std::fs::File,
+    mut buffer: &mut [u8],
+    mut offset: u64,
+) -> std::io::Result<()> {
+    while !buffer.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buffer, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buffer = &mut buffer[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Memory-maps a whole file (read-only). The file must not be empty.
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap, LoadError> {
     let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
@@ -429,22 +518,28 @@ pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
 
 /// Decodes `bytes` (exactly `numel × size` of them) of a floating-point dtype into f64.
 pub(crate) fn decode_floats(bytes: &[u8], dtype: &Dtype, big_endian: bool) -> Vec<f64> {
-    fn convert<const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> f64) -> Vec<f64> {
-        bytes
-            .chunks_exact(N)
-            .map(|c| f(c.try_into().expect("chunk of N bytes")))
-            .collect()
+    let mut out = vec![0.0; dtype.float_size().map_or(0, |size| bytes.len() / size)];
+    decode_floats_into(bytes, dtype, big_endian, &mut out);
+    out
+}
+
+/// [`decode_floats`] into `out` (one value per element of `bytes`), without allocating.
+pub(crate) fn decode_floats_into(bytes: &[u8], dtype: &Dtype, big_endian: bool, out: &mut [f64]) {
+    fn convert<const N: usize>(bytes: &[u8], out: &mut [f64], f: impl Fn([u8; N]) -> f64) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(N)) {
+            *o = f(c.try_into().expect("chunk of N bytes"));
+        }
     }
     match (dtype, big_endian) {
-        (Dtype::F64, false) => convert(bytes, f64::from_le_bytes),
-        (Dtype::F64, true) => convert(bytes, f64::from_be_bytes),
-        (Dtype::F32, false) => convert(bytes, |b| f64::from(f32::from_le_bytes(b))),
-        (Dtype::F32, true) => convert(bytes, |b| f64::from(f32::from_be_bytes(b))),
-        (Dtype::F16, false) => convert(bytes, |b| half::f16::from_le_bytes(b).to_f64()),
-        (Dtype::F16, true) => convert(bytes, |b| half::f16::from_be_bytes(b).to_f64()),
-        (Dtype::Bf16, false) => convert(bytes, |b| half::bf16::from_le_bytes(b).to_f64()),
-        (Dtype::Bf16, true) => convert(bytes, |b| half::bf16::from_be_bytes(b).to_f64()),
-        (Dtype::Other(_), _) => Vec::new(),
+        (Dtype::F64, false) => convert(bytes, out, f64::from_le_bytes),
+        (Dtype::F64, true) => convert(bytes, out, f64::from_be_bytes),
+        (Dtype::F32, false) => convert(bytes, out, |b| f64::from(f32::from_le_bytes(b))),
+        (Dtype::F32, true) => convert(bytes, out, |b| f64::from(f32::from_be_bytes(b))),
+        (Dtype::F16, false) => convert(bytes, out, |b| half::f16::from_le_bytes(b).to_f64()),
+        (Dtype::F16, true) => convert(bytes, out, |b| half::f16::from_be_bytes(b).to_f64()),
+        (Dtype::Bf16, false) => convert(bytes, out, |b| half::bf16::from_le_bytes(b).to_f64()),
+        (Dtype::Bf16, true) => convert(bytes, out, |b| half::bf16::from_be_bytes(b).to_f64()),
+        (Dtype::Other(_), _) => {}
     }
 }
 

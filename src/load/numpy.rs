@@ -16,8 +16,8 @@ use ndarray_npy::npy::header::Header;
 
 use super::archive::ZipIndex;
 use super::{
-    Dtype, Format, LoadError, TensorInfo, TensorSource, checked_numel, decode_floats,
-    float_size_or_err, map_file, not_found,
+    Dtype, Format, LoadError, TensorInfo, TensorLocation, TensorSource, TensorStorage,
+    checked_numel, decode_floats, float_size_or_err, map_file, not_found, read_exact_at,
 };
 
 /// The name given to the single array of an `.npy` file.
@@ -214,6 +214,19 @@ impl TensorSource for NpyFile {
         )
     }
 
+    fn storage(&self, name: &str) -> Result<TensorStorage, LoadError> {
+        let info = self.info(name)?;
+        let available = (self.map.len() - self.layout.data_offset) as u64;
+        data_bytes_needed(&self.path, &info, &self.layout, available)?;
+        Ok(TensorStorage::Contiguous(TensorLocation {
+            file: self.path.clone(),
+            offset: self.layout.data_offset as u64,
+            info,
+            big_endian: self.layout.big_endian,
+            fortran_order: self.layout.fortran,
+        }))
+    }
+
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
     }
@@ -319,30 +332,6 @@ impl NpyBlocks {
     }
 }
 
-/// Fills `buffer` from `file` at `offset` without moving a shared cursor (threads may read
-/// different blocks at once).
-#[cfg(unix)]
-fn read_exact_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
-}
-
-/// Fills `buffer` from `file` at `offset` (Windows: `seek_read` until full).
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    while !buffer.is_empty() {
-        match std::os::windows::fs::FileExt::seek_read(file, buffer, offset) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buffer = &mut buffer[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// A `.npz` archive: every `key.npy` member is the tensor `key`.
 pub struct NpzFile {
     zip: ZipIndex,
@@ -415,6 +404,49 @@ impl TensorSource for NpzFile {
         let bytes = self.zip.read(entry)?;
         let data = bytes.get(layout.data_offset..).unwrap_or(&[]);
         decode_array(self.path(), info, layout, data)
+    }
+
+    fn storage(&self, name: &str) -> Result<TensorStorage, LoadError> {
+        let (member, layout, info) = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| not_found(self.path(), name, &self.names))?;
+        let entry = self
+            .zip
+            .entry(member)
+            .expect("member listed when the archive was opened");
+        let available = entry.size.saturating_sub(layout.data_offset as u64);
+        data_bytes_needed(self.path(), info, layout, available)?;
+        let location = |file: PathBuf, offset: u64| TensorLocation {
+            file,
+            offset,
+            info: info.clone(),
+            big_endian: layout.big_endian,
+            fortran_order: layout.fortran,
+        };
+        Ok(match self.zip.stored_data_start(entry) {
+            Some(start) => TensorStorage::Contiguous(location(
+                self.path().to_path_buf(),
+                start + layout.data_offset as u64,
+            )),
+            None => TensorStorage::Compressed {
+                layout: location(self.path().to_path_buf(), 0),
+                inflated_bytes: available,
+                compressed_bytes: entry.compressed_size(),
+            },
+        })
+    }
+
+    fn inflate_elements(&self, name: &str, out: &mut dyn std::io::Write) -> Result<(), LoadError> {
+        let (member, layout, _) = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| not_found(self.path(), name, &self.names))?;
+        let entry = self
+            .zip
+            .entry(member)
+            .expect("member listed when the archive was opened");
+        self.zip.inflate(entry, layout.data_offset as u64, out)
     }
 
     fn metadata(&self) -> &BTreeMap<String, String> {

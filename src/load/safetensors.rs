@@ -19,8 +19,8 @@ use ndarray::{ArrayD, IxDyn};
 use safetensors::SafeTensors;
 
 use super::{
-    Dtype, Format, LoadError, TensorInfo, TensorSource, checked_numel, decode_floats,
-    float_size_or_err, map_file, natural_key, not_found,
+    Dtype, Format, LoadError, TensorInfo, TensorLocation, TensorSource, TensorStorage,
+    checked_numel, decode_floats, float_size_or_err, map_file, natural_key, not_found,
 };
 
 /// Where one tensor's bytes lie, relative to the start of the data section.
@@ -146,6 +146,17 @@ impl TensorSource for SafetensorsFile {
         let values = decode_floats(bytes, &stored.info.dtype, false);
         ArrayD::from_shape_vec(IxDyn(&stored.info.shape), values)
             .map_err(|e| LoadError::tensor(&self.path, name, format!("cannot be shaped: {e}")))
+    }
+
+    fn storage(&self, name: &str) -> Result<TensorStorage, LoadError> {
+        let stored = self.stored(name)?;
+        Ok(TensorStorage::Contiguous(TensorLocation {
+            file: self.path.clone(),
+            offset: (self.data_start + stored.start) as u64,
+            info: stored.info.clone(),
+            big_endian: false,
+            fortran_order: false,
+        }))
     }
 
     fn metadata(&self) -> &BTreeMap<String, String> {
@@ -430,6 +441,14 @@ impl TensorSource for ShardedSafetensors {
             return Err(self.missing_in_shard(name, &shard));
         }
         shard.read_f64(name)
+    }
+
+    fn storage(&self, name: &str) -> Result<TensorStorage, LoadError> {
+        let shard = self.shard(name)?;
+        if !shard.tensors.contains_key(name) {
+            return Err(self.missing_in_shard(name, &shard));
+        }
+        shard.storage(name)
     }
 
     fn metadata(&self) -> &BTreeMap<String, String> {

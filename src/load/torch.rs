@@ -16,8 +16,8 @@ use ndarray::{ArrayD, IxDyn};
 use super::archive::ZipIndex;
 use super::pickle::{self, PickleError, TensorRef};
 use super::{
-    Format, LoadError, TensorInfo, TensorSource, checked_numel, decode_floats, float_size_or_err,
-    not_found,
+    Format, LoadError, TensorInfo, TensorLocation, TensorSource, TensorStorage, checked_numel,
+    decode_floats, float_size_or_err, not_found,
 };
 
 /// One tensor of the checkpoint: where its storage lives and how to view it (counts in
@@ -166,27 +166,23 @@ impl TorchFile {
     }
 }
 
-impl TensorSource for TorchFile {
-    fn path(&self) -> &Path {
-        self.zip.path()
-    }
+/// A tensor whose view was checked against its storage.
+struct CheckedView<'a> {
+    tensor: &'a TorchTensor,
+    entry: &'a super::archive::Entry,
+    /// Bytes per element.
+    size: usize,
+    numel: usize,
+    storage_bytes: u64,
+    /// The view is C-contiguous (every stride of a dimension longer than 1 is the product of
+    /// the later dimensions).
+    contiguous: bool,
+}
 
-    fn format(&self) -> Format {
-        Format::TorchZip
-    }
-
-    fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    fn info(&self, name: &str) -> Result<TensorInfo, LoadError> {
-        self.tensors
-            .get(name)
-            .map(|t| t.info.clone())
-            .ok_or_else(|| not_found(self.path(), name, &self.names))
-    }
-
-    fn read_f64(&self, name: &str) -> Result<ArrayD<f64>, LoadError> {
+impl TorchFile {
+    /// The tensor `name`, its storage member, and the checks every read needs: a float dtype,
+    /// sizes that do not overflow, and a view inside its storage.
+    fn checked_view(&self, name: &str) -> Result<CheckedView<'_>, LoadError> {
         let path = self.path();
         let tensor = self
             .tensors
@@ -223,31 +219,61 @@ impl TensorSource for TorchFile {
                 )));
             }
         }
-        let bytes = self.zip.read(entry)?;
-        if (bytes.len() as u64) < storage_bytes {
+        let mut expected = 1usize;
+        let mut contiguous = true;
+        for (&dim, &stride) in view.shape.iter().zip(&view.stride).rev() {
+            contiguous &= dim == 1 || stride == expected;
+            expected = expected.saturating_mul(dim);
+        }
+        Ok(CheckedView {
+            tensor,
+            entry,
+            size,
+            numel,
+            storage_bytes,
+            contiguous,
+        })
+    }
+}
+
+impl TensorSource for TorchFile {
+    fn path(&self) -> &Path {
+        self.zip.path()
+    }
+
+    fn format(&self) -> Format {
+        Format::TorchZip
+    }
+
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn info(&self, name: &str) -> Result<TensorInfo, LoadError> {
+        self.tensors
+            .get(name)
+            .map(|t| t.info.clone())
+            .ok_or_else(|| not_found(self.path(), name, &self.names))
+    }
+
+    fn read_f64(&self, name: &str) -> Result<ArrayD<f64>, LoadError> {
+        let checked = self.checked_view(name)?;
+        let (tensor, view, size) = (checked.tensor, &checked.tensor.view, checked.size);
+        let bad = |message: String| LoadError::tensor(self.path(), name, message);
+        let bytes = self.zip.read(checked.entry)?;
+        if (bytes.len() as u64) < checked.storage_bytes {
             return Err(bad(format!(
-                "has a storage of {} elements ({storage_bytes} bytes) but '{member}' holds {} bytes",
+                "has a storage of {} elements ({} bytes) but '{}' holds {} bytes",
                 view.storage_numel,
+                checked.storage_bytes,
+                checked.entry.name,
                 bytes.len()
             )));
         }
-        let contiguous_strides = {
-            let mut expected = 1usize;
-            let mut strides = vec![0usize; view.shape.len()];
-            for k in (0..view.shape.len()).rev() {
-                strides[k] = expected;
-                expected = expected.saturating_mul(view.shape[k]);
-            }
-            strides
-        };
+        let numel = checked.numel;
         let values = if numel == 0 {
             Vec::new()
-        } else if view
-            .shape
-            .iter()
-            .zip(view.stride.iter().zip(&contiguous_strides))
-            .all(|(&dim, (&s, &c))| dim == 1 || s == c)
-        {
+        } else if checked.contiguous {
             let start = view.offset as usize * size;
             decode_floats(
                 &bytes[start..start + numel * size],
@@ -282,6 +308,31 @@ impl TensorSource for TorchFile {
         };
         ArrayD::from_shape_vec(IxDyn(&view.shape), values)
             .map_err(|e| bad(format!("cannot be shaped: {e}")))
+    }
+
+    fn storage(&self, name: &str) -> Result<TensorStorage, LoadError> {
+        let checked = self.checked_view(name)?;
+        let start = match self.zip.stored_data_start(checked.entry) {
+            Some(start) if checked.contiguous => start,
+            _ => return Ok(TensorStorage::Other),
+        };
+        if checked.entry.size < checked.storage_bytes {
+            return Err(LoadError::tensor(
+                self.path(),
+                name,
+                format!(
+                    "has a storage of {} bytes but '{}' holds {} bytes",
+                    checked.storage_bytes, checked.entry.name, checked.entry.size
+                ),
+            ));
+        }
+        Ok(TensorStorage::Contiguous(TensorLocation {
+            file: self.path().to_path_buf(),
+            offset: start + checked.tensor.view.offset * checked.size as u64,
+            info: checked.tensor.info.clone(),
+            big_endian: self.big_endian,
+            fortran_order: false,
+        }))
     }
 
     fn metadata(&self) -> &BTreeMap<String, String> {

@@ -62,11 +62,13 @@ pub enum Metric {
     Log10AmaxBackward,
     /// log10 spectral_norm.
     Log10SpectralNorm,
+    /// max(amax_forward, amax_backward): the larger Amax gain of the two directions.
+    AmaxLarger,
 }
 
 impl Metric {
     /// All metrics in output order.
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 19] = [
         Metric::AmaxForward,
         Metric::AmaxBackward,
         Metric::InfNorm,
@@ -85,6 +87,7 @@ impl Metric {
         Metric::Log10AmaxForward,
         Metric::Log10AmaxBackward,
         Metric::Log10SpectralNorm,
+        Metric::AmaxLarger,
     ];
 
     /// Position in [`Metric::ALL`].
@@ -113,6 +116,7 @@ impl Metric {
             Metric::Log10AmaxForward => "log10_amax_forward",
             Metric::Log10AmaxBackward => "log10_amax_backward",
             Metric::Log10SpectralNorm => "log10_spectral_norm",
+            Metric::AmaxLarger => "amax_larger",
         }
     }
 
@@ -265,6 +269,8 @@ impl MatrixMetrics {
         values[Metric::Log10AmaxForward.index()] = p.log10_scaled(amax_forward_mantissa);
         values[Metric::Log10AmaxBackward.index()] = p.log10_scaled(amax_backward_mantissa);
         values[Metric::Log10SpectralNorm.index()] = p.log10_scaled(sigma1);
+        values[Metric::AmaxLarger.index()] =
+            scaled(amax_forward_mantissa.max(amax_backward_mantissa));
         Self { values }
     }
 

@@ -135,9 +135,11 @@ struct PreparedPanel<'a> {
     y: Axis,
     /// Reference line at this y (axis space), with its label.
     reference: Option<(f64, &'a str)>,
+    /// Threshold line at this y (axis space), with its label.
+    threshold: Option<(f64, &'a str)>,
 }
 
-fn prepare_panel(panel: &Panel) -> Result<PreparedPanel<'_>, PlotError> {
+fn prepare_panel<'a>(panel: &'a Panel) -> Result<PreparedPanel<'a>, PlotError> {
     let (xs, ys) = (panel.x_scale, panel.y_scale);
     let mut xv = Vec::new();
     let mut yv = Vec::new();
@@ -194,11 +196,15 @@ fn prepare_panel(panel: &Panel) -> Result<PreparedPanel<'_>, PlotError> {
     if xv.is_empty() {
         return Err(PlotError::NoData(panel.title.clone()));
     }
-    let reference = panel.reference_line.as_ref().and_then(|(v, label)| {
-        let t = to_axis(ys, *v)?;
-        yv.push(t);
-        Some((t, label.as_str()))
-    });
+    let mut horizontal = |line: Option<&'a (f64, String)>| {
+        line.and_then(|(v, label)| {
+            let t = to_axis(ys, *v)?;
+            yv.push(t);
+            Some((t, label.as_str()))
+        })
+    };
+    let reference = horizontal(panel.reference_line.as_ref());
+    let threshold = horizontal(panel.threshold_line.as_ref());
     let x = build_axis(xs, &xv, 0.02, integer_x && xs == AxisScale::Linear);
     let y_margin = if ys == AxisScale::Log10 { 0.04 } else { 0.05 };
     let y = build_axis(ys, &yv, y_margin, false);
@@ -208,6 +214,7 @@ fn prepare_panel(panel: &Panel) -> Result<PreparedPanel<'_>, PlotError> {
         x,
         y,
         reference,
+        threshold,
     })
 }
 
@@ -291,17 +298,22 @@ impl LegendBox {
                 band: !s.bands.is_empty(),
             });
         }
-        if let Some((_, label)) = p.reference
-            && !label.trim().is_empty()
-        {
-            entries.push(LegendEntry {
-                label: label.trim().to_string(),
-                color: REFERENCE_LINE,
-                width: REFERENCE_WIDTH,
-                dash: Some(REFERENCE_DASH),
-                marker: false,
-                band: false,
-            });
+        for (line, color, dash) in [
+            (p.reference, REFERENCE_LINE, REFERENCE_DASH),
+            (p.threshold, THRESHOLD_LINE, THRESHOLD_DASH),
+        ] {
+            if let Some((_, label)) = line
+                && !label.trim().is_empty()
+            {
+                entries.push(LegendEntry {
+                    label: label.trim().to_string(),
+                    color,
+                    width: REFERENCE_WIDTH,
+                    dash: Some(dash),
+                    marker: false,
+                    band: false,
+                });
+            }
         }
         if entries.is_empty() {
             return Ok(None);
@@ -400,8 +412,8 @@ fn occupancy(p: &PreparedPanel<'_>, m: &Mapper<'_>) -> Vec<((f64, f64), f64)> {
             }
         }
     }
-    if let Some((y, _)) = p.reference {
-        let py = m.py(y);
+    for (y, _) in p.reference.iter().chain(&p.threshold) {
+        let py = m.py(*y);
         let mut x = m.frame.x0;
         while x <= m.frame.x1 {
             out.push(((x, py), 0.3));
@@ -555,15 +567,15 @@ fn draw_line_panel(
         scene.line(vec![(x, f.y0), (x, f.y1)], GRID_MAJOR, GRID_WIDTH);
     }
 
-    // Reference line.
-    if let Some((y, _)) = p.reference {
-        let y = m.py(y);
-        scene.dashed_line(
-            &[(f.x0, y), (f.x1, y)],
-            REFERENCE_LINE,
-            REFERENCE_WIDTH,
-            REFERENCE_DASH,
-        );
+    // Reference and threshold lines.
+    for (line, color, dash) in [
+        (p.reference, REFERENCE_LINE, REFERENCE_DASH),
+        (p.threshold, THRESHOLD_LINE, THRESHOLD_DASH),
+    ] {
+        if let Some((y, _)) = line {
+            let y = m.py(y);
+            scene.dashed_line(&[(f.x0, y), (f.x1, y)], color, REFERENCE_WIDTH, dash);
+        }
     }
 
     // Bands, then lines, then markers.

@@ -98,6 +98,9 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Horizontal dashed grey line at this y, with a legend label (e.g. `(1.0, "ideal")`).
     pub reference_line: Option<(f64, String)>,
+    /// Horizontal dotted black line at a limit the data are judged against (e.g. a
+    /// `--max-gain`), with a legend label.
+    pub threshold_line: Option<(f64, String)>,
 }
 
 impl Panel {
@@ -115,6 +118,7 @@ impl Panel {
             x_scale: AxisScale::Linear,
             series: Vec::new(),
             reference_line: None,
+            threshold_line: None,
         }
     }
     /// The same panel with a log10 y axis.
@@ -130,6 +134,11 @@ impl Panel {
     /// The same panel with a horizontal reference line.
     pub fn with_reference_line(mut self, y: f64, label: impl Into<String>) -> Self {
         self.reference_line = Some((y, label.into()));
+        self
+    }
+    /// The same panel with a horizontal threshold line (always inside the y range).
+    pub fn with_threshold_line(mut self, y: f64, label: impl Into<String>) -> Self {
+        self.threshold_line = Some((y, label.into()));
         self
     }
 }

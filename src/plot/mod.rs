@@ -23,11 +23,9 @@
 //! # Ok::<(), mhc_analyze::plot::PlotError>(())
 //! ```
 
-pub mod audit;
 mod axis;
 pub mod draw;
 pub mod figure;
-pub mod gain;
 mod polygon;
 mod scene;
 mod strip;

@@ -124,6 +124,10 @@ pub(crate) const MARKER_RADIUS: f64 = 4.5;
 pub(crate) const SERIES_DASH: (f64, f64) = (14.0, 8.0);
 /// Dash pattern (on, off) of the reference line.
 pub(crate) const REFERENCE_DASH: (f64, f64) = (10.0, 7.0);
+/// Threshold lines (a limit the data are judged against): near-black, short dashes.
+pub(crate) const THRESHOLD_LINE: RGBAColor = gray(0x20);
+/// Dash pattern of threshold lines (on, off), in pixels at full scale.
+pub(crate) const THRESHOLD_DASH: (f64, f64) = (4.0, 4.0);
 
 // ---------------------------------------------------------------------------------------------
 // Diverging colour map

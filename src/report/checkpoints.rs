@@ -2,12 +2,13 @@
 //! side — composite gain and stream collapse against depth, the whole-model composites as heat
 //! maps, and each model's verdict.
 
-use crate::analysis::{AuditResult, audit};
+use crate::analysis::{AuditResult, Audited, Layer, Stat, audit};
 use crate::compose::{Composite, prefix_composites};
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Align, Cell, Table, format_number};
-use crate::load::{Layout, LoadedHres, load_hres};
+use crate::load::Layout;
+use crate::load::input::{Provenance, open_audit_input};
 use crate::metrics::{Metric, amax_backward, amax_forward, column_sums, row_sums};
 use crate::plot::{
     HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, SeriesStyle, ValueFormat,
@@ -17,20 +18,53 @@ use super::common::{TidyCsv, and_list, num, panel_values, spans_decades};
 use super::experiment::{CheckpointSpec, Experiment, ModelSpec, sha256_hex};
 use super::{DataFile, FigureData, InputFile, Report, ReportFigure, ReportTable};
 
-struct Audited<'a> {
+struct AuditedModel<'a> {
     spec: &'a ModelSpec,
-    loaded: LoadedHres,
+    provenance: Provenance,
     result: AuditResult,
 }
 
-impl Audited<'_> {
+impl AuditedModel<'_> {
     fn is_hc(&self) -> bool {
-        self.loaded.layout == Layout::LucidrainsHc
+        self.provenance.layout == Layout::LucidrainsHc
+    }
+
+    /// The token aggregate of a value: the mean over tokens, or (metric-of-mean) the value of
+    /// the token-mean matrices.
+    fn aggregate(&self, composite: Composite, layer: Layer, metric: Metric) -> f64 {
+        match &self.result.metric_of_mean {
+            Some(of_mean) => of_mean.get(Audited::Stack, composite, layer, metric, Stat::Mean),
+            None => self
+                .result
+                .results()
+                .get(Audited::Stack, composite, layer, metric, Stat::Mean),
+        }
+    }
+
+    /// [`Self::aggregate`] of the whole-model composite.
+    fn whole_model(&self, metric: Metric) -> f64 {
+        self.aggregate(Composite::Prefix, self.last_layer(), metric)
+    }
+
+    fn layers(&self) -> usize {
+        self.result.results().layers()
+    }
+
+    fn last_layer(&self) -> Layer {
+        self.result.results().last_layer()
+    }
+
+    fn tokens(&self) -> u64 {
+        self.result.results().draws()
+    }
+
+    fn streams(&self) -> usize {
+        self.result.tokens.streams
     }
 }
 
 /// HC in vermillion, every Sinkhorn layout in blue; several mHC models differ by dash and markers.
-fn style(model: &Audited<'_>, mhc_index: usize) -> SeriesStyle {
+fn style(model: &AuditedModel<'_>, mhc_index: usize) -> SeriesStyle {
     if model.is_hc() {
         return SeriesStyle::hc();
     }
@@ -92,14 +126,14 @@ pub(super) fn run(
             bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
         });
-        let loaded = load_hres(path, &model.options).map_err(|e| Error::Format {
+        let input = open_audit_input(path, &model.options).map_err(|e| Error::Format {
             path: experiment.path().to_path_buf(),
             message: format!("model '{}': {e}", model.name),
         })?;
-        let result = audit(&loaded.stack, &spec.config);
-        models.push(Audited {
+        let result = audit(input.tokens.as_ref(), &spec.config, |_| Ok(()), |_| {})?;
+        models.push(AuditedModel {
             spec: model,
-            loaded,
+            provenance: input.provenance,
             result,
         });
         on_progress(1);
@@ -121,9 +155,8 @@ pub(super) fn run(
     let curve = |title: &str, y_label: &str, composite: Composite, metric: Metric| {
         let mut panel = Panel::new(title, "layer l", y_label);
         for (m, s) in models.iter().zip(&styles) {
-            let profile = &m.result.profile;
-            let points = (1..=profile.layers())
-                .map(|l| (l as f64, profile.get(composite, l, metric)))
+            let points = Layer::all(m.layers())
+                .map(|l| (l.number() as f64, m.aggregate(composite, l, metric)))
                 .collect();
             panel = panel.with_series(Series::new(m.spec.name.clone(), s.clone(), points));
         }
@@ -180,17 +213,30 @@ pub(super) fn run(
         let Some(m) = models.iter().find(|m| m.is_hc() == hc) else {
             continue;
         };
-        let n = m.loaded.stack.streams();
-        let means = m.loaded.stack.token_mean_matrices();
+        let n = m.streams();
+        let means = m
+            .result
+            .tokens
+            .mean_matrices
+            .as_ref()
+            .expect("audits keep the token-mean matrices");
         let slices: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
         let whole = prefix_composites(&slices, n)
             .pop()
             .expect("a loaded stack has layers")
             .to_f64();
-        let worst = m.result.worst_layers.first().copied().unwrap_or(1);
+        let worst = m
+            .result
+            .worst_layers
+            .first()
+            .copied()
+            .unwrap_or(Layer::FIRST);
         for (what, matrix) in [
-            (format!("H_{worst} (worst layer)"), means[worst - 1].clone()),
-            (format!("H_{}⋯H_1", means.len()), whole),
+            (
+                format!("H_{worst} (worst layer)"),
+                means[worst.index()].clone(),
+            ),
+            (crate::export::audit::whole_model_name(means.len()), whole),
         ] {
             if matrix.iter().any(|x| !x.is_finite()) {
                 continue;
@@ -235,17 +281,16 @@ pub(super) fn run(
         .to_vec(),
     );
     for m in &models {
-        let p = &m.result.profile;
         table.push_row(vec![
             Cell::text(m.spec.name.clone()),
-            Cell::text(m.loaded.layout.name()),
-            Cell::text(p.layers().to_string()),
-            Cell::text(p.streams().to_string()),
-            Cell::text(p.tokens().to_string()),
-            Cell::number(p.whole_model(Metric::AmaxForward), 4),
-            Cell::number(p.whole_model(Metric::AmaxBackward), 4),
-            Cell::number(p.whole_model(Metric::Sigma2), 2),
-            Cell::number(p.whole_model(Metric::BirkhoffDistance), 2),
+            Cell::text(m.provenance.layout.name()),
+            Cell::text(m.layers().to_string()),
+            Cell::text(m.streams().to_string()),
+            Cell::text(m.tokens().to_string()),
+            Cell::number(m.whole_model(Metric::AmaxForward), 4),
+            Cell::number(m.whole_model(Metric::AmaxBackward), 4),
+            Cell::number(m.whole_model(Metric::Sigma2), 2),
+            Cell::number(m.whole_model(Metric::BirkhoffDistance), 2),
             Cell::text(m.result.verdict.name()),
         ]);
     }
@@ -267,10 +312,10 @@ pub(super) fn run(
             m.spec.name,
             m.spec.label,
             m.spec.path.written,
-            m.loaded.layout.name(),
-            m.loaded.reason
+            m.provenance.layout.name(),
+            m.provenance.reason
         );
-        for extra in &m.loaded.notes {
+        for extra in &m.provenance.notes {
             note.push_str(&format!(" {}.", extra.trim_end_matches('.')));
         }
         table.notes.push(note);
@@ -288,16 +333,19 @@ pub(super) fn run(
         (Composite::Suffix, Metric::AmaxBackward),
     ];
     for m in &models {
-        let p = &m.result.profile;
+        let results = m.result.results();
         for (composite, metric) in rows {
-            for layer in 1..=p.layers() {
+            for layer in Layer::all(m.layers()) {
                 for (stat, value) in [
-                    ("mean", p.get(composite, layer, metric)),
-                    ("max", p.token_max(composite, layer, metric)),
+                    (Stat::Mean, m.aggregate(composite, layer, metric)),
+                    (
+                        Stat::Max,
+                        results.get(Audited::Stack, composite, layer, metric, Stat::Max),
+                    ),
                 ] {
                     csv.row(
                         vec![super::common::Field::from(m.spec.name.as_str())],
-                        m.loaded.layout.name(),
+                        m.provenance.layout.name(),
                         composite,
                         layer,
                         metric,
@@ -310,11 +358,10 @@ pub(super) fn run(
     }
 
     // --- prose --------------------------------------------------------------------------------------
-    let describe = |m: &Audited<'_>| {
-        let p = &m.result.profile;
+    let describe = |m: &AuditedModel<'_>| {
         let (f, b) = (
-            p.whole_model(Metric::AmaxForward),
-            p.whole_model(Metric::AmaxBackward),
+            m.whole_model(Metric::AmaxForward),
+            m.whole_model(Metric::AmaxBackward),
         );
         let deviation = (f - 1.0).abs().max((b - 1.0).abs());
         let gains = if deviation < 1e-3 {
@@ -333,10 +380,10 @@ pub(super) fn run(
             "`{}` — {}, {} layers, {} token{}: {gains}, σ₂ = {}, {}",
             m.spec.name,
             m.spec.label,
-            p.layers(),
-            p.tokens(),
-            if p.tokens() == 1 { "" } else { "s" },
-            num(p.whole_model(Metric::Sigma2), 2),
+            m.layers(),
+            m.tokens(),
+            if m.tokens() == 1 { "" } else { "s" },
+            num(m.whole_model(Metric::Sigma2), 2),
             m.result.verdict.name()
         )
     };
@@ -377,13 +424,15 @@ pub(super) fn run(
             .iter()
             .filter(|m| !m.is_hc())
             .map(|m| {
-                let p = &m.result.profile;
                 format!(
                     "{} from {} at layer 1 to {} at layer {}",
                     m.spec.name,
-                    num(p.get(Composite::Prefix, 1, Metric::Sigma2), 2),
-                    num(p.whole_model(Metric::Sigma2), 2),
-                    p.layers()
+                    num(
+                        m.aggregate(Composite::Prefix, Layer::FIRST, Metric::Sigma2),
+                        2
+                    ),
+                    num(m.whole_model(Metric::Sigma2), 2),
+                    m.layers()
                 )
             })
             .collect();
@@ -394,7 +443,7 @@ pub(super) fn run(
                 format!(
                     "{}'s grows to {}",
                     m.spec.name,
-                    num(m.result.profile.whole_model(Metric::Sigma2), 3)
+                    num(m.whole_model(Metric::Sigma2), 3)
                 )
             })
             .collect();
@@ -428,12 +477,12 @@ pub(super) fn run(
         })).collect::<Vec<_>>(),
         "detected": models.iter().map(|m| serde_json::json!({
             "name": m.spec.name,
-            "layout": m.loaded.layout.name(),
-            "layout_reason": m.loaded.reason,
-            "source_dtype": m.loaded.source_dtype,
-            "layers": m.loaded.stack.layers(),
-            "tokens": m.loaded.stack.tokens(),
-            "streams": m.loaded.stack.streams(),
+            "layout": m.provenance.layout.name(),
+            "layout_reason": m.provenance.reason,
+            "source_dtype": m.provenance.source_dtype,
+            "layers": m.layers(),
+            "tokens": m.tokens(),
+            "streams": m.streams(),
         })).collect::<Vec<_>>(),
         "version": env!("CARGO_PKG_VERSION"),
     });

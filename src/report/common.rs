@@ -3,52 +3,15 @@
 
 use serde::Serialize;
 
-use crate::analysis::Summary;
-use crate::analysis::stats::exact_quantile;
+use crate::analysis::{Layer, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::markdown::format_number;
 use crate::metrics::Metric;
 use crate::plot::{Panel, Series, SeriesStyle};
 
-/// Mean, median, min, max, 5th and 95th percentile of `values` (exact; numpy's linear
-/// interpolation). The mean sums in the given (seed) order, so it is reproducible.
-pub fn summarize(values: &[f64]) -> Summary {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = values.len().max(1) as f64;
-    Summary {
-        mean: values.iter().sum::<f64>() / n,
-        median: exact_quantile(&sorted, 0.5),
-        min: sorted.first().copied().unwrap_or(f64::NAN),
-        max: sorted.last().copied().unwrap_or(f64::NAN),
-        p05: exact_quantile(&sorted, 0.05),
-        p95: exact_quantile(&sorted, 0.95),
-    }
-}
-
-/// Per-seed rows of `width` values → one [`Summary`] per column.
-pub fn summarize_columns(rows: &[Vec<f64>], width: usize) -> Vec<Summary> {
-    (0..width)
-        .map(|k| summarize(&rows.iter().map(|r| r[k]).collect::<Vec<_>>()))
-        .collect()
-}
-
 /// Statistics written to the CSVs of curves (figures use the median and the 5–95 % band).
-pub const CURVE_STATS: [&str; 3] = ["median", "p05", "p95"];
-
-/// The named statistic of a summary.
-pub fn stat(summary: &Summary, name: &str) -> f64 {
-    match name {
-        "mean" => summary.mean,
-        "median" => summary.median,
-        "min" => summary.min,
-        "max" => summary.max,
-        "p05" => summary.p05,
-        "p95" => summary.p95,
-        _ => f64::NAN,
-    }
-}
+pub const CURVE_STATS: [Stat; 3] = [Stat::Median, Stat::P05, Stat::P95];
 
 /// One field of a CSV record.
 #[derive(Clone, Debug, Serialize)]
@@ -156,9 +119,9 @@ impl TidyCsv {
         grid: Vec<Field>,
         method: &str,
         composite: Composite,
-        layer: usize,
+        layer: Layer,
         metric: Metric,
-        stat: &str,
+        stat: Stat,
         value: f64,
     ) -> Result<(), Error> {
         debug_assert_eq!(grid.len(), self.grid);
@@ -166,9 +129,32 @@ impl TidyCsv {
         fields.extend([
             Field::from(method),
             Field::from(composite.name()),
-            Field::from(layer),
+            Field::from(layer.number()),
             Field::from(metric.name()),
-            Field::from(stat),
+            Field::from(stat.name()),
+            Field::from(value),
+        ]);
+        self.table.row(fields)
+    }
+
+    /// One value that is not a statistic over draws (a single draw): `value` in the stat column.
+    pub fn single_value(
+        &mut self,
+        grid: Vec<Field>,
+        method: &str,
+        composite: Composite,
+        layer: Layer,
+        metric: Metric,
+        value: f64,
+    ) -> Result<(), Error> {
+        debug_assert_eq!(grid.len(), self.grid);
+        let mut fields = grid;
+        fields.extend([
+            Field::from(method),
+            Field::from(composite.name()),
+            Field::from(layer.number()),
+            Field::from(metric.name()),
+            Field::from("value"),
             Field::from(value),
         ]);
         self.table.row(fields)
@@ -181,20 +167,20 @@ impl TidyCsv {
         grid: &[Field],
         method: &str,
         composite: Composite,
-        layer: usize,
+        layer: Layer,
         metric: Metric,
-        stats: &[&str],
+        stats: &[Stat],
         summary: &Summary,
     ) -> Result<(), Error> {
-        for name in stats {
+        for &stat in stats {
             self.row(
                 grid.to_vec(),
                 method,
                 composite,
                 layer,
                 metric,
-                name,
-                stat(summary, name),
+                stat,
+                summary.get(stat),
             )?;
         }
         Ok(())
@@ -285,22 +271,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn summaries_are_exact() {
-        let s = summarize(&[3.0, 1.0, 10.0, 2.0, 4.0]);
-        assert_eq!((s.min, s.median, s.max, s.mean), (1.0, 3.0, 10.0, 4.0));
-        assert!((s.p95 - 8.8).abs() < 1e-12);
-    }
-
-    #[test]
     fn tidy_rows_lead_with_the_grid() {
         let mut csv = TidyCsv::new(&["sinkhorn_iters"]).unwrap();
         csv.row(
             vec![Field::from(20u32)],
             "mhc",
             Composite::Prefix,
-            60,
+            Layer::new(60).unwrap(),
             Metric::AmaxBackward,
-            "median",
+            Stat::Median,
             1.5,
         )
         .unwrap();

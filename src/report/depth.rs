@@ -7,31 +7,46 @@
 //! logits an L-layer `gain --layers L` run draws for the same seed, and prefix(L) = H_L⋯H_1
 //! is its whole-model composite.
 
-use rayon::prelude::*;
-
-use crate::analysis::{LogitSource, Summary};
-use crate::compose::{Composite, prefix_composites};
+use crate::analysis::{
+    Layer, LayerSelection, LogitSource, Method, MetricSelection, Selection, Stat, Summary, run_gain,
+};
+use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Cell, Table};
-use crate::generate::mhc_stack;
-use crate::metrics::{Metric, amax_backward, amax_forward, distance_to_average, sigma2};
+use crate::metrics::Metric;
 use crate::plot::{AxisScale, LineFigure, Panel, Series, SeriesStyle};
 
 use super::common::{
     CURVE_STATS, CsvTable, Field, TidyCsv, and_list, band_series, max_deviation_from_one, num,
-    summarize_columns,
 };
 use super::experiment::DepthSpec;
 use super::{DataFile, FigureData, Report, ReportFigure, ReportTable};
 
-/// Values per depth: HC log10 forward gain; mHC forward and backward gain, σ₂, ‖P − J/n‖₂.
-const PER_DEPTH: usize = 5;
-const HC_LOG10: usize = 0;
-const MHC_FORWARD: usize = 1;
-const MHC_BACKWARD: usize = 2;
-const MHC_SIGMA2: usize = 3;
-const MHC_AVERAGE: usize = 4;
+/// What the report reads at each depth L: statistics over seeds of the whole-model composite
+/// prefix(L) = H_L⋯H_1 of the L-layer model.
+#[derive(Clone, Copy, Debug)]
+struct AtDepth {
+    /// HC: log10 amax_forward.
+    hc_log10_forward: Summary,
+    /// mHC: amax_forward.
+    mhc_forward: Summary,
+    /// mHC: amax_backward.
+    mhc_backward: Summary,
+    /// mHC: σ₂.
+    mhc_sigma2: Summary,
+    /// mHC: ‖P − J/n‖₂.
+    mhc_distance_to_average: Summary,
+}
+
+/// The metrics [`AtDepth`] reads.
+const MEASURED: [Metric; 5] = [
+    Metric::Log10AmaxForward,
+    Metric::AmaxForward,
+    Metric::AmaxBackward,
+    Metric::Sigma2,
+    Metric::DistanceToAverage,
+];
 
 /// Median σ₂ below which the streams count as collapsed to their mean (rounding level for
 /// 4×4 products is ≈ 1e-16).
@@ -39,29 +54,6 @@ const COLLAPSED: f64 = 1e-12;
 
 /// Values below this are rounding; the collapse figure draws them at this floor.
 const DRAW_FLOOR: f64 = 1e-17;
-
-fn seed_values(
-    config: &crate::analysis::GainConfig,
-    depths: &[usize],
-    index: u64,
-) -> Result<Vec<f64>, Error> {
-    let n = config.streams();
-    let logits = config.logits(index)?;
-    let mhc = mhc_stack(&logits, config.sinkhorn());
-    let hc = prefix_composites(&logits.token_slices(0), n);
-    let mhc = prefix_composites(&mhc.token_slices(0), n);
-    let mut values = Vec::with_capacity(depths.len() * PER_DEPTH);
-    for &depth in depths {
-        let h = &hc[depth - 1];
-        let m = mhc[depth - 1].to_f64();
-        values.push(h.log10_scaled(amax_forward(h.mantissa(), n)));
-        values.push(amax_forward(&m, n));
-        values.push(amax_backward(&m, n));
-        values.push(sigma2(&m, n));
-        values.push(distance_to_average(&m, n));
-    }
-    Ok(values)
-}
 
 /// Least-squares line y = a + b·x: (a, b, R²).
 pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64, f64) {
@@ -83,8 +75,8 @@ pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64, f64) {
 
 struct StreamResult {
     streams: usize,
-    /// `[depth][value]` summaries.
-    summaries: Vec<Vec<Summary>>,
+    /// Per depth, in the order of the experiment's depths.
+    summaries: Vec<AtDepth>,
     /// (intercept, slope, R²) of median log10 gain against L.
     fit: (f64, f64, f64),
 }
@@ -93,17 +85,37 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
     let depths = &spec.depths;
     let mut results = Vec::new();
     for config in &spec.configs {
-        let rows: Vec<Vec<f64>> = (0..config.seeds())
-            .into_par_iter()
-            .map(|i| seed_values(config, depths, i))
-            .collect::<Result<_, _>>()?;
+        // One stack of the largest depth per seed; the L-layer model's whole-model composite is
+        // prefix(L) of it, so only the prefix composites at the experiment's depths are measured.
+        let at: Vec<Layer> = depths
+            .iter()
+            .map(|&d| Layer::new(d).expect("validated: depths ≥ 1"))
+            .collect();
+        let selection = Selection::metrics(MetricSelection::of(&MEASURED))
+            .with_composite(Composite::Single, None)
+            .with_composite(Composite::Suffix, None)
+            .with_composite(Composite::Prefix, Some(LayerSelection::Only(at.clone())));
+        let config = config.clone().with_selection(selection)?;
+        let measured = run_gain(&config, |_, _| Ok(()), |_| {})?;
         on_progress(config.seeds());
-        let flat = summarize_columns(&rows, depths.len() * PER_DEPTH);
-        let summaries: Vec<Vec<Summary>> = flat.chunks(PER_DEPTH).map(<[_]>::to_vec).collect();
+        let summaries: Vec<AtDepth> = at
+            .iter()
+            .map(|&layer| {
+                let get =
+                    |method, metric| *measured.summary(method, Composite::Prefix, layer, metric);
+                AtDepth {
+                    hc_log10_forward: get(Method::Hc, Metric::Log10AmaxForward),
+                    mhc_forward: get(Method::Mhc, Metric::AmaxForward),
+                    mhc_backward: get(Method::Mhc, Metric::AmaxBackward),
+                    mhc_sigma2: get(Method::Mhc, Metric::Sigma2),
+                    mhc_distance_to_average: get(Method::Mhc, Metric::DistanceToAverage),
+                }
+            })
+            .collect();
         let points: Vec<(f64, f64)> = depths
             .iter()
             .zip(&summaries)
-            .map(|(&l, s)| (l as f64, s[HC_LOG10].median))
+            .map(|(&l, s)| (l as f64, s.hc_log10_forward.median))
             .collect();
         results.push(StreamResult {
             streams: config.streams(),
@@ -131,12 +143,12 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
             let hc: Vec<(f64, Summary)> = depths
                 .iter()
                 .zip(&r.summaries)
-                .map(|(&l, s)| (l as f64, s[HC_LOG10]))
+                .map(|(&l, s)| (l as f64, s.hc_log10_forward))
                 .collect();
             let mhc_points: Vec<(f64, f64)> = depths
                 .iter()
                 .zip(&r.summaries)
-                .map(|(&l, s)| (l as f64, s[MHC_FORWARD].median.log10()))
+                .map(|(&l, s)| (l as f64, s.mhc_forward.median.log10()))
                 .collect();
             let fit: Vec<(f64, f64)> = [depths[0], max_depth]
                 .iter()
@@ -185,16 +197,16 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         .iter()
         .enumerate()
         .map(|(k, r)| {
-            let summaries = |index: usize| -> Vec<(f64, Summary)> {
+            let summaries = |value: fn(&AtDepth) -> Summary| -> Vec<(f64, Summary)> {
                 depths
                     .iter()
                     .zip(&r.summaries)
-                    .map(|(&l, s)| (l as f64, s[index]))
+                    .map(|(&l, s)| (l as f64, value(s)))
                     .collect()
             };
             let floor = |x: f64| x.max(DRAW_FLOOR);
-            let sigma = summaries(MHC_SIGMA2);
-            let average = summaries(MHC_AVERAGE);
+            let sigma = summaries(|s| s.mhc_sigma2);
+            let average = summaries(|s| s.mhc_distance_to_average);
             let mut panel = Panel::new(
                 format!("({}) n = {}", letters[k % letters.len()], r.streams),
                 "depth L (log scale)",
@@ -257,16 +269,16 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
     let mhc_deviation = |r: &StreamResult| {
         max_deviation_from_one(r.summaries.iter().flat_map(|s| {
             [
-                s[MHC_FORWARD].min,
-                s[MHC_FORWARD].max,
-                s[MHC_BACKWARD].min,
-                s[MHC_BACKWARD].max,
+                s.mhc_forward.min,
+                s.mhc_forward.max,
+                s.mhc_backward.min,
+                s.mhc_backward.max,
             ]
         }))
     };
     for r in &results {
         let (a, b, r2) = r.fit;
-        let last = r.summaries.last().expect("depths")[HC_LOG10].median;
+        let last = r.summaries.last().expect("depths").hc_log10_forward.median;
         growth_table.push_row(vec![
             Cell::text(r.streams.to_string()),
             Cell::number(b, 3),
@@ -294,7 +306,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         row.extend(
             r.summaries
                 .iter()
-                .map(|s| Cell::number(s[MHC_SIGMA2].median, 2)),
+                .map(|s| Cell::number(s.mhc_sigma2.median, 2)),
         );
         collapse_table.push_row(row);
     }
@@ -312,6 +324,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
     for r in &results {
         let grid = [Field::from(r.streams)];
         for (&depth, s) in depths.iter().zip(&r.summaries) {
+            let depth = Layer::new(depth).expect("validated: depths ≥ 1");
             csv.summary(
                 &grid,
                 "hc",
@@ -319,21 +332,18 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
                 depth,
                 Metric::Log10AmaxForward,
                 &CURVE_STATS,
-                &s[HC_LOG10],
+                &s.hc_log10_forward,
             )?;
-            for (index, metric, stats) in [
+            let extremes = [Stat::Median, Stat::Min, Stat::Max];
+            for (summary, metric, stats) in [
+                (&s.mhc_forward, Metric::AmaxForward, &extremes[..]),
+                (&s.mhc_backward, Metric::AmaxBackward, &extremes),
+                (&s.mhc_sigma2, Metric::Sigma2, &CURVE_STATS),
                 (
-                    MHC_FORWARD,
-                    Metric::AmaxForward,
-                    &["median", "min", "max"][..],
+                    &s.mhc_distance_to_average,
+                    Metric::DistanceToAverage,
+                    &CURVE_STATS,
                 ),
-                (
-                    MHC_BACKWARD,
-                    Metric::AmaxBackward,
-                    &["median", "min", "max"],
-                ),
-                (MHC_SIGMA2, Metric::Sigma2, &CURVE_STATS),
-                (MHC_AVERAGE, Metric::DistanceToAverage, &CURVE_STATS),
             ] {
                 csv.summary(
                     &grid,
@@ -342,7 +352,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
                     depth,
                     metric,
                     stats,
-                    &s[index],
+                    summary,
                 )?;
             }
         }
@@ -373,7 +383,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
             match depths
                 .iter()
                 .zip(&r.summaries)
-                .find(|(_, s)| s[MHC_SIGMA2].median < COLLAPSED)
+                .find(|(_, s)| s.mhc_sigma2.median < COLLAPSED)
             {
                 Some((l, _)) => format!("L = {l} for n = {}", r.streams),
                 None => format!("beyond L = {max_depth} for n = {}", r.streams),
@@ -385,7 +395,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         .map(|r| {
             format!(
                 "{} (n = {})",
-                num(r.summaries[0][MHC_SIGMA2].median, 2),
+                num(r.summaries[0].mhc_sigma2.median, 2),
                 r.streams
             )
         })
@@ -395,7 +405,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         .iter()
         .filter(|r| r.fit.1 * max_depth as f64 <= 1.0)
         .map(|r| {
-            let last = &r.summaries.last().expect("depths")[HC_LOG10];
+            let last = &r.summaries.last().expect("depths").hc_log10_forward;
             format!(
                 "n = {}, whose median moves by {} decades up to L = {max_depth} while its 5–95 % band widens to {} … {} decades (R² {})",
                 r.streams,

@@ -1,5 +1,5 @@
 //! Experiment files: the TOML schema, parsed strictly and validated by the library's own
-//! constructors ([`GainConfig::random`], [`LogitGenerator::new`], [`AuditConfig::new`]), so a
+//! constructors ([`GainParams::validate`], [`LogitGenerator::new`], [`AuditConfig::new`]), so a
 //! file accepts exactly what the command-line flags accept.
 //!
 //! Every file names its `kind` and a `title`; the other keys depend on the kind (see
@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 
 use crate::ConfigError;
-use crate::analysis::{AuditConfig, GainConfig, TokenAggregation};
+use crate::analysis::{AuditConfig, GainConfig, GainParams, TokenAggregation};
 use crate::error::Error;
 use crate::generate::{LogitGenerator, SinkhornOrder, SinkhornParams};
 use crate::load::{Layout, LoadOptions};
@@ -470,19 +470,23 @@ impl Checker<'_, '_> {
                 "{key} must be a finite number{}, got {value}",
                 if non_negative { " ≥ 0" } else { "" }
             ),
+            ConfigError::NotPositive { value, .. } => {
+                format!("{key} must be a positive finite number, got {value}")
+            }
             ConfigError::Conflict(text) => text,
         };
         self.error(path, message)
     }
 
-    /// Maps an error of [`GainConfig::random`] or [`LogitGenerator::new`] to the file's key.
+    /// Maps an error of [`GainParams::validate`] or [`LogitGenerator::new`] to the file's key.
     /// `keys` translates the library's parameter names (`layers`, `logit-std`, …) to paths
     /// in this file.
     fn gain_error(&self, err: ConfigError, keys: &dyn Fn(&str) -> Vec<Seg<'static>>) -> Error {
         let name = match &err {
             ConfigError::TooSmall { name, .. }
             | ConfigError::TooLarge { name, .. }
-            | ConfigError::BadReal { name, .. } => *name,
+            | ConfigError::BadReal { name, .. }
+            | ConfigError::NotPositive { name, .. } => *name,
             ConfigError::Conflict(_) => "",
         };
         if name.contains('×') {
@@ -604,16 +608,17 @@ impl GainFile {
             self.shared_std,
             &flat_key,
         )?;
-        let config = GainConfig::random(
-            self.layers,
-            self.streams,
-            self.tokens.unwrap_or(1),
-            self.seeds,
-            self.seed.unwrap_or(0),
+        let config = GainParams {
+            layers: self.layers,
+            streams: self.streams,
+            tokens: self.tokens.unwrap_or(1),
+            seeds: self.seeds,
+            seed: self.seed.unwrap_or(0),
             generator,
-            sinkhorn(self.sinkhorn_iters, self.sinkhorn_order),
-            self.token_aggregation.unwrap_or_default(),
-        )
+            sinkhorn: sinkhorn(self.sinkhorn_iters, self.sinkhorn_order),
+            token_aggregation: self.token_aggregation.unwrap_or_default(),
+        }
+        .validate()
         .map_err(|e| check.gain_error(e, &flat_key))?;
         Ok(GainSpec { config })
     }
@@ -704,16 +709,17 @@ impl SinkhornFile {
                         &keys,
                     )?;
                     for &iterations in &self.grid.sinkhorn_iters {
-                        let config = GainConfig::random(
-                            self.layers,
-                            self.streams,
-                            1,
-                            self.seeds,
-                            self.seed.unwrap_or(0),
-                            generator.clone(),
-                            sinkhorn(Some(iterations), self.sinkhorn_order),
-                            TokenAggregation::MeanOfMetrics,
-                        )
+                        let config = GainParams {
+                            layers: self.layers,
+                            streams: self.streams,
+                            tokens: 1,
+                            seeds: self.seeds,
+                            seed: self.seed.unwrap_or(0),
+                            generator: generator.clone(),
+                            sinkhorn: sinkhorn(Some(iterations), self.sinkhorn_order),
+                            token_aggregation: TokenAggregation::MeanOfMetrics,
+                        }
+                        .validate()
                         .map_err(|e| check.gain_error(e, &keys))?;
                         points.push(SinkhornPoint {
                             iterations,
@@ -791,16 +797,17 @@ impl DepthFile {
         for &streams in &self.grid.streams {
             // Every depth goes through the constructor, the largest one is what runs.
             for &layers in &self.grid.layers {
-                let config = GainConfig::random(
+                let config = GainParams {
                     layers,
                     streams,
-                    1,
-                    self.seeds,
-                    self.seed.unwrap_or(0),
-                    generator.clone(),
+                    tokens: 1,
+                    seeds: self.seeds,
+                    seed: self.seed.unwrap_or(0),
+                    generator: generator.clone(),
                     sinkhorn,
-                    TokenAggregation::MeanOfMetrics,
-                )
+                    token_aggregation: TokenAggregation::MeanOfMetrics,
+                }
+                .validate()
                 .map_err(|e| check.gain_error(e, &keys))?;
                 if Some(&layers) == self.grid.layers.last() {
                     configs.push(config);
@@ -847,16 +854,17 @@ impl HeatmapFile {
             self.shared_std,
             &flat_key,
         )?;
-        let config = GainConfig::random(
-            self.layers,
-            self.streams,
-            1,
-            1,
-            self.seed.unwrap_or(0),
+        let config = GainParams {
+            layers: self.layers,
+            streams: self.streams,
+            tokens: 1,
+            seeds: 1,
+            seed: self.seed.unwrap_or(0),
             generator,
-            sinkhorn(self.sinkhorn_iters, self.sinkhorn_order),
-            TokenAggregation::MeanOfMetrics,
-        )
+            sinkhorn: sinkhorn(self.sinkhorn_iters, self.sinkhorn_order),
+            token_aggregation: TokenAggregation::MeanOfMetrics,
+        }
+        .validate()
         .map_err(|e| check.gain_error(e, &flat_key))?;
         if self.single.is_empty() && self.products.is_empty() {
             return Err(check.error(

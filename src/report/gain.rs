@@ -2,14 +2,15 @@
 //! and composite Amax across depth, whole-model and peak values, and the paper's own figures
 //! beside them.
 
-use crate::analysis::gain::{GainConfig, GainLayout, LogitSource, Method, Peak, run_gain};
-use crate::analysis::{SeedStatistics, Summary};
+use crate::analysis::gain::{GainConfig, Method, run_gain};
+use crate::analysis::gain_figure::{logits_description, method_style};
+use crate::analysis::{Layer, MetricSelection, Peak, Selection, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::json::gain_parameters;
 use crate::export::markdown::{Cell, Table};
 use crate::metrics::Metric;
-use crate::plot::{LineFigure, Panel, SeriesStyle};
+use crate::plot::{LineFigure, Panel};
 
 use super::common::{
     CURVE_STATS, CsvTable, Field, TidyCsv, band_series, max_deviation_from_one, num, spread,
@@ -48,82 +49,43 @@ const PAPER_WHOLE_MHC: (f64, f64) = (1.01, 1.11);
 /// Figure 8's largest single-layer label: HC H60's row sum 22.50; mHC H1's column sum 1.04.
 const PAPER_SINGLE: (f64, f64) = (22.50, 1.04);
 
-/// Position of each selected value in a seed's row.
-struct Selection {
-    layers: usize,
-}
-
-impl Selection {
-    fn per_method(&self) -> usize {
-        CURVES.len() * self.layers + WHOLE.len() + Peak::ALL.len()
-    }
-    fn width(&self) -> usize {
-        Method::ALL.len() * self.per_method()
-    }
-    fn curve(&self, method: Method, curve: usize, layer: usize) -> usize {
-        method as usize * self.per_method() + curve * self.layers + layer - 1
-    }
-    fn whole(&self, method: Method, k: usize) -> usize {
-        method as usize * self.per_method() + CURVES.len() * self.layers + k
-    }
-    fn peak(&self, method: Method, peak: Peak) -> usize {
-        method as usize * self.per_method()
-            + CURVES.len() * self.layers
-            + WHOLE.len()
-            + peak as usize
-    }
-
-    /// The selected values of one seed's full row (laid out as [`GainLayout`]).
-    fn extract(&self, values: &[f64]) -> Vec<f64> {
-        let layout = GainLayout::new(self.layers);
-        let mut out = Vec::with_capacity(self.width());
-        for method in Method::ALL {
-            for (composite, metric) in CURVES {
-                for layer in 1..=self.layers {
-                    out.push(values[layout.index(method, composite, layer, metric)]);
-                }
-            }
-            for metric in WHOLE {
-                out.push(values[layout.index(method, Composite::Prefix, self.layers, metric)]);
-            }
-            for peak in Peak::ALL {
-                out.push(values[layout.peak_index(method, peak)]);
-            }
-        }
-        out
-    }
-}
-
-fn style(method: Method) -> SeriesStyle {
-    match method {
-        Method::Hc => SeriesStyle::hc(),
-        Method::Mhc => SeriesStyle::mhc(),
-    }
-}
+/// Every metric the report reads.
+const MEASURED: [Metric; 10] = [
+    Metric::AmaxForward,
+    Metric::AmaxBackward,
+    Metric::AmaxLarger,
+    Metric::SpectralNorm,
+    Metric::Sigma2,
+    Metric::BirkhoffDistance,
+    Metric::ColSumError,
+    Metric::RowSumError,
+    Metric::InfNorm,
+    Metric::OneNorm,
+];
 
 fn generator_text(config: &GainConfig) -> String {
-    match config.source() {
-        LogitSource::Random(generator) => generator.describe(),
-        LogitSource::Given { origin, .. } => format!("logits from {origin}"),
-    }
+    logits_description(config)
 }
 
 pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<Report, Error> {
-    let config = &spec.config;
+    let config = &spec
+        .config
+        .clone()
+        .with_selection(Selection::metrics(MetricSelection::of(&MEASURED)))?;
     let layers = config.layers();
-    let selection = Selection { layers };
-    let mut statistics = SeedStatistics::new(selection.width(), config.seeds() as usize);
+    let layout = config.row_layout();
+    // Each seed's composite peak (the larger of the forward and backward curve's maximum over
+    // layers): the same per-seed value whose statistics Table 2 shows.
     let mut hc_peaks: Vec<f64> = Vec::with_capacity(config.seeds() as usize);
     let mut reported = 0;
-    run_gain(
+    let results = run_gain(
         config,
         |_, values| {
-            let selected = selection.extract(values);
             hc_peaks.push(
-                selected[selection.peak(Method::Hc, Peak::PrefixAmaxForward)]
-                    .max(selected[selection.peak(Method::Hc, Peak::SuffixAmaxBackward)]),
+                layout
+                    .read_peak(values, Method::Hc, Peak::CompositeAmaxLarger)
+                    .expect("both composite amax curves are measured"),
             );
-            statistics.push(&selected);
             Ok(())
         },
         |done| {
@@ -131,16 +93,13 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
             reported = done;
         },
     )?;
-    debug_assert!(statistics.quantiles_exact());
-    let summaries = statistics.summaries();
-    let curve = |method: Method, k: usize, layer: usize| -> &Summary {
-        &summaries[selection.curve(method, k, layer)]
+    let curve = |method: Method, k: usize, layer: Layer| -> &Summary {
+        let (composite, metric) = CURVES[k];
+        results.summary(method, composite, layer, metric)
     };
-    let whole = |method: Method, metric: Metric| -> &Summary {
-        let k = WHOLE.iter().position(|m| *m == metric).expect("listed");
-        &summaries[selection.whole(method, k)]
-    };
-    let peak = |method: Method, p: Peak| -> &Summary { &summaries[selection.peak(method, p)] };
+    let whole =
+        |method: Method, metric: Metric| -> &Summary { results.whole_model(method, metric) };
+    let peak = |method: Method, p: Peak| -> &Summary { results.peak(method, p) };
 
     // --- figure -------------------------------------------------------------------------
     let titles = [
@@ -161,10 +120,11 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
                 .log_y()
                 .with_reference_line(1.0, "gain 1");
             for method in Method::ALL {
-                let points: Vec<(f64, Summary)> = (1..=layers)
-                    .map(|l| (l as f64, *curve(method, k, l)))
+                let points: Vec<(f64, Summary)> = Layer::all(layers)
+                    .map(|l| (l.number() as f64, *curve(method, k, l)))
                     .collect();
-                panel = panel.with_series(band_series(method.label(), style(method), &points));
+                panel =
+                    panel.with_series(band_series(method.label(), method_style(method), &points));
             }
             panel
         })
@@ -238,22 +198,11 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
         config.seeds()
     ));
 
-    let hc_peak = |s: &Summary| s.median;
-    let composite_peak = |method: Method| {
-        let f = peak(method, Peak::PrefixAmaxForward);
-        let b = peak(method, Peak::SuffixAmaxBackward);
-        if hc_peak(f) >= hc_peak(b) { f } else { b }
-    };
-    let single_peak = |method: Method| {
-        let f = peak(method, Peak::SingleAmaxForward);
-        let b = peak(method, Peak::SingleAmaxBackward);
-        if f.median >= b.median { f } else { b }
-    };
-    let whole_max = |method: Method| {
-        let f = whole(method, Metric::AmaxForward);
-        let b = whole(method, Metric::AmaxBackward);
-        if f.median >= b.median { f } else { b }
-    };
+    // "The larger of forward and backward" is defined once: per seed, the larger of the two
+    // directions' values; then statistics over seeds of that per-seed maximum.
+    let composite_peak = |method: Method| peak(method, Peak::CompositeAmaxLarger);
+    let single_peak = |method: Method| peak(method, Peak::SingleAmaxLarger);
+    let whole_max = |method: Method| whole(method, Metric::AmaxLarger);
     let mut paper_table = Table::new(
         "The paper's Amax gains (trained 27B model, arXiv 2512.24880 v2) beside this synthetic setting (median [5 %, 95 %] over seeds; larger of the forward and backward value).",
         "gain-paper",
@@ -294,7 +243,7 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
     let mut csv = TidyCsv::new(&[])?;
     for method in Method::ALL {
         for (k, (composite, metric)) in CURVES.iter().enumerate() {
-            for layer in 1..=layers {
+            for layer in Layer::all(layers) {
                 csv.summary(
                     &[],
                     method.name(),
@@ -311,23 +260,23 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
                 &[],
                 method.name(),
                 Composite::Prefix,
-                layers,
+                results.last_layer(),
                 metric,
-                &["mean", "median", "min", "max", "p05", "p95"],
+                &Stat::OVER_SEEDS,
                 whole(method, metric),
             )?;
         }
     }
     let mut peaks = CsvTable::new(&["method", "peak", "stat", "value"])?;
     for method in Method::ALL {
-        for p in Peak::ALL {
+        for &p in results.layout().peaks() {
             let s = peak(method, p);
-            for name in ["mean", "median", "min", "max", "p05", "p95"] {
+            for stat in Stat::OVER_SEEDS {
                 peaks.row(vec![
                     Field::from(method.name()),
                     Field::from(p.name()),
-                    Field::from(name),
-                    Field::from(super::common::stat(s, name)),
+                    Field::from(stat.name()),
+                    Field::from(s.get(stat)),
                 ])?;
             }
         }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::analysis::Layer;
 use crate::analysis::{LogitSource, Method};
 use crate::compose::{Composite, prefix_composites};
 use crate::error::Error;
@@ -447,13 +448,12 @@ pub(super) fn run(
             }
             let metrics = s.metrics();
             for metric in CSV_METRICS {
-                metrics_csv.row(
+                metrics_csv.single_value(
                     vec![Field::from(source)],
                     s.method.name(),
                     composite,
-                    layer,
+                    Layer::new(layer).expect("layers are numbered from 1"),
                     metric,
-                    "value",
                     metrics.get(metric),
                 )?;
             }

@@ -7,20 +7,18 @@
 //! Seeds are paired across t_max: for a given scale and correlation every t_max sees the same
 //! logits (the same master seed), so the curves show the effect of t_max alone.
 
-use rayon::prelude::*;
-
-use crate::analysis::{LogitSource, Summary};
-use crate::compose::{Composite, ScaledMatrix, prefix_composites, suffix_composites};
+use crate::analysis::{
+    Layer, LayerSelection, LogitSource, Method, MetricSelection, Peak, Selection, Summary, run_gain,
+};
+use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Cell, Table};
-use crate::generate::mhc_stack;
-use crate::metrics::{MatrixMetrics, Metric, amax_backward};
+use crate::metrics::Metric;
 use crate::plot::{AxisScale, LineFigure, Panel, Series, SeriesStyle};
 
 use super::common::{
-    CURVE_STATS, CsvTable, Field, TidyCsv, and_list, num, panel_values, param, spans_decades, stat,
-    summarize_columns,
+    CURVE_STATS, CsvTable, Field, TidyCsv, and_list, num, panel_values, param, spans_decades,
 };
 use super::experiment::{Correlation, SinkhornPoint, SinkhornSpec};
 use super::gain::PAPER_MHC_COMPOSITE_PEAK;
@@ -42,45 +40,43 @@ const SINGLE: [Metric; 5] = [
     Metric::ColSumError,
     Metric::BirkhoffDistance,
 ];
-const WIDTH: usize = WHOLE.len() + SINGLE.len() + 1;
 
 /// Deviation from 1 below which the drift counts as removed.
 const REMOVED: f64 = 0.01;
 
-/// The measured values of one seed: whole model, H_1, peak over l of amax_backward(suffix(l)).
-fn seed_values(point: &SinkhornPoint, index: u64) -> Result<Vec<f64>, Error> {
-    let config = &point.config;
-    let n = config.streams();
-    let mhc = mhc_stack(&config.logits(index)?, config.sinkhorn());
-    let layers = mhc.token_slices(0);
-    let whole = prefix_composites(&layers, n)
-        .pop()
-        .expect("at least one layer");
-    let whole = MatrixMetrics::of(&whole);
-    let single = MatrixMetrics::of_matrix(layers[0], n);
-    let peak = suffix_composites(&layers, n)
-        .iter()
-        .map(|s: &ScaledMatrix| s.scale_value(amax_backward(s.mantissa(), n)))
-        .fold(f64::NEG_INFINITY, f64::max);
-    let mut values: Vec<f64> = WHOLE.iter().map(|m| whole.get(*m)).collect();
-    values.extend(SINGLE.iter().map(|m| single.get(*m)));
-    values.push(peak);
-    Ok(values)
-}
-
+/// What the report reads of one grid point, mHC only: statistics over seeds of the whole-model
+/// composite, of H_1, and of each seed's peak over l of amax_backward(suffix(l)).
 struct Measured {
-    whole: Vec<Summary>,
-    single: Vec<Summary>,
-    peak: Summary,
+    results: crate::analysis::GainResult,
 }
 
 impl Measured {
     fn whole(&self, metric: Metric) -> &Summary {
-        &self.whole[WHOLE.iter().position(|m| *m == metric).expect("listed")]
+        self.results.whole_model(Method::Mhc, metric)
     }
     fn single(&self, metric: Metric) -> &Summary {
-        &self.single[SINGLE.iter().position(|m| *m == metric).expect("listed")]
+        self.results
+            .summary(Method::Mhc, Composite::Single, Layer::FIRST, metric)
     }
+    fn peak(&self) -> &Summary {
+        self.results.peak(Method::Mhc, Peak::SuffixAmaxBackward)
+    }
+}
+
+/// The selection of one grid point: the metrics above, H_1, the whole model prefix(L), and
+/// suffix(l) at every l (for the peak).
+fn selection(layers: usize) -> Selection {
+    let mut metrics: Vec<Metric> = WHOLE.to_vec();
+    metrics.extend(SINGLE);
+    Selection::metrics(MetricSelection::of(&metrics))
+        .with_composite(
+            Composite::Single,
+            Some(LayerSelection::Only(vec![Layer::FIRST])),
+        )
+        .with_composite(
+            Composite::Prefix,
+            Some(LayerSelection::Only(vec![Layer::last(layers)])),
+        )
 }
 
 fn scale_text(scale: f64) -> String {
@@ -100,16 +96,12 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
     let mut measured: Vec<Measured> = Vec::with_capacity(spec.points.len());
     for point in &spec.points {
         let seeds = point.config.seeds();
-        let rows: Vec<Vec<f64>> = (0..seeds)
-            .into_par_iter()
-            .map(|i| seed_values(point, i))
-            .collect::<Result<_, _>>()?;
-        let summaries = summarize_columns(&rows, WIDTH);
-        measured.push(Measured {
-            whole: summaries[..WHOLE.len()].to_vec(),
-            single: summaries[WHOLE.len()..WHOLE.len() + SINGLE.len()].to_vec(),
-            peak: summaries[WIDTH - 1],
-        });
+        let config = point
+            .config
+            .clone()
+            .with_selection(selection(point.config.layers()))?;
+        let results = run_gain(&config, |_, _| Ok(()), |_| {})?;
+        measured.push(Measured { results });
         on_progress(seeds);
     }
     let find = |(w, correlation, scale): Curve, iterations: u32| -> &Measured {
@@ -301,35 +293,35 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
     let mut peaks = CsvTable::new(&peak_columns)?;
     for (point, m) in spec.points.iter().zip(&measured) {
         let grid = grid_of(point);
-        for (k, metric) in WHOLE.iter().enumerate() {
+        for metric in WHOLE {
             csv.summary(
                 &grid,
                 "mhc",
                 Composite::Prefix,
-                layers,
-                *metric,
+                Layer::last(layers),
+                metric,
                 &CURVE_STATS,
-                &m.whole[k],
+                m.whole(metric),
             )?;
         }
-        for (k, metric) in SINGLE.iter().enumerate() {
+        for metric in SINGLE {
             csv.summary(
                 &grid,
                 "mhc",
                 Composite::Single,
-                1,
-                *metric,
+                Layer::FIRST,
+                metric,
                 &CURVE_STATS,
-                &m.single[k],
+                m.single(metric),
             )?;
         }
-        for name in CURVE_STATS {
+        for stat in CURVE_STATS {
             let mut row = grid.to_vec();
             row.extend([
                 Field::from("mhc"),
-                Field::from("suffix_amax_backward"),
-                Field::from(name),
-                Field::from(stat(&m.peak, name)),
+                Field::from(Peak::SuffixAmaxBackward.name()),
+                Field::from(stat.name()),
+                Field::from(m.peak().get(stat)),
             ]);
             peaks.row(row)?;
         }

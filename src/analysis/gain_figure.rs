@@ -1,11 +1,11 @@
-//! The `gain` figure: HC vs mHC composite Amax gain against depth (pure data; no drawing).
+//! The `gain` figure, built from a sweep's results (plain figure data; [`crate::plot`] draws
+//! it): HC vs mHC composite Amax gain against depth, shared by `gain --out` and the reports.
 
-use crate::analysis::Stat;
-use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method};
+use super::gain::{GainConfig, GainResult, LogitSource, Method};
+use super::results::{Layer, Stat};
 use crate::compose::Composite;
 use crate::metrics::Metric;
-
-use super::{LineFigure, Panel, Series, SeriesStyle};
+use crate::plot::{LineFigure, Panel, Series, SeriesStyle};
 
 /// Which spread over seeds the shaded band shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,27 +42,24 @@ pub fn method_series(
     band: Band,
     label_suffix: &str,
 ) -> Vec<Series> {
-    let layers = result.layout().layers();
-    let several = result.seeds() > 1;
+    let layers = result.layers();
+    let several = result.draws() > 1;
     Method::ALL
         .iter()
         .map(|&method| {
             let summary = |layer| result.summary(method, composite, layer, metric);
             let centre = if several { Stat::Median } else { Stat::Mean };
-            let points = (1..=layers)
-                .map(|l| (l as f64, summary(l).get(centre)))
+            let points = Layer::all(layers)
+                .map(|l| (l.number() as f64, summary(l).get(centre)))
                 .collect();
-            let style = match method {
-                Method::Hc => SeriesStyle::hc(),
-                Method::Mhc => SeriesStyle::mhc(),
-            };
+            let style = method_style(method);
             let mut series =
                 Series::new(format!("{}{label_suffix}", method.label()), style, points);
             if several {
                 let (low, high) = band.stats();
                 series = series.with_band(
-                    (1..=layers)
-                        .map(|l| (l as f64, summary(l).get(low), summary(l).get(high)))
+                    Layer::all(layers)
+                        .map(|l| (l.number() as f64, summary(l).get(low), summary(l).get(high)))
                         .collect(),
                 );
             }
@@ -71,12 +68,32 @@ pub fn method_series(
         .collect()
 }
 
+/// The colour of a method in every figure: HC vermillion, mHC blue.
+pub fn method_style(method: Method) -> SeriesStyle {
+    match method {
+        Method::Hc => SeriesStyle::hc(),
+        Method::Mhc => SeriesStyle::mhc(),
+    }
+}
+
+/// Where a sweep's logits come from, in the one wording every output uses: the generator's
+/// formula and the master seed, or the file.
+pub fn logits_description(config: &GainConfig) -> String {
+    match config.source() {
+        LogitSource::Random(generator) => {
+            format!(
+                "logits {} (master seed {})",
+                generator.describe(),
+                config.seed()
+            )
+        }
+        LogitSource::Given { origin, .. } => format!("logits from {origin}"),
+    }
+}
+
 /// A one-line description of the run for subtitles.
 pub fn run_description(config: &GainConfig, result: &GainResult, band: Band) -> String {
-    let source = match config.source() {
-        LogitSource::Random(generator) => format!("logits {}", generator.describe()),
-        LogitSource::Given { origin, .. } => format!("logits from {origin}"),
-    };
+    let source = logits_description(config);
     let mut text = format!(
         "{} layers · n = {} · {} · mHC: Sinkhorn {} iterations ({}) · tokens: {}",
         config.layers(),
@@ -86,10 +103,10 @@ pub fn run_description(config: &GainConfig, result: &GainResult, band: Band) -> 
         config.sinkhorn().order.describe(),
         config.token_aggregation().name(),
     );
-    if result.seeds() > 1 {
+    if result.draws() > 1 {
         text.push_str(&format!(
             " · {} seeds: median, band {}",
-            result.seeds(),
+            result.draws(),
             band.describe()
         ));
     }

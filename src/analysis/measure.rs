@@ -1,0 +1,241 @@
+//! Measuring one draw: every selected metric of every single, prefix and suffix composite of one
+//! token's layers, written into a row laid out by [`RowLayout`].
+//!
+//! This is the kernel shared by `gain` (a seed's tokens, averaged) and `audit` (each token a
+//! draw of its own): composites are built with [`crate::compose`] (scaled, so HC products never
+//! overflow) and measured in batches with [`MatrixMetrics::of_many`].
+
+use serde::{Deserialize, Serialize};
+
+use super::results::RowLayout;
+use crate::compose::{
+    Composite, ScaledMatrix, prefix_composites, single_composites, suffix_composites,
+};
+use crate::metrics::MatrixMetrics;
+use crate::stack::LayerStack;
+
+/// How a seed's tokens become one value per metric in `gain` (the paper's figures are token
+/// means of one sequence, and the paper does not say which of these it means).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenAggregation {
+    /// Compute every metric per token, then average over tokens (the default).
+    #[default]
+    MeanOfMetrics,
+    /// Average each layer's matrices over tokens, then compose and measure once.
+    MetricOfMean,
+}
+
+impl TokenAggregation {
+    /// The name written into outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MeanOfMetrics => "mean-of-metrics",
+            Self::MetricOfMean => "metric-of-mean",
+        }
+    }
+}
+
+/// Measures one token: `layers` holds its L matrices (row-major n×n, layer order). Writes the
+/// selected metrics of the selected single(l), prefix(l) and suffix(l) into `out`, laid out as
+/// one series' profile of `layout` (length [`RowLayout::profile_width`]). Only the composites a
+/// selection needs are built: prefix(l) up to the deepest selected l, suffix(l) down to the
+/// shallowest.
+pub(crate) fn measure_token(layers: &[&[f64]], n: usize, layout: &RowLayout, out: &mut [f64]) {
+    let metrics = layout.metrics();
+    debug_assert_eq!(layers.len(), layout.layers());
+    debug_assert_eq!(out.len(), layout.profile_width());
+    let Some(&first_metric) = metrics.metrics().first() else {
+        return;
+    };
+    for composite in Composite::ALL {
+        let measured = layout.measured_layers(composite);
+        let (Some(shallowest), Some(deepest)) = (measured.first(), measured.last()) else {
+            continue;
+        };
+        // `built[k]` is the composite at layer `offset + k`.
+        let (built, offset) = match composite {
+            Composite::Single => (single_composites(layers, n), 0),
+            Composite::Prefix => (prefix_composites(&layers[..=deepest.index()], n), 0),
+            Composite::Suffix => (
+                suffix_composites(&layers[shallowest.index()..], n),
+                shallowest.index(),
+            ),
+        };
+        let chosen: Vec<ScaledMatrix> = if measured.len() == built.len() {
+            built
+        } else {
+            measured
+                .iter()
+                .map(|layer| built[layer.index() - offset].clone())
+                .collect()
+        };
+        let bundles = MatrixMetrics::of_many(&chosen);
+        for (&layer, bundle) in measured.iter().zip(&bundles) {
+            let start = layout
+                .profile_position(composite, layer, first_metric)
+                .expect("a measured layer has a position");
+            let slots = &mut out[start..start + metrics.len()];
+            for (slot, &metric) in slots.iter_mut().zip(metrics.metrics()) {
+                *slot = bundle.get(metric);
+            }
+        }
+    }
+}
+
+/// Measures a whole stack as one draw of series `series` (a `gain` seed): the metrics of each
+/// token, averaged over tokens in token order ([`TokenAggregation::MeanOfMetrics`]), or the
+/// metrics of the token-mean matrices ([`TokenAggregation::MetricOfMean`]); then the series'
+/// peaks. `row` is the whole draw's row of `layout`.
+pub(crate) fn measure_stack(
+    stack: &LayerStack,
+    aggregation: TokenAggregation,
+    layout: &RowLayout,
+    series: usize,
+    row: &mut [f64],
+) {
+    let width = layout.profile_width();
+    let n = stack.streams();
+    let out = &mut row[series * width..(series + 1) * width];
+    match aggregation {
+        TokenAggregation::MetricOfMean => {
+            let mean = stack.token_mean_matrices();
+            let slices: Vec<&[f64]> = mean.iter().map(Vec::as_slice).collect();
+            measure_token(&slices, n, layout, out);
+        }
+        TokenAggregation::MeanOfMetrics if stack.tokens() == 1 => {
+            measure_token(&stack.token_slices(0), n, layout, out);
+        }
+        TokenAggregation::MeanOfMetrics => {
+            out.fill(0.0);
+            let mut token_values = vec![0.0; width];
+            for token in 0..stack.tokens() {
+                measure_token(&stack.token_slices(token), n, layout, &mut token_values);
+                for (sum, value) in out.iter_mut().zip(&token_values) {
+                    *sum += value;
+                }
+            }
+            let tokens = stack.tokens() as f64;
+            out.iter_mut().for_each(|x| *x /= tokens);
+        }
+    }
+    layout.fill_peaks(series, row);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::results::{Layer, LayerSelection, MetricSelection, Selection};
+    use crate::metrics::Metric;
+    use ndarray::Array4;
+
+    /// The value of `metric` of `composite` at `layer` in a one-series row (for tests and for the
+    /// per-token consumers that hold raw rows).
+    fn row_value(
+        layout: &RowLayout,
+        row: &[f64],
+        composite: Composite,
+        layer: Layer,
+        metric: Metric,
+    ) -> Option<f64> {
+        layout
+            .position(0, composite, layer, metric)
+            .map(|position| row[position])
+    }
+
+    #[test]
+    fn tokens_are_averaged_per_metric_or_per_matrix() {
+        // Two tokens of one layer (n = 2): 2·I and [[0, −2], [−2, 0]]. Amax per token: 2 and 2,
+        // mean 2; the mean matrix [[1, −1], [−1, 1]] has row sums 0 but σ₁ = 2.
+        let mut data = Array4::<f64>::zeros((1, 2, 2, 2));
+        data[[0, 0, 0, 0]] = 2.0;
+        data[[0, 0, 1, 1]] = 2.0;
+        data[[0, 1, 0, 1]] = -2.0;
+        data[[0, 1, 1, 0]] = -2.0;
+        let stack = LayerStack::new(data, "test").unwrap();
+        let layout = RowLayout::new(1, 1, Selection::all());
+        let whole = |row: &[f64], metric| {
+            row_value(&layout, row, Composite::Prefix, Layer::FIRST, metric).unwrap()
+        };
+        let mut per_token = vec![0.0; layout.width()];
+        measure_stack(
+            &stack,
+            TokenAggregation::MeanOfMetrics,
+            &layout,
+            0,
+            &mut per_token,
+        );
+        assert!((whole(&per_token, Metric::SpectralNorm) - 2.0).abs() < 1e-15);
+        assert!((whole(&per_token, Metric::AmaxForward) - 2.0).abs() < 1e-15);
+        let mut of_mean = vec![0.0; layout.width()];
+        measure_stack(
+            &stack,
+            TokenAggregation::MetricOfMean,
+            &layout,
+            0,
+            &mut of_mean,
+        );
+        assert!(whole(&of_mean, Metric::AmaxForward).abs() < 1e-15);
+        assert!((whole(&of_mean, Metric::SpectralNorm) - 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_selection_measures_only_its_metrics() {
+        let h = [0.9, 0.1, 0.2, 0.8];
+        let layers: Vec<&[f64]> = vec![&h, &h, &h];
+        let all = RowLayout::new(1, 3, Selection::all());
+        let some = RowLayout::new(
+            1,
+            3,
+            Selection::metrics(MetricSelection::of(&[Metric::Sigma2, Metric::RowSumMax])),
+        );
+        let mut full = vec![0.0; all.profile_width()];
+        let mut part = vec![0.0; some.profile_width()];
+        measure_token(&layers, 2, &all, &mut full);
+        measure_token(&layers, 2, &some, &mut part);
+        for composite in Composite::ALL {
+            for layer in Layer::all(3) {
+                for metric in [Metric::Sigma2, Metric::RowSumMax] {
+                    assert_eq!(
+                        full[all.profile_position(composite, layer, metric).unwrap()],
+                        part[some.profile_position(composite, layer, metric).unwrap()]
+                    );
+                }
+            }
+        }
+        // Layer selections: the same values at the selected layers.
+        let picked = RowLayout::new(
+            1,
+            3,
+            Selection::metrics(MetricSelection::of(&[Metric::Sigma2]))
+                .with_composite(Composite::Single, None)
+                .with_composite(
+                    Composite::Prefix,
+                    Some(LayerSelection::Only(vec![Layer::new(2).unwrap()])),
+                )
+                .with_composite(
+                    Composite::Suffix,
+                    Some(LayerSelection::Only(vec![Layer::new(2).unwrap()])),
+                ),
+        );
+        let mut few = vec![0.0; picked.profile_width()];
+        assert_eq!(few.len(), 2);
+        measure_token(&layers, 2, &picked, &mut few);
+        for composite in [Composite::Prefix, Composite::Suffix] {
+            let layer = Layer::new(2).unwrap();
+            assert_eq!(
+                full[all
+                    .profile_position(composite, layer, Metric::Sigma2)
+                    .unwrap()],
+                few[picked
+                    .profile_position(composite, layer, Metric::Sigma2)
+                    .unwrap()]
+            );
+        }
+        // Every row of H sums to 1, so every row of prefix(3) = H³ does too.
+        let row_sum = part[some
+            .profile_position(Composite::Prefix, Layer::last(3), Metric::RowSumMax)
+            .unwrap()];
+        assert!((row_sum - 1.0).abs() < 1e-15);
+    }
+}
