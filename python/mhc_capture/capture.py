@@ -302,6 +302,9 @@ def read_capture(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, objec
     if TENSOR not in tensors:
         raise SafetensorsError(f"{path}: no tensor '{TENSOR}'")
     hres = tensors[TENSOR]
+    missing = [k for k in RESERVED_KEYS if k not in metadata]
+    if missing:
+        raise SafetensorsError(f"{path}: metadata lacks {', '.join(missing)}")
     expected = [int(metadata[k]) for k in ("layers", "tokens", "streams", "streams")]
     if list(hres.shape) != expected:
         raise SafetensorsError(

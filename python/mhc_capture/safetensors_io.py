@@ -16,9 +16,9 @@ from __future__ import annotations
 import array
 import json
 import os
+import secrets
 import struct
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -124,8 +124,10 @@ def write_safetensors(
     text += b" " * (-len(text) % 8)
 
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".mhc_capture.", suffix=".tmp", dir=directory)
+    directory, base = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never reuse an existing file; mode 0o666 minus the umask, as open() would give.
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(struct.pack("<Q", len(text)))

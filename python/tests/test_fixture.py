@@ -1,5 +1,6 @@
 """The companion reproduces the shared fixture's capture (made another way, without this package)
-from the fixture's checkpoint and tokens: tests/data/checkpoints/{checkpoint,hres}.safetensors.
+from the fixture's checkpoint and tokens: tests/data/checkpoints/{checkpoint,hres}.safetensors; and
+the committed HC capture in tests/data/captures/ comes from the committed HC checkpoint there.
 
 In this model the per-token H_res of a layer differ by at most 1.2e-7 between tokens: the
 embedding is copied into identical streams and every stream receives the same branch output, so
@@ -9,13 +10,14 @@ checked by test_capture against each class's forward pass."""
 
 from __future__ import annotations
 
+import json
 import os
 import unittest
 
 import torch
 
-from helpers import CHECKPOINTS, HAVE_LUCIDRAINS, needs_lucidrains
-from mhc_capture import capture_hres, read_safetensors
+from helpers import CHECKPOINTS, HAVE_LUCIDRAINS, REPOSITORY, needs_lucidrains
+from mhc_capture import capture_hres, read_capture, read_safetensors
 
 if HAVE_LUCIDRAINS:
     from lucidrains_models import ToyModel
@@ -45,6 +47,24 @@ class FixtureTest(unittest.TestCase):
         transposed = stored["hres"].transpose(-1, -2)
         self.assertGreater(float((stored["hres"] - transposed).abs().max()), 1e-3)
         self.assertGreater(float((stored["hres"] - stored["hres_init"]).abs().max()), 1e-3)
+
+    def test_the_committed_hc_capture_comes_from_the_committed_checkpoint(self):
+        """tests/data/captures/: the HC model trained by make_captures.py, captured again."""
+        directory = os.path.join(REPOSITORY, "tests", "data", "captures")
+        state, meta = read_safetensors(os.path.join(directory, "lucidrains_hc.safetensors"))
+        self.assertEqual((meta["implementation"], meta["step"]), ("lucidrains_hc", "300"))
+        capture_path = os.path.join(directory, "lucidrains_hc_hres.safetensors")
+        stored, stored_meta = read_capture(capture_path)
+        self.assertEqual(stored_meta["implementation"], "lucidrains_hc")
+        self.assertEqual({m["kind"] for m in stored_meta["modules"]}, {"hc"})
+        model = ToyModel("hc", layers=12, streams=4, dim=64, vocab=64)
+        model.load_state_dict(state, strict=True)
+        tokens = torch.tensor(json.loads(stored_meta["input_ids"])).reshape(1, -1)
+        with torch.no_grad(), capture_hres(model) as cap:
+            model(tokens)
+        self.assertLessEqual(float((cap.hres() - stored).abs().max()), TOLERANCE)
+        # HC's dynamic term makes the matrices differ between tokens.
+        self.assertGreater(float((stored[:, 0] - stored[:, 1]).abs().max()), 1e-3)
 
 
 if __name__ == "__main__":
