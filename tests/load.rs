@@ -569,7 +569,7 @@ fn bad_inputs_fail_with_one_line_naming_the_file() {
         ),
         (
             "not_a_tensor_file.txt",
-            &["not a safetensors, npy, npz or PyTorch zip file (first bytes 68 65 6c 6c"],
+            &["not a safetensors, npy, npz, PyTorch zip or GGUF file (first bytes 68 65 6c 6c"],
         ),
         ("directory.safetensors", &["is a directory"]),
         ("does_not_exist.safetensors", &["No such file or directory"]),
