@@ -201,3 +201,35 @@ fn no_hres_names_the_closest_tensors() {
         ))
         .stderr(predicate::str::contains("closest names:"));
 }
+
+/// The same DeepSeek-V4 model as GGUF and as safetensors: same verdict, same dumped H_res bytes.
+#[test]
+fn gguf_and_safetensors_deepseek_v4_audit_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dumps = Vec::new();
+    let mut verdicts = Vec::new();
+    for file in [
+        "checkpoints/deepseek_v4.gguf",
+        "checkpoints/deepseek_v4.safetensors",
+    ] {
+        let dump = dir.path().join(format!("{}.npy", dumps.len()));
+        let output = audit()
+            .arg(data(file))
+            .args(["--format", "json", "--dump-hres"])
+            .arg(&dump)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{file}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["layout"], "deepseek-v4", "{file}");
+        verdicts.push((json["verdict"].clone(), json["whole_model"].clone()));
+        dumps.push(std::fs::read(&dump).unwrap());
+    }
+    assert_eq!(dumps[0], dumps[1]);
+    assert_eq!(verdicts[0], verdicts[1]);
+}

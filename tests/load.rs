@@ -569,7 +569,7 @@ fn bad_inputs_fail_with_one_line_naming_the_file() {
         ),
         (
             "not_a_tensor_file.txt",
-            &["not a safetensors, npy, npz or PyTorch zip file (first bytes 68 65 6c 6c"],
+            &["not a safetensors, npy, npz, PyTorch zip or GGUF file (first bytes 68 65 6c 6c"],
         ),
         ("directory.safetensors", &["is a directory"]),
         ("does_not_exist.safetensors", &["No such file or directory"]),
@@ -625,4 +625,244 @@ fn library_error_wraps_load_errors() {
     // Stack errors keep the file and tensor in their `what`.
     let err = load_hres(&bad("nan_layer3_token5.npy"), &auto()).unwrap_err();
     assert!(matches!(err, LoadError::Stack(_)), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// GGUF (llama.cpp): files written by tests/data/make_gguf.py with the `gguf` Python package.
+
+/// The same small DeepSeek-V4 model as deepseek_v4.safetensors, under llama.cpp's names, with
+/// quantised tensors around the hc ones: the static H_res are bit-identical.
+#[test]
+fn gguf_deepseek_v4_gives_the_same_stack_as_the_safetensors_model() {
+    let gguf = load(&checkpoint("deepseek_v4.gguf"), &auto());
+    let reference = load(&checkpoint("deepseek_v4.safetensors"), &auto());
+    assert_eq!(gguf.layout, Layout::DeepseekV4);
+    assert_eq!(gguf.exact_side, Some("rows"));
+    assert_eq!(gguf.source_dtype, "f32");
+    assert_eq!(gguf.stack.layers(), 6);
+    assert_eq!(gguf.stack.as_array(), reference.stack.as_array());
+    assert_eq!(
+        &gguf.tensors[..3],
+        [
+            "blk.0.hc_attn_base.weight",
+            "blk.0.hc_ffn_base.weight",
+            "blk.1.hc_attn_base.weight"
+        ]
+    );
+    // And the numpy re-implementation of the reference procedure.
+    let expected = npy3(&checkpoint("deepseek_v4_expected.npy"));
+    let diff = max_abs_diff(&layers(&gguf.stack), &expected);
+    assert!(diff < 1e-12, "max |Δ| = {diff}");
+}
+
+#[test]
+fn gguf_deepseek_v4_tensors_keep_their_pytorch_shapes_and_quantised_ones_are_only_listed() {
+    let path = checkpoint("deepseek_v4.gguf");
+    let source = open(&path).unwrap();
+    let reference = open(&checkpoint("deepseek_v4.safetensors")).unwrap();
+    assert_eq!(source.format(), Format::Gguf);
+    assert_eq!(source.format().to_string(), "GGUF");
+    // Stored innermost first (ne = [32, 24]); read as the PyTorch [24, 32], same values.
+    for (gguf_name, name) in [
+        ("blk.2.hc_ffn_fn.weight", "layers.2.hc_ffn_fn"),
+        ("blk.0.hc_attn_base.weight", "layers.0.hc_attn_base"),
+        ("output_hc_fn.weight", "hc_head_fn"),
+    ] {
+        let info = source.info(gguf_name).unwrap();
+        assert_eq!(
+            info.shape,
+            reference.info(name).unwrap().shape,
+            "{gguf_name}"
+        );
+        assert_eq!(info.dtype, Dtype::F32);
+        assert_eq!(
+            source.read_f64(gguf_name).unwrap(),
+            reference.read_f64(name).unwrap()
+        );
+    }
+    assert_eq!(
+        source.info("blk.0.hc_ffn_fn.weight").unwrap().shape,
+        [24, 32]
+    );
+    for (name, dtype, shape) in [
+        ("blk.1.attn_q_a.weight", "q8_0", vec![8, 32]),
+        ("blk.1.ffn_gate_exps.weight", "q4_k", vec![2, 256]),
+        ("blk.1.ffn_up_exps.weight", "mxfp4", vec![2, 32]),
+        ("blk.0.ffn_gate_tid2eid.weight", "i32", vec![16, 2]),
+    ] {
+        let info = source.info(name).unwrap();
+        assert_eq!(info.dtype, Dtype::Other(dtype.to_string()), "{name}");
+        assert_eq!(info.shape, shape, "{name}");
+        let message = source.read_f64(name).unwrap_err().to_string();
+        assert_contains(
+            &message,
+            &[
+                &path.display().to_string(),
+                &format!("tensor '{name}' has ggml type {dtype}, expected f32, f16, bf16 or f64"),
+            ],
+        );
+    }
+    let f16 = source.info("token_embd.weight").unwrap();
+    assert_eq!((f16.dtype, f16.shape), (Dtype::F16, vec![16, 8]));
+    assert_eq!(source.names().len(), 3 * 9 + 1 + 1 + 3);
+    assert!(source.names().windows(2).all(|w| w[0] < w[1]));
+}
+
+/// llama.cpp's key names for the hyper-connection parameters (src/llama-arch.cpp:
+/// `%s.hyper_connection.count`, `.sinkhorn_iterations`, `.epsilon`; arch `deepseek4`).
+#[test]
+fn gguf_metadata_holds_the_hyper_connection_parameters() {
+    let source = open(&checkpoint("deepseek_v4.gguf")).unwrap();
+    let m = source.metadata();
+    assert_eq!(m["general.architecture"], "deepseek4");
+    assert_eq!(m["general.alignment"], "64");
+    assert_eq!(m["deepseek4.block_count"], "3");
+    assert_eq!(m["deepseek4.hyper_connection.count"], "4");
+    assert_eq!(m["deepseek4.hyper_connection.sinkhorn_iterations"], "20");
+    let eps: f32 = m["deepseek4.hyper_connection.epsilon"].parse().unwrap();
+    assert_eq!(eps, 1e-6f32);
+    assert_eq!(m["deepseek4.attention.compress_ratios"], "[4,128,0]");
+    let gguf = mhc_analyze::load::gguf::GgufFile::open(&checkpoint("deepseek_v4.gguf")).unwrap();
+    assert_eq!((gguf.version(), gguf.alignment()), (3, 64));
+    assert!(!gguf.big_endian());
+}
+
+#[test]
+fn gguf_every_float_dtype_and_byte_order_reads_the_numpy_values() {
+    let values = dtype_values().into_dyn();
+    for (file, big_endian) in [("dtypes.gguf", false), ("dtypes_big_endian.gguf", true)] {
+        let path = checkpoint(file);
+        let gguf = mhc_analyze::load::gguf::GgufFile::open(&path).unwrap();
+        assert_eq!(gguf.big_endian(), big_endian, "{file}");
+        let source = open(&path).unwrap();
+        for (name, dtype) in [
+            ("dtype_f16", Dtype::F16),
+            ("dtype_bf16", Dtype::Bf16),
+            ("dtype_f32", Dtype::F32),
+            ("dtype_f64", Dtype::F64),
+        ] {
+            assert_eq!(source.info(name).unwrap().dtype, dtype, "{file} {name}");
+            assert_eq!(source.read_f64(name).unwrap(), values, "{file} {name}");
+        }
+        // Non-square: numpy's arange(30).reshape(2, 3, 5), stored as ne = [5, 3, 2].
+        let a = source.read_f64("shape_2x3x5").unwrap();
+        assert_eq!(a.shape(), [2, 3, 5], "{file}");
+        for ((i, j, k), v) in a
+            .into_dimensionality::<ndarray::Ix3>()
+            .unwrap()
+            .indexed_iter()
+        {
+            assert_eq!(*v, (15 * i + 5 * j + k) as f64);
+        }
+        assert_eq!(
+            source.info("quantised_q8_0").unwrap().dtype,
+            Dtype::Other("q8_0".into())
+        );
+        assert!(source.read_f64("integers_i32").is_err());
+        let missing = source.read_f64("dtype_f8").unwrap_err().to_string();
+        assert_contains(
+            &missing,
+            &["tensor 'dtype_f8' not found; closest names: dtype_f"],
+        );
+    }
+}
+
+#[test]
+fn gguf_metadata_values_are_text_and_arrays_json_in_both_byte_orders() {
+    for file in ["dtypes.gguf", "dtypes_big_endian.gguf"] {
+        let source = open(&checkpoint(file)).unwrap();
+        let m = source.metadata();
+        for (key, value) in [
+            ("general.architecture", "test"),
+            ("test.uint8", "200"),
+            ("test.int8", "-100"),
+            ("test.uint16", "60000"),
+            ("test.int16", "-30000"),
+            ("test.uint32", "4000000000"),
+            ("test.int32", "-2000000000"),
+            ("test.float32", "0.1"),
+            ("test.bool", "true"),
+            ("test.string", "line one\nline \"two\""),
+            ("test.uint64", "18446744073709551615"),
+            ("test.int64", "-9223372036854775808"),
+            ("test.float64", "-2.5e-300"),
+            ("test.array_u32", "[4,128,0]"),
+            ("test.array_f32", "[0.5,-1.25]"),
+            ("test.array_str", r#"["a","b\"c"]"#),
+            ("test.array_bool", "[true,false]"),
+            ("test.nested", "[[1,2],[3]]"),
+            ("test.long", "(array of 5000 uint8 values, not shown)"),
+        ] {
+            assert_eq!(m[key], value, "{file} {key}");
+        }
+        let nested: serde_json::Value = serde_json::from_str(&m["test.nested"]).unwrap();
+        assert_eq!(nested, serde_json::json!([[1, 2], [3]]));
+        assert_eq!(m["test.float32"].parse::<f32>().unwrap(), 0.1f32);
+    }
+}
+
+#[test]
+fn gguf_single_stack_tensor_is_found_beside_quantised_ones() {
+    let loaded = load(&checkpoint("stack.gguf"), &auto());
+    assert_eq!(loaded.layout, Layout::Stack);
+    assert_contains(&loaded.reason, &["'hres'", "[3, 2, 4, 4]"]);
+    assert_eq!(loaded.stack.as_array(), &dtype_values());
+}
+
+#[test]
+fn gguf_is_recognised_by_magic_bytes_not_by_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("model.safetensors");
+    std::fs::copy(checkpoint("deepseek_v4.gguf"), &renamed).unwrap();
+    assert_eq!(open(&renamed).unwrap().format(), Format::Gguf);
+    assert_eq!(load(&renamed, &auto()).layout, Layout::DeepseekV4);
+    let legacy = dir.path().join("model.gguf");
+    std::fs::write(&legacy, b"tjgg\x03\x00\x00\x00rest of a GGJT file").unwrap();
+    let message = error_message(&legacy, &auto());
+    assert_contains(&message, &["legacy llama.cpp file (GGML/GGMF/GGJT"]);
+}
+
+#[test]
+fn gguf_bad_inputs_fail_with_one_line_naming_the_file() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "gguf_truncated.gguf",
+            &[
+                "truncated GGUF file: the rank of tensor 'tensor_b' needs 4 bytes at byte 152, but the file ends at byte 152",
+            ],
+        ),
+        (
+            "gguf_version_1.gguf",
+            &["GGUF version 1 is not supported", "version 3"],
+        ),
+        (
+            "gguf_offset_beyond_file.gguf",
+            &[
+                "tensor 'tensor_b' has 32 data bytes at offset 4096, beyond the data section of 64 bytes",
+            ],
+        ),
+        (
+            "gguf_absurd_kv_count.gguf",
+            &[
+                "the header claims 1152921504606846976 metadata key-value pairs, which cannot fit in the 256 bytes",
+            ],
+        ),
+        (
+            "gguf_unknown_dtype.gguf",
+            &["tensor 'tensor_b' has unknown ggml type id 99"],
+        ),
+        (
+            "gguf_misaligned_offset.gguf",
+            &["tensor 'tensor_b' has data offset 36, not a multiple of the alignment 32"],
+        ),
+        (
+            "gguf_duplicate_names.gguf",
+            &["tensor 'tensor_a' appears twice among the tensor infos (tensors 0 and 1)"],
+        ),
+    ];
+    for (file, parts) in cases {
+        let path = bad(file);
+        let message = error_message(&path, &auto());
+        assert_contains(&message, parts);
+    }
 }

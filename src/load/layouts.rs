@@ -76,7 +76,8 @@ pub enum Layout {
     /// (row-major), softmax over the last dim + ε, divide by column sums + ε, then 19 × (rows +
     /// ε, columns + ε), ε = 1e-6. H_res = combᵀ (**transposed** here); row sums exact to ε.
     /// Block b gives layers 2b−1 (attention) and 2b (FFN). `hc_head_*` (the final stream merge)
-    /// is not an H_res and is ignored.
+    /// is not an H_res and is ignored. llama.cpp's GGUF names the same tensors
+    /// `blk.N.hc_attn_base.weight` …, read alike.
     DeepseekV4,
 }
 
@@ -286,11 +287,29 @@ fn prefixes(names: &[String], role: &str) -> Vec<String> {
 }
 
 fn deepseek_prefixes(names: &[String]) -> Vec<String> {
-    let set: BTreeSet<String> = prefixes(names, DEEPSEEK_ATTN_ROLE)
+    let set: BTreeSet<String> = [DEEPSEEK_ATTN_ROLE, DEEPSEEK_FFN_ROLE]
         .into_iter()
-        .chain(prefixes(names, DEEPSEEK_FFN_ROLE))
+        .flat_map(|role| [role.to_string(), format!("{role}{GGUF_WEIGHT_SUFFIX}")])
+        .flat_map(|role| prefixes(names, &role))
         .collect();
     set.into_iter().collect()
+}
+
+/// llama.cpp's GGUF converter appends this to every DeepSeek-V4 parameter's name.
+const GGUF_WEIGHT_SUFFIX: &str = ".weight";
+
+/// The name of the DeepSeek-V4 tensor `hc_{sub}_{part}` of the block at `prefix`, as the file
+/// spells it: the reference checkpoint's `layers.0.hc_attn_base`, or else llama.cpp GGUF's
+/// `blk.0.hc_attn_base.weight` (the same values, f32, same shape once GGUF's innermost-first
+/// dimensions are reversed). The reference spelling when neither is present.
+fn deepseek_tensor_name(prefix: &str, sub: &str, part: &str, names: &BTreeSet<&str>) -> String {
+    let reference = format!("{prefix}hc_{sub}_{part}");
+    let gguf = format!("{reference}{GGUF_WEIGHT_SUFFIX}");
+    if !names.contains(reference.as_str()) && names.contains(gguf.as_str()) {
+        gguf
+    } else {
+        reference
+    }
 }
 
 /// The layout, why, and (for an automatically chosen stack) the tensor.
@@ -1022,7 +1041,7 @@ fn load_deepseek(source: &dyn TensorSource, reason: String) -> Result<LoadedHres
     let mut streams: Option<usize> = None;
     for prefix in &blocks {
         for sub in ["attn", "ffn"] {
-            let base_name = format!("{prefix}hc_{sub}_base");
+            let base_name = deepseek_tensor_name(prefix, sub, "base", &names);
             if !names.contains(base_name.as_str()) {
                 return Err(LoadError::tensor(
                     path,
@@ -1060,7 +1079,7 @@ fn load_deepseek(source: &dyn TensorSource, reason: String) -> Result<LoadedHres
                 }
             };
             streams = Some(n);
-            let scale_name = format!("{prefix}hc_{sub}_scale");
+            let scale_name = deepseek_tensor_name(prefix, sub, "scale", &names);
             if names.contains(scale_name.as_str()) {
                 let scale = source.info(&scale_name)?;
                 if scale.shape != [3] {
@@ -1071,7 +1090,7 @@ fn load_deepseek(source: &dyn TensorSource, reason: String) -> Result<LoadedHres
                     ));
                 }
             }
-            let fn_name = format!("{prefix}hc_{sub}_fn");
+            let fn_name = deepseek_tensor_name(prefix, sub, "fn", &names);
             if names.contains(fn_name.as_str()) {
                 let f = source.info(&fn_name)?;
                 if f.shape.len() != 2 || f.shape[0] != (2 + n) * n || f.shape[1] % n != 0 {

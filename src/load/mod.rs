@@ -6,7 +6,7 @@
 //!   `*.safetensors.index.json` ([`safetensors`]); `.npy` and `.npz`
 //!   ([`numpy`]); PyTorch zip checkpoints written by `torch.save`
 //!   ([`torch`], with a small, allow-listed pickle decoder in `pickle`
-//!   that never executes anything). [`open`] recognises the format by its magic bytes, not by
+//!   that never executes anything); llama.cpp's GGUF ([`gguf`]). [`open`] recognises the format by its magic bytes, not by
 //!   the extension, and returns a [`TensorSource`]: names, shapes and dtypes up front, tensor data
 //!   only when asked for (memory-mapped, so a multi-GB checkpoint costs milliseconds).
 //! - **Layouts** ([`layouts`]): which tensors of a model hold H_res, in which orientation, and
@@ -21,6 +21,7 @@
 
 mod archive;
 pub mod capture;
+pub mod gguf;
 pub mod input;
 pub mod layouts;
 pub mod numpy;
@@ -98,6 +99,8 @@ pub enum Format {
     Npz,
     /// A `torch.save` zip archive (`*/data.pkl` + `*/data/N` storages).
     TorchZip,
+    /// llama.cpp's GGUF (version 2 or 3, either byte order).
+    Gguf,
 }
 
 impl fmt::Display for Format {
@@ -108,6 +111,7 @@ impl fmt::Display for Format {
             Self::Npy => "npy",
             Self::Npz => "npz",
             Self::TorchZip => "PyTorch zip",
+            Self::Gguf => "GGUF",
         })
     }
 }
@@ -146,7 +150,8 @@ pub trait TensorSource: Send + Sync {
     fn read_f64(&self, name: &str) -> Result<ArrayD<f64>, LoadError>;
 
     /// File-level string metadata: safetensors `__metadata__` (for a sharded model, the index's
-    /// `metadata` object); empty for the other formats.
+    /// `metadata` object); GGUF's key–value pairs (scalars as text, arrays as JSON, see
+    /// [`gguf`]); empty for the other formats.
     fn metadata(&self) -> &BTreeMap<String, String>;
 
     /// [`TensorSource::info`] for every tensor, in [`TensorSource::names`] order (opens every
@@ -366,14 +371,14 @@ pub(crate) fn shown(path: &Path) -> String {
 
 /// Opens a tensor file, recognising the format by its first bytes:
 /// `\x93NUMPY` → npy; a zip → PyTorch (if it holds `*/data.pkl`) or npz (if it holds `*.npy`);
-/// an 8-byte little-endian length followed by `{` → safetensors; a JSON object with a
-/// `weight_map` → sharded safetensors index. Nothing but headers is read here.
+/// `GGUF` → GGUF; an 8-byte little-endian length followed by `{` → safetensors; a JSON object
+/// with a `weight_map` → sharded safetensors index. Nothing but headers is read here.
 pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, LoadError> {
     let meta = std::fs::metadata(path).map_err(|e| LoadError::io(path, e))?;
     if meta.is_dir() {
         return Err(LoadError::format(
             path,
-            "is a directory, expected a .safetensors, .safetensors.index.json, .npy, .npz or .pt file",
+            "is a directory, expected a .safetensors, .safetensors.index.json, .npy, .npz, .pt or .gguf file",
         ));
     }
     if meta.len() == 0 {
@@ -388,6 +393,14 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, LoadError> {
         Some(Sniffed::Zip) => archive::open_zip(path),
         Some(Sniffed::Safetensors) => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
         Some(Sniffed::Json) => Ok(Box::new(safetensors::ShardedSafetensors::open(path)?)),
+        Some(Sniffed::Gguf) => Ok(Box::new(gguf::GgufFile::open(path)?)),
+        Some(Sniffed::LegacyGgml) => Err(LoadError::format(
+            path,
+            format!(
+                "legacy llama.cpp file (GGML/GGMF/GGJT, first bytes {}), from before GGUF; convert it to GGUF with llama.cpp",
+                hex_bytes(&head[..4])
+            ),
+        )),
         Some(Sniffed::LegacyTorch) => Err(LoadError::format(
             path,
             "legacy (pre-1.6, non-zip) PyTorch file; re-save it with a current torch.save, or convert it to safetensors",
@@ -405,7 +418,7 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>, LoadError> {
             Err(LoadError::format(
                 path,
                 format!(
-                    "not a safetensors, npy, npz or PyTorch zip file (first bytes {})",
+                    "not a safetensors, npy, npz, PyTorch zip or GGUF file (first bytes {})",
                     hex_bytes(&head[..head.len().min(8)])
                 ),
             ))
@@ -419,11 +432,23 @@ enum Sniffed {
     Safetensors,
     Json,
     LegacyTorch,
+    Gguf,
+    LegacyGgml,
 }
 
 /// The format from the first bytes; `named_safetensors` (the file name ends in `.safetensors`)
 /// lets an absurd header length through, so that the reader can say what is wrong with it.
 fn sniff(head: &[u8], named_safetensors: bool) -> Option<Sniffed> {
+    if head.starts_with(b"GGUF") {
+        return Some(Sniffed::Gguf);
+    }
+    // GGUF's predecessors: the u32 magics 'ggml', 'ggmf', 'ggjt' written little-endian.
+    if [b"lmgg", b"fmgg", b"tjgg"]
+        .iter()
+        .any(|m| head.starts_with(*m))
+    {
+        return Some(Sniffed::LegacyGgml);
+    }
     if head.starts_with(b"\x93NUMPY") {
         return Some(Sniffed::Npy);
     }
