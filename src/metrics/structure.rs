@@ -15,8 +15,10 @@
 //! **Ties.** When several permutations are (nearly) equally close, as for J/n where all n! are,
 //! [`nearest_permutation`] returns the lexicographically smallest of those whose
 //! `Σ_i P_{i,π(i)}` lies within `τ = 8·n·ε·max_ij |P_ij|` of the maximum (ε = 2^−52): compare π[0]
-//! first, then π[1], and so on. The tolerance keeps rounding noise (a Sinkhorn composite that has
-//! converged to J/n) from picking an arbitrary routing; J/n gives the identity.
+//! first, then π[1], and so on. The tolerance keeps rounding noise (in a composite that has
+//! converged to J/n to rounding) from picking an arbitrary routing; J/n gives the identity. The
+//! search for ties runs on the reduced costs of the Hungarian method's dual potentials, and only
+//! when some other permutation uses no entry with a reduced cost above τ (rare outside ties).
 //!
 //! **Scaled composites** ([`ScaledMatrix`], P = M·2^e). The assignment and the entropy are
 //! invariant under a positive scale and are computed on the mantissa M. The distances are
@@ -344,10 +346,16 @@ fn assign_with_ties(m: &[f64], n: usize, work: &mut Workspace<'_>, permutation: 
     }
     let largest = m.iter().fold(0.0f64, |a, x| a.max(x.abs()));
     let tolerance = TIE_ULPS * n as f64 * f64::EPSILON * largest;
-    let reduced = &*work.reduced;
-    let unique =
-        (0..n).all(|i| (0..n).all(|j| j == work.witness[i] || reduced[i * n + j] > tolerance));
-    if unique {
+    // Usually the optimum is alone within the tolerance and the search ends here (`sub_rows`
+    // and `sub_columns` lend their space to the cycle search).
+    if !has_alternative(
+        n,
+        work.reduced,
+        work.witness,
+        tolerance,
+        work.sub_rows,
+        work.sub_columns,
+    ) {
         permutation.copy_from_slice(&work.witness[..n]);
         return;
     }
@@ -384,6 +392,46 @@ fn assign_with_ties(m: &[f64], n: usize, work: &mut Workspace<'_>, permutation: 
         work.column_taken[j] = true;
         permutation[i] = j;
     }
+}
+
+/// Whether a permutation other than `assignment` uses only entries with reduced cost ≤
+/// `tolerance` (the only candidates for a tie: the reduced costs are ≥ 0 and add up). Such a
+/// permutation differs from `assignment` by cycles of rows each taking the next one's column,
+/// so this is a cycle search (Kahn's algorithm, O(n²)) in the graph with an arc a → b when row a
+/// could take row b's column. `indegree` and `queue` are work buffers of length n.
+fn has_alternative(
+    n: usize,
+    reduced: &[f64],
+    assignment: &[usize],
+    tolerance: f64,
+    indegree: &mut [usize],
+    queue: &mut [usize],
+) -> bool {
+    let arc = |a: usize, b: usize| a != b && reduced[a * n + assignment[b]] <= tolerance;
+    let mut length = 0;
+    for b in 0..n {
+        indegree[b] = (0..n).filter(|&a| arc(a, b)).count();
+        if indegree[b] == 0 {
+            queue[length] = b;
+            length += 1;
+        }
+    }
+    let mut next = 0;
+    while next < length {
+        let a = queue[next];
+        next += 1;
+        for b in 0..n {
+            if arc(a, b) {
+                indegree[b] -= 1;
+                if indegree[b] == 0 {
+                    queue[length] = b;
+                    length += 1;
+                }
+            }
+        }
+    }
+    // Rows left over lie on (or behind) a cycle.
+    length < n
 }
 
 /// The least total reduced cost of assigning rows i+1 … n−1 to the free columns other than j
