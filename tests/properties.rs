@@ -339,13 +339,18 @@ proptest! {
 
     #[test]
     fn nearest_permutation_equals_brute_force(
-        (n, p) in prop_oneof![matrix(1..=7, 1.0), hc_like().prop_filter("n ≤ 7", |(n, _)| *n <= 7), tie_heavy()]
+        (n, p) in prop_oneof![
+            matrix(1..=7, 1.0),
+            hc_like().prop_filter("n ≤ 7", |(n, _)| *n <= 7),
+            tie_heavy(),
+        ]
     ) {
         let (ours, distance) = nearest_permutation(&p, n);
         let expected = brute_force_nearest(&p, n);
         prop_assert_eq!(&ours, &expected);
         let direct = frobenius_distance(&p, &permutation_matrix(&expected));
-        prop_assert!((distance - direct).abs() <= 1e-15 * direct.max(1.0), "{distance} vs {direct}");
+        prop_assert!((distance - direct).abs() <= 1e-15 * direct.max(1.0),
+                     "{distance} vs {direct}");
     }
 
     #[test]
@@ -410,11 +415,13 @@ proptest! {
         let (pi, distance) = nearest_permutation(&plain, n);
         let (pi_scaled, distance_scaled) = nearest_permutation_scaled(&scaled);
         prop_assert_eq!(pi, pi_scaled);
-        prop_assert!((distance - distance_scaled).abs() <= 1e-14 * distance, "{distance} vs {distance_scaled}");
+        prop_assert!((distance - distance_scaled).abs() <= 1e-14 * distance,
+                     "{distance} vs {distance_scaled}");
         let identity = identity_distance(&plain, n);
         let ours = metrics.get(Metric::IdentityDistance);
         prop_assert!((identity - ours).abs() <= 1e-14 * identity, "{identity} vs {ours}");
-        prop_assert_eq!(metrics.get(Metric::PermutationDistance).to_bits(), distance_scaled.to_bits());
+        prop_assert_eq!(metrics.get(Metric::PermutationDistance).to_bits(),
+                        distance_scaled.to_bits());
     }
 }
 

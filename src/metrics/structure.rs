@@ -14,11 +14,12 @@
 //!
 //! **Ties.** When several permutations are (nearly) equally close, as for J/n where all n! are,
 //! [`nearest_permutation`] returns the lexicographically smallest of those whose
-//! `Σ_i P_{i,π(i)}` lies within `τ = 8·n·ε·max_ij |P_ij|` of the maximum (ε = 2^−52): compare π[0]
-//! first, then π[1], and so on. The tolerance keeps rounding noise (in a composite that has
-//! converged to J/n to rounding) from picking an arbitrary routing; J/n gives the identity. The
-//! search for ties runs on the reduced costs of the Hungarian method's dual potentials, and only
-//! when some other permutation uses no entry with a reduced cost above τ (rare outside ties).
+//! `Σ_i P_{i,π(i)}` lies within `τ = 8·n·ε·max_ij |P_ij|` of the maximum (ε = 2^−52): compare
+//! `π[0]` first, then `π[1]`, and so on. The tolerance keeps rounding noise (in a composite that
+//! has converged to J/n to rounding) from picking an arbitrary routing; J/n gives the identity.
+//! The search for ties runs on the reduced costs of the Hungarian method's dual potentials, and
+//! only when some other permutation uses no entry with a reduced cost above τ (rare outside
+//! ties).
 //!
 //! **Scaled composites** ([`ScaledMatrix`], P = M·2^e). The assignment and the entropy are
 //! invariant under a positive scale and are computed on the mantissa M. The distances are
