@@ -5,8 +5,9 @@ use mhc_analyze::compose::{Composite, ScaledMatrix, prefix_composites, suffix_co
 use mhc_analyze::generate::{SinkhornOrder, SinkhornParams, sinkhorn_in_place};
 use mhc_analyze::metrics::birkhoff::{ProjectionMethod, marginal_error_of};
 use mhc_analyze::metrics::{
-    MatrixMetrics, Metric, birkhoff_projection, column_sums, dykstra_projection, row_sums,
-    singular_values,
+    MatrixMetrics, Metric, birkhoff_distance, birkhoff_projection, column_sums, dykstra_projection,
+    frobenius_distance, identity_distance, mixing_entropy, nearest_permutation,
+    nearest_permutation_scaled, row_sums, singular_values,
 };
 use proptest::prelude::*;
 
@@ -143,7 +144,8 @@ proptest! {
         for metric in Metric::ALL {
             let (x, y) = (a.get(metric), b.get(metric));
             let tol = 1e-9 * x.abs().max(1.0);
-            prop_assert!((x - y).abs() <= tol, "{metric:?}: {x} vs {y}");
+            // An undefined metric (NaN) must be undefined either way.
+            prop_assert!((x - y).abs() <= tol || (x.is_nan() && y.is_nan()), "{metric:?}: {x} vs {y}");
         }
     }
 
@@ -259,4 +261,175 @@ proptest! {
 fn composite_names_are_stable() {
     let names: Vec<&str> = Composite::ALL.iter().map(|c| c.name()).collect();
     assert_eq!(names, ["single", "prefix", "suffix"]);
+}
+
+/// Every permutation of 0..n in lexicographic order (π[0] first, then π[1], …).
+fn lexicographic_permutations(n: usize) -> Vec<Vec<usize>> {
+    let mut current: Vec<usize> = (0..n).collect();
+    let mut out = vec![current.clone()];
+    // Next permutation: the longest decreasing suffix, swap its predecessor with the smallest
+    // larger element of it, reverse the suffix.
+    loop {
+        let Some(i) = (1..n).rev().find(|&i| current[i - 1] < current[i]) else {
+            return out;
+        };
+        let j = (i..n).rev().find(|&j| current[j] > current[i - 1]).unwrap();
+        current.swap(i - 1, j);
+        current[i..].reverse();
+        out.push(current.clone());
+    }
+}
+
+/// The nearest permutation by brute force, with the library's tie rule: the lexicographically
+/// first π whose Σ_i P_{i,π(i)} is within 8·n·ε·max|P| of the best.
+fn brute_force_nearest(p: &[f64], n: usize) -> Vec<usize> {
+    let all = lexicographic_permutations(n);
+    let value = |pi: &[usize]| {
+        pi.iter()
+            .enumerate()
+            .map(|(i, &j)| p[i * n + j])
+            .sum::<f64>()
+    };
+    let best = all
+        .iter()
+        .map(|pi| value(pi))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let largest = p.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let tolerance = 8.0 * n as f64 * f64::EPSILON * largest;
+    all.into_iter()
+        .find(|pi| value(pi) >= best - tolerance)
+        .unwrap()
+}
+
+fn permutation_matrix(permutation: &[usize]) -> Vec<f64> {
+    let n = permutation.len();
+    let mut m = vec![0.0; n * n];
+    for (i, &j) in permutation.iter().enumerate() {
+        m[i * n + j] = 1.0;
+    }
+    m
+}
+
+/// Matrices with many exact ties: entries k·step for k in 0..=2 (step 1 or 0.1, the latter
+/// giving sums that differ in the last bit).
+fn tie_heavy() -> impl Strategy<Value = (usize, Vec<f64>)> {
+    (1usize..=7, prop_oneof![Just(1.0), Just(0.1)]).prop_flat_map(|(n, step)| {
+        (
+            Just(n),
+            prop::collection::vec((0u8..=2).prop_map(move |k| k as f64 * step), n * n),
+        )
+    })
+}
+
+/// A permutation of 0..n drawn from a seed (Fisher–Yates with a fixed LCG).
+fn permutation_from_seed(n: usize, seed: u64) -> Vec<usize> {
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut state = seed;
+    for i in (1..n).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        perm.swap(i, (state >> 33) as usize % (i + 1));
+    }
+    perm
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nearest_permutation_equals_brute_force(
+        (n, p) in prop_oneof![
+            matrix(1..=7, 1.0),
+            hc_like().prop_filter("n ≤ 7", |(n, _)| *n <= 7),
+            tie_heavy(),
+        ]
+    ) {
+        let (ours, distance) = nearest_permutation(&p, n);
+        let expected = brute_force_nearest(&p, n);
+        prop_assert_eq!(&ours, &expected);
+        let direct = frobenius_distance(&p, &permutation_matrix(&expected));
+        prop_assert!((distance - direct).abs() <= 1e-15 * direct.max(1.0),
+                     "{distance} vs {direct}");
+    }
+
+    #[test]
+    fn birkhoff_below_permutation_below_identity_distance((n, p) in hc_like()) {
+        // Permutations lie in the Birkhoff polytope and I is a permutation.
+        let metrics = MatrixMetrics::of_matrix(&p, n);
+        let birkhoff = birkhoff_distance(&p, n);
+        let permutation = metrics.get(Metric::PermutationDistance);
+        let identity = metrics.get(Metric::IdentityDistance);
+        let tol = 1e-12 * identity.max(1.0);
+        prop_assert!(birkhoff <= permutation + tol, "{birkhoff} > {permutation}");
+        prop_assert!(permutation <= identity + tol, "{permutation} > {identity}");
+        prop_assert!((identity - identity_distance(&p, n)).abs() <= tol);
+    }
+
+    #[test]
+    fn routing_the_rows_routes_the_nearest_permutation((n, p) in matrix(2..=8, 1.0),
+                                                        seed in any::<u64>()) {
+        // (QP)_i· = P_q(i)· for Q_{i,q(i)} = 1: an isometry that maps permutations to
+        // permutations, so the distances agree and π_QP(i) = π_P(q(i)) (no ties in continuous
+        // random matrices).
+        let q = permutation_from_seed(n, seed);
+        let mut routed = vec![0.0; n * n];
+        for i in 0..n {
+            routed[i * n..(i + 1) * n].copy_from_slice(&p[q[i] * n..(q[i] + 1) * n]);
+        }
+        let (pi, distance) = nearest_permutation(&p, n);
+        let (pi_routed, distance_routed) = nearest_permutation(&routed, n);
+        let composed: Vec<usize> = (0..n).map(|i| pi[q[i]]).collect();
+        prop_assert_eq!(pi_routed, composed);
+        prop_assert!((distance - distance_routed).abs() <= 1e-14 * distance.max(1.0));
+    }
+
+    #[test]
+    fn mixing_entropy_ignores_row_scales_and_stays_in_unit_interval(
+        (n, p) in matrix(2..=8, 1.0),
+        scales in prop::collection::vec(-20i32..20, 8),
+    ) {
+        let p: Vec<f64> = p.iter().map(|x| x.abs()).collect();
+        let base = mixing_entropy(&p, n).unwrap();
+        prop_assert!((-1e-15..=1.0 + 1e-15).contains(&base), "{base}");
+        // Each row divided by its own sum first: row scales 10^k change nothing.
+        let mut scaled = p.clone();
+        for (i, row) in scaled.chunks_exact_mut(n).enumerate() {
+            row.iter_mut().for_each(|x| *x *= 10f64.powi(scales[i]));
+        }
+        let again = mixing_entropy(&scaled, n).unwrap();
+        prop_assert!((base - again).abs() <= 1e-14, "{base} vs {again}");
+        // A negative entry anywhere makes it undefined.
+        let mut negative = p;
+        negative[n * n - 1] = -1e-300;
+        prop_assert_eq!(mixing_entropy(&negative, n), None);
+    }
+
+    #[test]
+    fn scaled_structure_metrics_match_plain_ones((n, m) in hc_like(), shift in -200i64..200) {
+        // 2^shift·P fits f64 here, so the plain functions apply; the scaled path must agree.
+        let factor = 2f64.powi(shift as i32);
+        let plain: Vec<f64> = m.iter().map(|x| x * factor).collect();
+        let scaled = ScaledMatrix::new(n, plain.clone());
+        let metrics = MatrixMetrics::of(&scaled);
+        let (pi, distance) = nearest_permutation(&plain, n);
+        let (pi_scaled, distance_scaled) = nearest_permutation_scaled(&scaled);
+        prop_assert_eq!(pi, pi_scaled);
+        prop_assert!((distance - distance_scaled).abs() <= 1e-14 * distance,
+                     "{distance} vs {distance_scaled}");
+        let identity = identity_distance(&plain, n);
+        let ours = metrics.get(Metric::IdentityDistance);
+        prop_assert!((identity - ours).abs() <= 1e-14 * identity, "{identity} vs {ours}");
+        prop_assert_eq!(metrics.get(Metric::PermutationDistance).to_bits(),
+                        distance_scaled.to_bits());
+    }
+}
+
+#[test]
+fn lexicographic_permutations_are_complete_and_ordered() {
+    let all = lexicographic_permutations(4);
+    assert_eq!(all.len(), 24);
+    assert!(all.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(all[1], [0, 1, 3, 2]);
+    assert_eq!(lexicographic_permutations(1), vec![vec![0]]);
 }

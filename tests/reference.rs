@@ -1,14 +1,18 @@
 //! Numbers from an independent numpy implementation (`tests/data/make_reference.py`: numpy for
-//! the metrics, quadprog's exact QP for the Birkhoff distance), compared with the library.
+//! the metrics, quadprog's exact QP for the Birkhoff distance, brute force over all
+//! permutations for the nearest one), compared with the library.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use mhc_analyze::analysis::gain::{GainConfig, Method, seed_values};
 use mhc_analyze::analysis::{Layer, TokenAggregation};
-use mhc_analyze::compose::Composite;
+use mhc_analyze::compose::{Composite, ScaledMatrix};
 use mhc_analyze::generate::{SinkhornOrder, SinkhornParams, read_logits_npy, sinkhorn_in_place};
-use mhc_analyze::metrics::{MatrixMetrics, Metric, birkhoff_projection};
+use mhc_analyze::metrics::{
+    EntropyUndefined, MatrixMetrics, Metric, birkhoff_projection, identity_distance,
+    mixing_entropy_checked, nearest_permutation, nearest_permutation_scaled,
+};
 use serde_json::Value;
 
 fn data(path: &str) -> PathBuf {
@@ -182,4 +186,117 @@ fn paper_figure8_metrics() {
         }
     }
     assert!(checked > 100, "{checked}");
+}
+
+/// `matrix · 2^exponent` as a scaled matrix, by exact products with powers of two times I (the
+/// exponent may lie far beyond f64).
+fn times_power_of_two(matrix: &[f64], n: usize, exponent: i64) -> ScaledMatrix {
+    let mut out = ScaledMatrix::new(n, matrix.to_vec());
+    let mut left = exponent;
+    while left != 0 {
+        let step = left.clamp(-500, 500);
+        let mut diagonal = vec![0.0; n * n];
+        (0..n).for_each(|i| diagonal[i * n + i] = 2f64.powi(step as i32));
+        out = out.matmul(&ScaledMatrix::new(n, diagonal));
+        left -= step;
+    }
+    out
+}
+
+/// A distance from the reference: a number, or "inf" where it exceeds f64.
+fn distance(value: &Value) -> f64 {
+    match value.as_str() {
+        Some("inf") => f64::INFINITY,
+        Some(other) => panic!("unexpected distance {other}"),
+        None => value.as_f64().unwrap(),
+    }
+}
+
+/// Identity distance, nearest permutation (by numpy brute force over all n!, ties to the
+/// lexicographically smallest) and mixing entropy, against numpy with exact rational distances,
+/// for plain and scaled matrices (up to 2^1100).
+#[test]
+fn structure_metrics_match_numpy_brute_force() {
+    let cases = json("reference/structure_cases.json");
+    let cases = cases["cases"].as_array().unwrap();
+    assert!(cases.len() >= 60);
+    let (mut ties, mut scaled, mut undefined) = (0, 0, 0);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let n = case["n"].as_u64().unwrap() as usize;
+        let matrix = floats(&case["matrix"]);
+        let exponent = case["exponent"].as_i64().unwrap();
+        let p = times_power_of_two(&matrix, n, exponent);
+        let bundle = MatrixMetrics::of(&p);
+        let permutation: Vec<usize> = case["permutation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j.as_u64().unwrap() as usize)
+            .collect();
+        let (ours, permutation_distance) = nearest_permutation_scaled(&p);
+        assert_eq!(ours, permutation, "{name}: permutation");
+        let same = |ours: f64, theirs: f64| {
+            if theirs.is_infinite() {
+                ours == theirs
+            } else {
+                close(ours, theirs, 1e-12, 1e-15)
+            }
+        };
+        let expected = distance(&case["permutation_distance"]);
+        assert!(
+            same(permutation_distance, expected),
+            "{name}: {permutation_distance} vs {expected}"
+        );
+        let from_bundle = bundle.get(Metric::PermutationDistance);
+        assert_eq!(
+            from_bundle.to_bits(),
+            permutation_distance.to_bits(),
+            "{name}"
+        );
+        let expected = distance(&case["identity_distance"]);
+        let ours = bundle.get(Metric::IdentityDistance);
+        assert!(
+            same(ours, expected),
+            "{name}: identity {ours} vs {expected}"
+        );
+        if exponent == 0 {
+            let (plain, plain_distance) = nearest_permutation(&matrix, n);
+            assert_eq!(plain, permutation, "{name}: plain permutation");
+            assert!(
+                same(plain_distance, distance(&case["permutation_distance"])),
+                "{name}"
+            );
+            assert!(same(identity_distance(&matrix, n), expected), "{name}");
+        } else {
+            scaled += 1;
+        }
+        let entropy = bundle.get(Metric::MixingEntropy);
+        match case["mixing_entropy"].as_f64() {
+            Some(theirs) => {
+                assert!(
+                    close(entropy, theirs, 1e-12, 1e-15),
+                    "{name}: entropy {entropy} vs {theirs}"
+                );
+            }
+            None => {
+                assert!(
+                    entropy.is_nan(),
+                    "{name}: entropy {entropy}, expected absent"
+                );
+                let reason = match case["entropy_undefined"].as_str().unwrap() {
+                    "negative_entry" => EntropyUndefined::NegativeEntry,
+                    "zero_row" => EntropyUndefined::ZeroRow,
+                    other => panic!("{name}: reason {other}"),
+                };
+                assert_eq!(mixing_entropy_checked(&matrix, n), Err(reason), "{name}");
+                undefined += 1;
+            }
+        }
+        ties += usize::from(case["kind"] == "tie" || case["kind"] == "average");
+    }
+    assert!(
+        ties >= 20 && scaled >= 10 && undefined >= 10,
+        "{ties} {scaled} {undefined}"
+    );
 }

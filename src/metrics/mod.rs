@@ -2,11 +2,13 @@
 //!
 //! [`Metric`] names every quantity the tool reports; [`MatrixMetrics::of`] computes all of them
 //! for a [`ScaledMatrix`], so composites far beyond f64 range are measured exactly (see
-//! [`MatrixMetrics::of`] for how each metric treats the scale).
+//! [`MatrixMetrics::of`] for how each metric treats the scale). A metric that is undefined for a
+//! matrix (see [`Metric::absent_when`]) holds NaN in the bundle.
 
 pub mod amax;
 pub mod birkhoff;
 pub mod spectral;
+pub mod structure;
 
 pub use amax::{
     amax_backward, amax_forward, column_sums, inf_norm, negative_mass, one_norm, row_sums,
@@ -16,6 +18,10 @@ pub use birkhoff::{
 };
 pub use spectral::{
     distance_to_average, sigma2, singular_values, singular_values_4_many, spectral_norm,
+};
+pub use structure::{
+    EntropyUndefined, frobenius_distance, identity_distance, mixing_entropy,
+    mixing_entropy_checked, nearest_permutation, nearest_permutation_scaled,
 };
 
 use serde::{Deserialize, Serialize};
@@ -64,11 +70,19 @@ pub enum Metric {
     Log10SpectralNorm,
     /// max(amax_forward, amax_backward): the larger Amax gain of the two directions.
     AmaxLarger,
+    /// ‖P − I‖_F: how far from a plain residual connection.
+    IdentityDistance,
+    /// min_Π ‖P − Π‖_F over permutation matrices (exact): how far from a pure routing of
+    /// streams ([`nearest_permutation_scaled`] gives the routing).
+    PermutationDistance,
+    /// (1/n)·Σ_i H(P_i· / Σ_j P_ij) / ln n: 0 for a permutation, 1 for J/n; NaN (absent) when a
+    /// row has a negative entry (HC) or sums to zero.
+    MixingEntropy,
 }
 
 impl Metric {
     /// All metrics in output order.
-    pub const ALL: [Metric; 19] = [
+    pub const ALL: [Metric; 22] = [
         Metric::AmaxForward,
         Metric::AmaxBackward,
         Metric::InfNorm,
@@ -88,6 +102,9 @@ impl Metric {
         Metric::Log10AmaxBackward,
         Metric::Log10SpectralNorm,
         Metric::AmaxLarger,
+        Metric::IdentityDistance,
+        Metric::PermutationDistance,
+        Metric::MixingEntropy,
     ];
 
     /// Position in [`Metric::ALL`].
@@ -117,6 +134,20 @@ impl Metric {
             Metric::Log10AmaxBackward => "log10_amax_backward",
             Metric::Log10SpectralNorm => "log10_spectral_norm",
             Metric::AmaxLarger => "amax_larger",
+            Metric::IdentityDistance => "identity_distance",
+            Metric::PermutationDistance => "permutation_distance",
+            Metric::MixingEntropy => "mixing_entropy",
+        }
+    }
+
+    /// When the metric has no value (NaN in [`MatrixMetrics`]), the condition, for reports to
+    /// print beside the missing value; `None` for metrics that are always defined.
+    pub fn absent_when(self) -> Option<&'static str> {
+        match self {
+            Metric::MixingEntropy => {
+                Some("undefined when a row has a negative entry (HC) or sums to zero")
+            }
+            _ => None,
         }
     }
 
@@ -149,7 +180,11 @@ impl MatrixMetrics {
     /// The marginal errors subtract 1 from the scaled sums. ‖P − J/n‖₂ is computed as
     /// 2^e·‖M − 2^−e·J/n‖₂ (on the plain matrix when P is tiny). The Birkhoff distance is not
     /// homogeneous: it is computed exactly on the plain matrix, except where ‖P‖_F > 2^60·√n,
-    /// where it equals ‖P‖_F to f64 precision and is reported as such.
+    /// where it equals ‖P‖_F to f64 precision and is reported as such. The identity and
+    /// permutation distances are computed as 2^e·‖M − 2^−e·Π‖_F (on the plain matrix when P is
+    /// tiny), finite wherever the true value fits f64 and ≈ ‖P‖_F for a huge P; the nearest
+    /// permutation and the mixing entropy are scale invariant and read from the mantissa. The
+    /// mixing entropy is NaN where it is undefined (a negative entry or a zero row).
     pub fn of(p: &ScaledMatrix) -> Self {
         Self::of_many(std::slice::from_ref(p))
             .pop()
@@ -271,6 +306,9 @@ impl MatrixMetrics {
         values[Metric::Log10SpectralNorm.index()] = p.log10_scaled(sigma1);
         values[Metric::AmaxLarger.index()] =
             scaled(amax_forward_mantissa.max(amax_backward_mantissa));
+        values[Metric::IdentityDistance.index()] = structure::identity_distance_scaled(p);
+        values[Metric::PermutationDistance.index()] = structure::permutation_distance_scaled(p);
+        values[Metric::MixingEntropy.index()] = mixing_entropy(m, n).unwrap_or(f64::NAN);
         Self { values }
     }
 
@@ -381,6 +419,46 @@ mod tests {
         assert!(metrics.get(Metric::DistanceToAverage) < 1e-15);
         assert!(metrics.get(Metric::BirkhoffDistance) < 1e-15);
         assert!(metrics.get(Metric::Log10AmaxForward).abs() < 1e-15);
+        // Every permutation is √3 away (4 entries ¾ off, 12 entries ¼ off: 9/16·4 + 12/16 = 3).
+        assert!((metrics.get(Metric::IdentityDistance) - 3f64.sqrt()).abs() < 1e-15);
+        assert!((metrics.get(Metric::PermutationDistance) - 3f64.sqrt()).abs() < 1e-15);
+        assert!((metrics.get(Metric::MixingEntropy) - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn structure_metrics_of_a_routing_and_of_an_hc_layer() {
+        // The cyclic routing π = (1, 2, 0) plus 0.1 on the diagonal (row sums 1.1):
+        // ‖P − Π‖_F = √(3·0.01), ‖P − I‖_F = √(3·0.81 + 3·1) = √5.43, rows (0.1, 1)/1.1.
+        let p = [0.1, 1.0, 0.0, 0.0, 0.1, 1.0, 1.0, 0.0, 0.1];
+        let metrics = MatrixMetrics::of_matrix(&p, 3);
+        assert!((metrics.get(Metric::PermutationDistance) - 0.03f64.sqrt()).abs() < 1e-15);
+        assert!((metrics.get(Metric::IdentityDistance) - 5.43f64.sqrt()).abs() < 1e-14);
+        let (a, b) = (0.1 / 1.1, 1.0 / 1.1);
+        let entropy = -(a * f64::ln(a) + b * f64::ln(b)) / 3f64.ln();
+        assert!((metrics.get(Metric::MixingEntropy) - entropy).abs() < 1e-15);
+        // HC's Figure 8 layer 30 has negative entries: no entropy, and the metric says why.
+        let h30 = [
+            0.94, -0.07, -0.05, 0.02, -0.08, 0.89, -0.07, -0.07, -0.10, -0.14, 0.81, -0.07, 0.06,
+            0.05, -0.03, 0.87,
+        ];
+        let metrics = MatrixMetrics::of_matrix(&h30, 4);
+        assert!(metrics.get(Metric::MixingEntropy).is_nan());
+        assert!(
+            Metric::MixingEntropy
+                .absent_when()
+                .unwrap()
+                .contains("negative")
+        );
+        assert!(
+            Metric::ALL
+                .iter()
+                .filter(|m| **m != Metric::MixingEntropy)
+                .all(|m| m.absent_when().is_none() && !metrics.get(*m).is_nan())
+        );
+        // Nearly the identity, so its nearest permutation is I itself.
+        let identity = metrics.get(Metric::IdentityDistance);
+        assert_eq!(metrics.get(Metric::PermutationDistance), identity);
+        assert!((identity - structure::identity_distance(&h30, 4)).abs() < 1e-15);
     }
 
     #[test]
@@ -393,12 +471,18 @@ mod tests {
         assert_eq!(metrics.get(Metric::AmaxForward), f64::INFINITY);
         assert!((metrics.get(Metric::Log10AmaxForward) - 400.0).abs() < 1e-9);
         assert_eq!(metrics.get(Metric::BirkhoffDistance), f64::INFINITY);
+        assert_eq!(metrics.get(Metric::IdentityDistance), f64::INFINITY);
+        assert_eq!(metrics.get(Metric::PermutationDistance), f64::INFINITY);
+        assert_eq!(metrics.get(Metric::MixingEntropy), 0.0);
         // 10^250: finite and exact to rounding; Birkhoff distance = ‖P‖_F = √2·10^250.
         let metrics = MatrixMetrics::of(&prefix[249]);
         assert!((metrics.get(Metric::AmaxForward) / 1e250 - 1.0).abs() < 1e-12);
         let expected = 2f64.sqrt() * 1e250;
         assert!((metrics.get(Metric::BirkhoffDistance) / expected - 1.0).abs() < 1e-12);
         assert!((metrics.get(Metric::DistanceToAverage) / 1e250 - 1.0).abs() < 1e-12);
+        // ‖10^250·I − I‖_F = √2·(10^250 − 1) = √2·10^250 to f64 precision; I is the nearest.
+        assert!((metrics.get(Metric::IdentityDistance) / expected - 1.0).abs() < 1e-12);
+        assert!((metrics.get(Metric::PermutationDistance) / expected - 1.0).abs() < 1e-12);
         // 10^-250: tiny; distance to J/n is ‖J/n‖₂ = 1, Birkhoff distance ‖J/n‖_F = 1.
         let small = [0.1, 0.0, 0.0, 0.1];
         let layers: Vec<&[f64]> = vec![&small; 250];
@@ -408,5 +492,8 @@ mod tests {
         assert!((metrics.get(Metric::DistanceToAverage) - 1.0).abs() < 1e-15);
         assert!((metrics.get(Metric::BirkhoffDistance) - 1.0).abs() < 1e-15);
         assert!((metrics.get(Metric::Log10AmaxForward) + 250.0).abs() < 1e-9);
+        // ‖10^−250·I − I‖_F = √2·(1 − 10^−250) = √2.
+        assert!((metrics.get(Metric::IdentityDistance) - 2f64.sqrt()).abs() < 1e-15);
+        assert!((metrics.get(Metric::PermutationDistance) - 2f64.sqrt()).abs() < 1e-15);
     }
 }

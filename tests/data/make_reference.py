@@ -9,6 +9,9 @@ Run (from anywhere; paths are relative to this file):
 
     .venv/bin/python tests/data/make_reference.py            # (re)write every file below
     .venv/bin/python tests/data/make_reference.py --check    # regenerate in memory, compare with the files
+    .venv/bin/python tests/data/make_reference.py --only structure_cases.json   # one file (repeatable)
+
+Only the Birkhoff QP needs quadprog (imported when used): `--only structure_cases.json` runs with numpy alone.
 
 Versions used for the committed files: Python 3.11.7, numpy 2.4.6, quadprog 0.1.14 (scipy 1.17.1 is
 installed by the setup line but not imported here). The output is deterministic for a given numpy build;
@@ -55,6 +58,12 @@ Files written (tests/data/reference/ unless noted):
                            the paper-order result (columns then rows, 20 iterations, global max shift) and the
                            rows-then-columns result, and their marginal errors (logits rounded to 6
                            significant digits, results at full precision).
+  structure_cases.json     Structure metrics (section 5 below) of ~60 matrices, n ∈ {2, 3, 4, 6, 8}: HC-like
+                           layers (negative entries), Sinkhorn outputs, permutations, near-permutations (with
+                           and without negative entries), J/n, exact and rounding-level ties, a zero matrix, a
+                           zero row, and scaled matrices M·2^e with e from −1100 to 1100 (beyond f64). Per case:
+                           matrix (row-major), n, exponent, identity_distance, permutation,
+                           permutation_distance, mixing_entropy (null if undefined) and entropy_undefined.
   ../paper_figure8.json    The paper's printed Figure 8 matrices (arXiv 2512.24880 v2), entries and axis labels
                            exactly as printed, plus metrics computed here from the printed entries.
 
@@ -67,14 +76,17 @@ composites collapse to J/n, so their sigma2, distance_to_average and birkhoff_di
 from __future__ import annotations
 
 import argparse
+import functools
 import io
+import itertools
 import json
 import re
 import sys
+from decimal import Decimal, localcontext
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import quadprog
 
 HERE = Path(__file__).resolve().parent
 SEED_HC64 = 9
@@ -155,6 +167,8 @@ def _constraints(n: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 def birkhoff_projection(m: np.ndarray) -> dict:
     """Exact Euclidean projection of m onto the Birkhoff polytope, verified by its KKT conditions."""
+    import quadprog  # only this QP needs it; see the module docstring
+
     m = np.asarray(m, dtype=np.float64)
     n = m.shape[0]
     c, b, meq = _constraints(n)
@@ -592,28 +606,184 @@ def figure8_json() -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# 5. Structure metrics
+#
+# For a P (n×n, rows = output streams), each case records
+#   identity_distance    = ‖P − I‖_F
+#   permutation          = π with π[i] = the input stream routed to output i (Π_{i,π(i)} = 1), found by brute
+#                          force over all n! permutations in lexicographic order (itertools.permutations):
+#                          the FIRST one whose Σ_i P_{i,π(i)} (numpy sum) is within τ = 8·n·ε·max|P| of the
+#                          maximum, ε = 2^−52 (ties go to the lexicographically smallest)
+#   permutation_distance = ‖P − Π_π‖_F
+#   mixing_entropy       = mean over rows of H(P_i· / Σ_j P_ij) / ln n, H(q) = −Σ q ln q with 0·ln 0 = 0;
+#                          null with entropy_undefined = "negative_entry" if some entry < 0, "zero_row" if
+#                          some row sums to 0
+# The distances are computed exactly with Python's fractions (P = matrix·2^exponent exactly, Π subtracted,
+# squares summed as rationals) and rounded once through a 50-digit decimal square root, so they hold for
+# scaled matrices far beyond float64 too; "inf" (a string) where the true value exceeds float64. For
+# exponent = 0 they are cross-checked against numpy's float64 norm. Permutation and entropy are invariant under
+# the positive scale 2^exponent and are computed on the matrix as given.
+
+SEED_STRUCTURE = 15
+STRUCTURE_SIZES = (2, 3, 4, 6, 8)
 
 
-def build() -> dict[str, bytes]:
+def brute_force_permutation(p: np.ndarray) -> list[int]:
+    n = p.shape[0]
+    perms = np.array(list(itertools.permutations(range(n))), dtype=np.int64)  # lexicographic order
+    values = p[np.arange(n)[None, :], perms].sum(axis=1)
+    tau = 8 * n * np.finfo(np.float64).eps * np.abs(p).max()
+    first = int(np.flatnonzero(values >= values.max() - tau)[0])
+    return [int(j) for j in perms[first]]
+
+
+def exact_distance(p: np.ndarray, exponent: int, permutation: list[int]) -> float | str:
+    """‖p·2^exponent − Π‖_F exactly (rationals), rounded once; "inf" beyond float64."""
+    n = p.shape[0]
+    scale = Fraction(2) ** exponent
+    total = Fraction(0)
+    for i in range(n):
+        for j in range(n):
+            d = Fraction(float(p[i, j])) * scale - (1 if permutation[i] == j else 0)
+            total += d * d
+    with localcontext() as ctx:
+        ctx.prec = 50
+        root = (Decimal(total.numerator) / Decimal(total.denominator)).sqrt()
+    value = float(root)
+    return "inf" if np.isinf(value) else value
+
+
+def entropy_reference(p: np.ndarray) -> tuple[float | None, str | None]:
+    n = p.shape[0]
+    if (p < 0).any():
+        return None, "negative_entry"
+    sums = p.sum(axis=1, keepdims=True)
+    if (sums == 0).any():
+        return None, "zero_row"
+    q = p / sums
+    h = -np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0).sum(axis=1)
+    return (float(h.mean() / np.log(n)) if n > 1 else 0.0), None
+
+
+def structure_case(name: str, kind: str, p: np.ndarray, exponent: int = 0, note: str | None = None) -> dict:
+    p = np.asarray(p, dtype=np.float64)
+    n = p.shape[0]
+    permutation = brute_force_permutation(p)
+    identity = exact_distance(p, exponent, list(range(n)))
+    distance = exact_distance(p, exponent, permutation)
+    if exponent == 0:  # cross-check the exact values with plain float64
+        for d, perm in [(identity, list(range(n))), (distance, permutation)]:
+            f = float(np.linalg.norm(p - np.eye(n)[perm]))
+            assert abs(f - d) <= 1e-14 * max(1.0, d), (name, f, d)
+    entropy, undefined = entropy_reference(p)
+    rec = {"name": name, "kind": kind, "n": n, "matrix": flat(p), "exponent": exponent,
+           "identity_distance": identity, "permutation": permutation, "permutation_distance": distance,
+           "mixing_entropy": entropy, "entropy_undefined": undefined}
+    if note:
+        rec["note"] = note
+    return rec
+
+
+def structure_cases() -> list[dict]:
+    rng = np.random.default_rng(SEED_STRUCTURE)
+    cases: list[dict] = []
+
+    def perm(n: int) -> np.ndarray:
+        return np.eye(n)[rng.permutation(n)]
+
+    for n in STRUCTURE_SIZES:
+        add = lambda name, kind, p, **kw: cases.append(structure_case(f"{name}_n{n}", kind, p, **kw))
+        add("hc_layer", "hc_like", round6(np.eye(n) + 0.3 * rng.standard_normal((n, n))),
+            note="I + 0.3·N(0,1), rounded to 6 digits")
+        add("sinkhorn_s1", "mhc_like", sinkhorn(rng.standard_normal((n, n))),
+            note="paper Sinkhorn (20 iterations) of N(0,1) logits")
+        add("sinkhorn_s8", "mhc_like", sinkhorn(8.0 * rng.standard_normal((n, n))),
+            note="paper Sinkhorn of 8·N(0,1) logits (close to a permutation or a mix of two)")
+        add("permutation", "permutation", perm(n))
+        add("near_permutation_signed", "near_permutation", round6(perm(n) + 0.05 * rng.standard_normal((n, n))),
+            note="Π + 0.05·N(0,1) (negative entries)")
+        add("near_permutation", "near_permutation", 0.9 * perm(n) + 0.1 * sinkhorn(rng.standard_normal((n, n))),
+            note="0.9·Π + 0.1·Sinkhorn(N(0,1)): doubly stochastic")
+        add("average", "average", np.full((n, n), 1.0 / n), note="J/n: all n! permutations tie")
+        a, b = perm(n), perm(n)
+        while (a == b).all():
+            b = perm(n)
+        add("half_of_two_routings", "tie", 0.5 * (a + b), note="(Π_a + Π_b)/2: exact tie between the two")
+        add("integers", "tie", rng.integers(0, 3, (n, n)).astype(np.float64), note="entries in {0, 1, 2}")
+        add("tenths", "tie", rng.integers(0, 10, (n, n)) / 10.0,
+            note="entries k/10: ties whose float sums differ in the last bit")
+        bumped = np.full((n, n), 1.0 / n)
+        bumped[0, 1] = np.nextafter(np.nextafter(1.0 / n, 1.0), 1.0)
+        add("average_two_ulps", "tie", bumped, note="J/n with entry (0, 1) two ulps up: still a tie")
+    add = lambda name, kind, p, **kw: cases.append(structure_case(name, kind, p, **kw))
+    add("zero_n3", "special", np.zeros((3, 3)), note="P = 0: every permutation at √n; entropy undefined")
+    zero_row = sinkhorn(rng.standard_normal((3, 3)))
+    zero_row[1] = 0.0
+    add("zero_row_n3", "special", zero_row, note="a Sinkhorn output with row 1 zeroed")
+    hc = round6(perm(4) @ (np.eye(4) + 0.3 * rng.standard_normal((4, 4))))
+    mhc = sinkhorn(3.0 * rng.standard_normal((4, 4)))
+    for e in (-1100, -300, -61, -60, -10, -1, 1, 10, 61, 300, 1000, 1100):
+        add(f"routed_hc_layer_n4_scaled_{e}", "scaled", hc, exponent=e,
+            note=f"Π·(I + 0.3·N(0,1)) (rounded to 6 digits) times 2^{e}")
+    for e in (-300, 300):
+        add(f"sinkhorn_n4_scaled_{e}", "scaled", mhc, exponent=e, note=f"a Sinkhorn output times 2^{e}")
+    return cases
+
+
+def structure_json() -> str:
+    doc = {
+        "description": "Structure metrics of P = matrix·2^exponent (matrix row-major, rows = output streams): "
+                       "identity_distance = ‖P − I‖_F; permutation = π minimising ‖P − Π_π‖_F (Π_{i,π(i)} = 1, "
+                       "π[i] = input stream routed to output i), by brute force over all n! permutations, ties "
+                       "(Σ_i P_{i,π(i)} within 8·n·ε·max|P| of the best) going to the lexicographically smallest; "
+                       "permutation_distance = ‖P − Π_π‖_F; mixing_entropy = mean_i H(P_i·/Σ_j P_ij)/ln n, null "
+                       "when undefined (entropy_undefined says why). Distances are exact (rational arithmetic, "
+                       "rounded once), \"inf\" where they exceed float64.",
+        "generator": "tests/data/make_reference.py (section 5; numpy brute force, fractions for the distances)",
+        "cases": structure_cases(),
+    }
+    return dumps(doc)
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def checked_hc64_logits() -> np.ndarray:
     seed = first_big_seed()
     assert seed == SEED_HC64, f"seed scan found {seed}, header documents {SEED_HC64}"
-    logits = hc64_logits(SEED_HC64)
-    npy = io.BytesIO()
-    np.save(npy, logits)
-    return {
-        "reference/logits_hc64.npy": npy.getvalue(),
-        "reference/gain_reference_hc64.csv": gain_reference(logits).encode(),
-        "reference/birkhoff_cases.json": birkhoff_json(birkhoff_cases(logits)).encode(),
-        "reference/sinkhorn_cases.json": sinkhorn_json().encode(),
-        "paper_figure8.json": figure8_json().encode(),
-    }
+    return hc64_logits(SEED_HC64)
+
+
+def npy_bytes(a: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, a)
+    return out.getvalue()
+
+
+MAKERS = {
+    "reference/logits_hc64.npy": lambda: npy_bytes(checked_hc64_logits()),
+    "reference/gain_reference_hc64.csv": lambda: gain_reference(checked_hc64_logits()).encode(),
+    "reference/birkhoff_cases.json": lambda: birkhoff_json(birkhoff_cases(checked_hc64_logits())).encode(),
+    "reference/sinkhorn_cases.json": lambda: sinkhorn_json().encode(),
+    "reference/structure_cases.json": lambda: structure_json().encode(),
+    "paper_figure8.json": lambda: figure8_json().encode(),
+}
+
+
+def build(only: list[str] | None = None) -> dict[str, bytes]:
+    """Every file (or those whose file name is in `only`), relative path → bytes."""
+    chosen = [rel for rel in MAKERS if not only or Path(rel).name in only]
+    return {rel: MAKERS[rel]() for rel in chosen}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="compare with the files on disk instead of writing")
+    ap.add_argument("--only", action="append", choices=sorted(Path(rel).name for rel in MAKERS),
+                    help="only this file (repeatable)")
     args = ap.parse_args()
-    files = build()
+    files = build(args.only)
     bad = 0
     for rel, data in files.items():
         path = HERE / rel
