@@ -477,6 +477,20 @@ impl Buckets {
 
     #[inline]
     fn add(&mut self, key: u32) {
+        // Inside the window (the window starts at or above the floor and ends at the largest
+        // key): one subtraction and a comparison.
+        let offset = key.wrapping_sub(self.base) as usize;
+        if offset < self.counts.len() {
+            self.counts[offset] += 1;
+            self.total += 1;
+            return;
+        }
+        self.add_outside(key);
+    }
+
+    /// [`Self::add`] for a key outside the current window (or the first key).
+    #[cold]
+    fn add_outside(&mut self, key: u32) {
         if self.counts.is_empty() {
             self.base = key;
             self.max_key = key;

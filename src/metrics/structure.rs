@@ -45,7 +45,7 @@
 // Index loops mirror the textbook assignment algorithm they implement.
 #![allow(clippy::needless_range_loop)]
 
-use crate::compose::{ScaledMatrix, binary_exponent, scale_by_power_of_two};
+use crate::compose::{ScaledMatrix, binary_exponent, power_of_two, scale_by_power_of_two};
 
 /// Ties in [`nearest_permutation`]: sums within `TIE_ULPS·n·ε·max|P|` of the best count as equal.
 const TIE_ULPS: f64 = 8.0;
@@ -215,9 +215,15 @@ fn frobenius_norm(x: impl Fn(usize) -> f64, len: usize) -> f64 {
         return largest;
     }
     let shift = binary_exponent(largest);
-    let sum: f64 = (0..len)
-        .map(|k| scale_by_power_of_two(x(k), -shift).powi(2))
-        .sum();
+    let sum: f64 = if (-1022..=1023).contains(&-shift) {
+        // The same products scale_by_power_of_two forms, with the factor built once.
+        let factor = power_of_two(-shift);
+        (0..len).map(|k| (x(k) * factor).powi(2)).sum()
+    } else {
+        (0..len)
+            .map(|k| scale_by_power_of_two(x(k), -shift).powi(2))
+            .sum()
+    };
     scale_by_power_of_two(sum.sqrt(), shift)
 }
 
@@ -270,9 +276,22 @@ const STACK_FLOATS: usize = STACK_STREAMS * STACK_STREAMS + 3 * (STACK_STREAMS +
 const STACK_INDICES: usize = 2 * (STACK_STREAMS + 1) + 4 * STACK_STREAMS;
 const STACK_FLAGS: usize = 2 * STACK_STREAMS + 1;
 
+/// Largest n whose nearest permutation is found by enumerating all n! permutations (24 sums for
+/// n = 4, the common case, cost less than setting up the assignment).
+const ENUMERATED_STREAMS: usize = 4;
+
 /// Writes into `permutation` the π maximising Σ_i m_{i,π(i)} (finite m), ties broken as in the
 /// module docs. Allocation-free for n ≤ 8.
 fn best_permutation_into(m: &[f64], n: usize, permutation: &mut [usize]) {
+    if n <= ENUMERATED_STREAMS {
+        enumerate_best_permutation(m, n, permutation);
+    } else {
+        assign_best_permutation(m, n, permutation);
+    }
+}
+
+/// [`best_permutation_into`] by the Hungarian method with tie-breaking (any n).
+fn assign_best_permutation(m: &[f64], n: usize, permutation: &mut [usize]) {
     let floats = n * n + 3 * (n + 1);
     let indices = 2 * (n + 1) + 4 * n;
     let flags = 2 * n + 1;
@@ -318,6 +337,66 @@ fn best_permutation_into(m: &[f64], n: usize, permutation: &mut [usize]) {
         sub_assignment,
     };
     assign_with_ties(m, n, &mut work, permutation);
+}
+
+/// [`best_permutation_into`] for n ≤ [`ENUMERATED_STREAMS`]: every permutation's sum, in
+/// lexicographic order; the first whose sum lies within the tie tolerance of the largest.
+fn enumerate_best_permutation(m: &[f64], n: usize, permutation: &mut [usize]) {
+    let table = lexicographic_permutations(n);
+    let mut sums = [0.0; 24];
+    for (sum, pi) in sums.iter_mut().zip(table) {
+        *sum = (0..n).map(|i| m[i * n + pi[i] as usize]).sum();
+    }
+    let sums = &sums[..table.len()];
+    let best = sums.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let largest = m.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let tolerance = TIE_ULPS * n as f64 * f64::EPSILON * largest;
+    let chosen = sums
+        .iter()
+        .position(|&sum| best - sum <= tolerance)
+        .expect("the best sum is within the tolerance of itself");
+    for (slot, &j) in permutation.iter_mut().zip(&table[chosen][..n]) {
+        *slot = j as usize;
+    }
+}
+
+/// Every permutation of 0..n (n ≤ [`ENUMERATED_STREAMS`]) in lexicographic order, built once.
+fn lexicographic_permutations(n: usize) -> &'static [[u8; ENUMERATED_STREAMS]] {
+    static TABLES: std::sync::OnceLock<Vec<Vec<[u8; ENUMERATED_STREAMS]>>> =
+        std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        (0..=ENUMERATED_STREAMS)
+            .map(|n| {
+                let mut current: Vec<usize> = (0..n).collect();
+                let mut all = Vec::new();
+                loop {
+                    let mut row = [0u8; ENUMERATED_STREAMS];
+                    for (slot, &j) in row.iter_mut().zip(&current) {
+                        *slot = j as u8;
+                    }
+                    all.push(row);
+                    if !next_permutation(&mut current) {
+                        break all;
+                    }
+                }
+            })
+            .collect()
+    });
+    &tables[n]
+}
+
+/// The next permutation in lexicographic order, in place; false (and unchanged) after the last.
+fn next_permutation(p: &mut [usize]) -> bool {
+    let Some(i) = (1..p.len()).rev().find(|&i| p[i - 1] < p[i]) else {
+        return false;
+    };
+    let j = (i..p.len())
+        .rev()
+        .find(|&j| p[j] > p[i - 1])
+        .expect("p[i] > p[i − 1] itself qualifies");
+    p.swap(i - 1, j);
+    p[i..].reverse();
+    true
 }
 
 /// The Hungarian method on costs −m, then the lexicographic tie-breaking on its reduced costs.
@@ -599,6 +678,36 @@ mod tests {
         let p = [1.0, 2.0, 1.0, 2.0];
         assert_eq!(hungarian_alone(&p, 2), vec![1, 0]);
         assert_eq!(nearest_permutation(&p, 2).0, vec![0, 1]);
+        let mut assigned = [0; 2];
+        assign_best_permutation(&p, 2, &mut assigned);
+        assert_eq!(assigned, [0, 1]);
+    }
+
+    #[test]
+    fn enumeration_and_assignment_agree_on_small_matrices() {
+        // Both ways of finding the nearest permutation, on ties and on generic values, n ≤ 4.
+        let mut state = 7u64;
+        for n in 1..=ENUMERATED_STREAMS {
+            for case in 0..300 {
+                let p: Vec<f64> = (0..n * n)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                        if case % 2 == 0 {
+                            (u * 3.0).floor()
+                        } else {
+                            u - 0.3
+                        }
+                    })
+                    .collect();
+                let (mut enumerated, mut assigned) = ([0; 4], [0; 4]);
+                enumerate_best_permutation(&p, n, &mut enumerated[..n]);
+                assign_best_permutation(&p, n, &mut assigned[..n]);
+                assert_eq!(enumerated[..n], assigned[..n], "{p:?}");
+            }
+        }
     }
 
     #[test]
