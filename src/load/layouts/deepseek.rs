@@ -1,0 +1,226 @@
+//! DeepSeek-V4 reference code: `hc_attn_*` / `hc_ffn_*` per block.
+
+use std::collections::BTreeSet;
+
+use super::*;
+
+/// Role names of the DeepSeek-V4 static parameters.
+const DEEPSEEK_ATTN_ROLE: &str = "hc_attn_base";
+const DEEPSEEK_FFN_ROLE: &str = "hc_ffn_base";
+
+/// The block prefixes (`layers.3.`) of every DeepSeek-V4 H_res parameter in `names`, sorted.
+/// All DeepSeek-V4 name matching goes through this one function.
+pub(super) fn deepseek_prefixes(names: &[String]) -> Vec<String> {
+    let set: BTreeSet<String> = prefixes(names, DEEPSEEK_ATTN_ROLE)
+        .into_iter()
+        .chain(prefixes(names, DEEPSEEK_FFN_ROLE))
+        .collect();
+    set.into_iter().collect()
+}
+
+/// DeepSeek-V4's Sinkhorn on a row-major n×n comb logit matrix, in the comb orientation
+/// (`comb[i, j]`: input stream i → output stream j): softmax over the last dim + ε, divide by
+/// column sums + ε, then `iterations − 1` × (rows + ε, columns + ε).
+fn deepseek_sinkhorn(comb: &mut [f64], n: usize, iterations: u32, eps: f64) {
+    for row in comb.chunks_exact_mut(n) {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        for v in row.iter_mut() {
+            *v = *v / sum + eps;
+        }
+    }
+    let columns = |m: &mut [f64]| {
+        for j in 0..n {
+            let sum: f64 = (0..n).map(|i| m[i * n + j]).sum();
+            for i in 0..n {
+                m[i * n + j] /= sum + eps;
+            }
+        }
+    };
+    let rows = |m: &mut [f64]| {
+        for row in m.chunks_exact_mut(n) {
+            let sum: f64 = row.iter().sum();
+            for v in row.iter_mut() {
+                *v /= sum + eps;
+            }
+        }
+    };
+    columns(comb);
+    for _ in 1..iterations {
+        rows(comb);
+        columns(comb);
+    }
+}
+
+/// n from the base length (2 + n)·n, if it is one.
+fn deepseek_streams(len: usize) -> Option<usize> {
+    let n = ((1.0 + len as f64).sqrt() - 1.0).round() as usize;
+    (n >= 1 && (2 + n) * n == len).then_some(n)
+}
+
+pub(super) fn load_deepseek(
+    source: &dyn TensorSource,
+    reason: String,
+) -> Result<LoadedHres, LoadError> {
+    let layout = Layout::DeepseekV4;
+    let path = source.path();
+    let all = deepseek_prefixes(source.names());
+    if all.is_empty() {
+        return Err(no_units(source, layout, "*.hc_attn_base / *.hc_ffn_base"));
+    }
+    let mut notes = Vec::new();
+    let (mtp, blocks): (Vec<String>, Vec<String>) = all.into_iter().partition(|p| {
+        p.split('.')
+            .any(|c| c.to_ascii_lowercase().starts_with("mtp"))
+    });
+    if !mtp.is_empty() {
+        notes.push(format!(
+            "ignored {} multi-token-prediction module(s) (e.g. '{}'): not on the main residual path",
+            mtp.len(),
+            mtp[0]
+        ));
+    }
+    let blocks = order_units(path, blocks, "hc_*_base")?;
+    let names: BTreeSet<&str> = source.names().iter().map(String::as_str).collect();
+    let mut dtypes = DtypeSet::default();
+    let mut tensors = Vec::new();
+    let mut matrices = Vec::with_capacity(2 * blocks.len());
+    let mut streams: Option<usize> = None;
+    for prefix in &blocks {
+        for sub in ["attn", "ffn"] {
+            let base_name = format!("{prefix}hc_{sub}_base");
+            if !names.contains(base_name.as_str()) {
+                return Err(LoadError::tensor(
+                    path,
+                    &base_name,
+                    "not found: every DeepSeek-V4 block needs both hc_attn_base and hc_ffn_base",
+                ));
+            }
+            let info = source.info(&base_name)?;
+            let expected_n = streams;
+            let n = match (info.shape.as_slice(), expected_n) {
+                ([len], Some(n)) if *len == (2 + n) * n => n,
+                ([len], None) => deepseek_streams(*len).ok_or_else(|| {
+                    LoadError::tensor(
+                        path,
+                        &base_name,
+                        shape_error(&info.shape, "[(2 + n)·n] = [pre n | post n | comb n²]"),
+                    )
+                })?,
+                (_, Some(n)) => {
+                    return Err(LoadError::tensor(
+                        path,
+                        &base_name,
+                        shape_error(
+                            &info.shape,
+                            &format!("[{}] (n = {n} like the other blocks)", (2 + n) * n),
+                        ),
+                    ));
+                }
+                (_, None) => {
+                    return Err(LoadError::tensor(
+                        path,
+                        &base_name,
+                        shape_error(&info.shape, "[(2 + n)·n] = [pre n | post n | comb n²]"),
+                    ));
+                }
+            };
+            streams = Some(n);
+            let scale_name = format!("{prefix}hc_{sub}_scale");
+            if names.contains(scale_name.as_str()) {
+                let scale = source.info(&scale_name)?;
+                if scale.shape != [3] {
+                    return Err(LoadError::tensor(
+                        path,
+                        &scale_name,
+                        shape_error(&scale.shape, "[3]"),
+                    ));
+                }
+            }
+            let fn_name = format!("{prefix}hc_{sub}_fn");
+            if names.contains(fn_name.as_str()) {
+                let f = source.info(&fn_name)?;
+                if f.shape.len() != 2 || f.shape[0] != (2 + n) * n || f.shape[1] % n != 0 {
+                    return Err(LoadError::tensor(
+                        path,
+                        &fn_name,
+                        shape_error(&f.shape, &format!("[{}, {n}·dim]", (2 + n) * n)),
+                    ));
+                }
+            }
+            dtypes.add(info.dtype);
+            let base = read_finite(source, &base_name)?;
+            let base: Vec<f64> = base.iter().copied().collect();
+            let mut comb = base[2 * n..].to_vec();
+            deepseek_sinkhorn(&mut comb, n, SINKHORN_ITERATIONS, DEEPSEEK_EPS);
+            // H_res = combᵀ.
+            let mut h = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    h[i * n + j] = comb[j * n + i];
+                }
+            }
+            matrices.push(h);
+            tensors.push(base_name);
+        }
+    }
+    let n = streams.expect("at least one block");
+    let stack = stack_from_matrices(source, layout, n, matrices)?;
+    notes.extend([
+        "input-independent H_res: the comb part of hc_*_base alone (mixes = 0); per-token H_res needs hidden states".to_string(),
+        "block b gives layer 2b−1 (attention) and layer 2b (FFN), in execution order".to_string(),
+        format!(
+            "Sinkhorn as in the reference code: softmax over the last dim + ε, columns + ε, then {} × (rows + ε, columns + ε), ε = {DEEPSEEK_EPS}; H_res = combᵀ, so row sums are exact to ε; computed in f64 (the reference uses f32)",
+            SINKHORN_ITERATIONS - 1
+        ),
+        "hc_head_* (the stream merge before the output head) is not an H_res and is ignored".to_string(),
+    ]);
+    Ok(LoadedHres {
+        stack,
+        layout,
+        reason,
+        tensors,
+        source_dtype: dtypes.describe(),
+        exact_side: layout.exact_side(),
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deepseek_stream_count_from_base_length() {
+        assert_eq!(deepseek_streams(24), Some(4));
+        assert_eq!(deepseek_streams(3), Some(1));
+        assert_eq!(deepseek_streams(25), None);
+    }
+
+    #[test]
+    fn deepseek_sinkhorn_with_zero_eps_matches_the_paper_order() {
+        // ε = 0: softmax over comb rows, then columns, then 19 × (rows, columns) in comb
+        // orientation equals the paper's 20 × (columns, rows) on H = combᵀ.
+        let comb0 = [0.3, -1.2, 2.0, 0.7, 0.1, -0.4, 1.5, -2.2, 0.9];
+        let mut comb = comb0.to_vec();
+        deepseek_sinkhorn(&mut comb, 3, 20, 0.0);
+        let mut h: Vec<f64> = (0..9).map(|k| comb0[(k % 3) * 3 + k / 3]).collect();
+        sinkhorn_in_place(
+            &mut h,
+            3,
+            &SinkhornParams {
+                iterations: 20,
+                order: SinkhornOrder::ColumnsThenRows,
+            },
+        );
+        for i in 0..3 {
+            for j in 0..3 {
+                assert!((h[i * 3 + j] - comb[j * 3 + i]).abs() < 1e-15);
+            }
+        }
+    }
+}
