@@ -63,6 +63,12 @@ pub struct AuditArgs {
     /// Transpose every matrix (for a stack stored with rows = input streams).
     #[arg(long)]
     transpose: bool,
+    /// Use --layout even where the file's metadata or parameters name another layout (recorded in the output).
+    #[arg(long)]
+    ignore_evidence: bool,
+    /// Execution order of H_res modules that share a layer index, by a name component of each (e.g. mixer,ffn).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,NAME")]
+    sublayer_order: Option<Vec<String>>,
     /// Unstable when the whole-model Amax gain (forward or backward, max over tokens) exceeds this.
     #[arg(long, default_value_t = 2.0)]
     max_gain: f64,
@@ -105,6 +111,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
         layout: args.layout.0,
         key: args.key.clone(),
         transpose: args.transpose,
+        ignore_evidence: args.ignore_evidence,
+        sublayer_order: args.sublayer_order.clone(),
     };
     let loaded = load_hres(&args.path, &options)?;
     let source = args.path.display().to_string();

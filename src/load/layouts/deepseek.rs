@@ -21,7 +21,7 @@ pub(super) fn deepseek_prefixes(names: &[String]) -> Vec<String> {
 /// DeepSeek-V4's Sinkhorn on a row-major n×n comb logit matrix, in the comb orientation
 /// (`comb[i, j]`: input stream i → output stream j): softmax over the last dim + ε, divide by
 /// column sums + ε, then `iterations − 1` × (rows + ε, columns + ε).
-fn deepseek_sinkhorn(comb: &mut [f64], n: usize, iterations: u32, eps: f64) {
+pub(crate) fn deepseek_sinkhorn(comb: &mut [f64], n: usize, iterations: u32, eps: f64) {
     for row in comb.chunks_exact_mut(n) {
         let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut sum = 0.0;
@@ -62,15 +62,19 @@ fn deepseek_streams(len: usize) -> Option<usize> {
     (n >= 1 && (2 + n) * n == len).then_some(n)
 }
 
-pub(super) fn load_deepseek(
+/// The DeepSeek-V4 block prefixes in execution order, with notes (multi-token-prediction
+/// modules are left out: they are not on the main residual path).
+pub(super) fn deepseek_blocks(
     source: &dyn TensorSource,
-    reason: String,
-) -> Result<LoadedHres, LoadError> {
-    let layout = Layout::DeepseekV4;
-    let path = source.path();
+    tie: &TieBreak<'_>,
+) -> Result<(Vec<String>, Vec<String>), LoadError> {
     let all = deepseek_prefixes(source.names());
     if all.is_empty() {
-        return Err(no_units(source, layout, "*.hc_attn_base / *.hc_ffn_base"));
+        return Err(no_units(
+            source,
+            Layout::DeepseekV4,
+            "*.hc_attn_base / *.hc_ffn_base",
+        ));
     }
     let mut notes = Vec::new();
     let (mtp, blocks): (Vec<String>, Vec<String>) = all.into_iter().partition(|p| {
@@ -84,7 +88,19 @@ pub(super) fn load_deepseek(
             mtp[0]
         ));
     }
-    let blocks = order_units(path, blocks, "hc_*_base")?;
+    let ordered = order_units(source.path(), blocks, "hc_*_base", tie)?;
+    notes.extend(ordered.notes);
+    Ok((ordered.prefixes, notes))
+}
+
+pub(super) fn load_deepseek(
+    source: &dyn TensorSource,
+    reason: String,
+    tie: &TieBreak<'_>,
+) -> Result<LoadedHres, LoadError> {
+    let layout = Layout::DeepseekV4;
+    let path = source.path();
+    let (blocks, mut notes) = deepseek_blocks(source, tie)?;
     let names: BTreeSet<&str> = source.names().iter().map(String::as_str).collect();
     let mut dtypes = DtypeSet::default();
     let mut tensors = Vec::new();
@@ -187,7 +203,136 @@ pub(super) fn load_deepseek(
         source_dtype: dtypes.describe(),
         exact_side: layout.exact_side(),
         notes,
+        ignored_evidence: None,
     })
+}
+
+/// The name of one DeepSeek-V4 H_res parameter: `part` (`fn`, `base`, `scale`) of sublayer `sub`
+/// (`attn`, `ffn`) in block `prefix`.
+fn deepseek_tensor_name(prefix: &str, sub: &str, part: &str) -> String {
+    format!("{prefix}hc_{sub}_{part}")
+}
+
+/// One DeepSeek-V4 sublayer's H_res parameters (the comb part of `hc_{attn,ffn}_{fn,base,scale}`).
+///
+/// The reference code (`Block.hc_pre` and `hc_split_sinkhorn` in the model's inference code):
+/// x = the n streams flattened (n·dim); `mixes = (fn @ x) · rsqrt(mean(x²) + norm_eps)` (no
+/// norm weight); `comb[j, k] = mixes[2n + j·n + k] · scale[2] + base[2n + j·n + k]`, then the
+/// ε-Sinkhorn ([`HresMap::DeepseekSinkhorn`]), and `hc_post` gives output stream k
+/// `Σ_j comb[j, k] x_j`: H_res = combᵀ, so our logits are `L[i, j] = comb_logit[j, i]`
+/// (**transposed**). Only the n² comb rows of `fn` are kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeepseekDynamic {
+    /// n (`hc_mult`).
+    pub streams: usize,
+    /// Hidden size per stream.
+    pub dim: usize,
+    /// The comb rows of `fn`, `[n², n·dim]` row-major, in comb order (row j·n + k).
+    pub comb_fn: Vec<f64>,
+    /// `scale[2]`.
+    pub comb_scale: f64,
+    /// `base[2n:]`, `[n²]` in comb order.
+    pub comb_base: Vec<f64>,
+    /// `norm_eps`.
+    pub norm_eps: f64,
+    /// `hc_eps`.
+    pub hc_eps: f64,
+}
+
+impl DeepseekDynamic {
+    pub(super) fn read(
+        source: &dyn TensorSource,
+        prefix: &str,
+        sub: &str,
+        options: &DynamicOptions,
+    ) -> Result<Self, LoadError> {
+        let path = source.path();
+        let base_name = deepseek_tensor_name(prefix, sub, "base");
+        let base_shape = shape_of(source, &base_name, &format!("{prefix}hc_{sub}_*"))?;
+        let n = match base_shape.as_slice() {
+            [len] => deepseek_streams(*len),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            LoadError::tensor(
+                path,
+                &base_name,
+                shape_error(&base_shape, "[(2 + n)·n] = [pre n | post n | comb n²]"),
+            )
+        })?;
+        let mix = (2 + n) * n;
+        let base = read_shaped(source, &base_name, &base_shape, &[mix], "")?;
+        let scale_name = deepseek_tensor_name(prefix, sub, "scale");
+        let scale_shape = shape_of(source, &scale_name, &base_name)?;
+        let scale = read_shaped(source, &scale_name, &scale_shape, &[3], "[3]")?;
+        let fn_name = deepseek_tensor_name(prefix, sub, "fn");
+        let fn_shape = shape_of(source, &fn_name, &base_name)?;
+        let dim = match fn_shape.as_slice() {
+            [rows, cols] if *rows == mix && cols % n == 0 && *cols > 0 => cols / n,
+            other => {
+                return Err(LoadError::tensor(
+                    path,
+                    &fn_name,
+                    shape_error(other, &format!("[{mix}, {n}·dim]")),
+                ));
+            }
+        };
+        let full = read_finite(source, &fn_name)?;
+        let comb_fn: Vec<f64> = full.iter().skip(2 * n * n * dim).copied().collect();
+        Ok(Self {
+            streams: n,
+            dim,
+            comb_fn,
+            comb_scale: scale[2],
+            comb_base: base[2 * n..].to_vec(),
+            norm_eps: options.deepseek_norm_eps,
+            hc_eps: DEEPSEEK_EPS,
+        })
+    }
+
+    pub(crate) fn hres_map(&self) -> HresMap {
+        HresMap::DeepseekSinkhorn {
+            iterations: SINKHORN_ITERATIONS,
+            eps: self.hc_eps,
+        }
+    }
+
+    pub(crate) fn logits(&self, x: &[f64], out: &mut [f64]) {
+        let n = self.streams;
+        let width = n * self.dim;
+        let mean_square = x.iter().map(|v| v * v).sum::<f64>() / width as f64;
+        let inverse_rms = 1.0 / (mean_square + self.norm_eps).sqrt();
+        for j in 0..n {
+            for k in 0..n {
+                let c = j * n + k;
+                let row = &self.comb_fn[c * width..(c + 1) * width];
+                let mix: f64 = row.iter().zip(x).map(|(w, v)| w * v).sum::<f64>() * inverse_rms;
+                out[k * n + j] = mix * self.comb_scale + self.comb_base[c];
+            }
+        }
+    }
+
+    /// `L[k, j] ∈ base[2n + j·n + k] ± |scale[2]|·√(n·dim)·‖fn[2n + j·n + k]‖₂`: the flattened,
+    /// RMS-normalised input has ‖x̂‖₂ < √(n·dim); approached (not reached, because of ε) by
+    /// x ∥ that row as ‖x‖ grows. All n² logits share one input.
+    pub(crate) fn logit_box(&self) -> LogitBox {
+        let n = self.streams;
+        let width = n * self.dim;
+        let root_width = (width as f64).sqrt();
+        let mut center = vec![0.0; n * n];
+        let mut radius = vec![0.0; n * n];
+        for j in 0..n {
+            for k in 0..n {
+                let c = j * n + k;
+                let row = &self.comb_fn[c * width..(c + 1) * width];
+                center[k * n + j] = self.comb_base[c];
+                radius[k * n + j] = self.comb_scale.abs()
+                    * root_width
+                    * row.iter().map(|v| v * v).sum::<f64>().sqrt();
+            }
+        }
+        LogitBox::around(n, &center, &radius, width)
+    }
 }
 
 #[cfg(test)]

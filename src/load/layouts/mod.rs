@@ -13,10 +13,23 @@
 //! Each H_res-bearing module is identified by the prefix before its tensor's role name
 //! (`model.layers.3.` in `model.layers.3.static_alpha`). Modules are ordered by the integers
 //! in that prefix, numerically (`layers.10.` after `layers.9.`), whatever the surrounding names
-//! (`blocks.3.`, `h.3.`, `layers.3.0.` …). Two modules with the same integers are ordered
-//! only when one is an attention and the other an FFN sublayer (attention first); otherwise the
-//! tie is an error. The first integer of every module must run over consecutive values starting
-//! at 0 or 1: a gap is an error (a missing shard or a renamed layer).
+//! (`blocks.3.`, `h.3.`, `layers.3.0.` …). Modules with the same integers (two hyper-connection
+//! modules per block, `blocks.0.mixer.` and `blocks.0.ffn.`) are ordered, in this order of
+//! precedence, by [`LoadOptions::sublayer_order`] (`--sublayer-order mixer,ffn`: a list of name
+//! components, each module matched by one of its components); else attention before FFN when the
+//! names say which is which; else by the order the file records ([`TensorSource::recorded_order`]:
+//! a `.pt` state dict keeps module registration order, which is execution order in every common
+//! model, and a note says it was used). Safetensors records no such order (its serialisers sort
+//! the header by name), so there the tie is an error that asks for `--sublayer-order`; names are
+//! never ordered alphabetically. The first integer of every module must run over consecutive
+//! values starting at 0 or 1: a gap is an error (a missing shard or a renamed layer).
+//!
+//! # Forced layouts
+//! [`LoadOptions::layout`] skips detection, but not the evidence: when the file's metadata or
+//! sibling parameters name the other lucidrains flavour (HC-only `dynamic_alpha_scale` beside
+//! `static_alpha` under `--layout lucidrains-mhc`, say), loading fails with one line naming that
+//! evidence, unless [`LoadOptions::ignore_evidence`] is set; then [`LoadedHres::ignored_evidence`]
+//! and a note record what was overruled.
 //!
 //! # Auto-detection ([`LoadOptions::layout`] = `None`)
 //! 1. `--key` given: [`Layout::Stack`].
@@ -32,8 +45,8 @@
 //!    Sinkhorn.
 //! 4. Otherwise [`Layout::Stack`] if exactly one floating-point tensor has rank 3 or 4 with
 //!    square trailing dimensions (or, failing that, exactly one of rank 3 or 4, which then fails
-//!    with a precise shape error; a lone `.npy` array is always taken). Several candidates: an
-//!    error listing them. None: `no H_res matrices found in PATH; closest names: …`.
+//!    with a precise shape error; a lone `.npy` array is always taken). Several square
+//!    candidates: an error listing them (only the square ones, in numeric order). None: `no H_res matrices found in PATH; closest names: …`.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -44,7 +57,8 @@ use ndarray::{Array3, ArrayD, Dimension};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Dtype, Format, LoadError, TensorInfo, TensorSource, closest_names, open, printable, shown,
+    Dtype, Format, LoadError, TensorInfo, TensorSource, closest_names, natural_key, open,
+    printable, shown,
 };
 use crate::generate::{SinkhornOrder, SinkhornParams, sinkhorn_in_place};
 use crate::stack::LayerStack;
@@ -54,7 +68,13 @@ mod lucidrains;
 mod mhc_pytorch;
 mod stack;
 
-use deepseek::{deepseek_prefixes, load_deepseek};
+pub use deepseek::DeepseekDynamic;
+pub use lucidrains::LucidrainsDynamic;
+pub use mhc_pytorch::MhcPytorchDynamic;
+
+use super::dynamic::{DynamicLayer, DynamicOptions, HresMap, LayerSite, LogitBox};
+pub(crate) use deepseek::deepseek_sinkhorn;
+use deepseek::{deepseek_blocks, deepseek_prefixes, load_deepseek};
 use lucidrains::{load_lucidrains, lucidrains_flavour};
 use mhc_pytorch::load_mhc_pytorch;
 use stack::{load_stack, pick_stack_tensor};
@@ -151,6 +171,14 @@ pub struct LoadOptions {
     pub key: Option<String>,
     /// Transpose every matrix after the layout's own orientation handling.
     pub transpose: bool,
+    /// Use [`LoadOptions::layout`] even where the file's own evidence (metadata, sibling
+    /// parameters) names another layout; without it such a contradiction is an error. The
+    /// result records what was overruled ([`LoadedHres::ignored_evidence`]).
+    pub ignore_evidence: bool,
+    /// The execution order of H_res modules that share a block's layer index, by a name
+    /// component of each (`["mixer", "ffn"]` for `blocks.0.mixer.*` before `blocks.0.ffn.*`).
+    /// Overrides every other way of ordering such ties (see the module docs).
+    pub sublayer_order: Option<Vec<String>>,
 }
 
 /// H_res matrices loaded from a file, with the provenance a report needs.
@@ -171,6 +199,9 @@ pub struct LoadedHres {
     pub exact_side: Option<&'static str>,
     /// Caveats for the report (static part only, merged streams, transposes applied …).
     pub notes: Vec<String>,
+    /// The file's evidence for another layout, overruled by [`LoadOptions::ignore_evidence`]
+    /// (`None` when nothing contradicted the layout used).
+    pub ignored_evidence: Option<String>,
 }
 
 /// Opens `path` and loads its H_res stack (see the module docs for layouts and detection).
@@ -195,20 +226,27 @@ pub fn load_hres_from(
             ),
         ));
     }
-    let (layout, reason, key) = match options.layout {
-        Some(layout) => (
-            layout,
-            format!("layout {layout} was requested"),
-            options.key.clone(),
-        ),
-        None => detect(source, options)?,
-    };
+    let Resolved {
+        layout,
+        reason,
+        key,
+        contradiction,
+    } = resolve(source, options)?;
+    let tie = TieBreak::new(source, options);
     let mut loaded = match layout {
         Layout::Stack => load_stack(source, key.as_deref(), reason)?,
-        Layout::LucidrainsHc | Layout::LucidrainsMhc => load_lucidrains(source, layout, reason)?,
-        Layout::MhcPytorch => load_mhc_pytorch(source, reason)?,
-        Layout::DeepseekV4 => load_deepseek(source, reason)?,
+        Layout::LucidrainsHc | Layout::LucidrainsMhc => {
+            load_lucidrains(source, layout, reason, &tie)?
+        }
+        Layout::MhcPytorch => load_mhc_pytorch(source, reason, &tie)?,
+        Layout::DeepseekV4 => load_deepseek(source, reason, &tie)?,
     };
+    if let Some(evidence) = contradiction {
+        loaded.notes.push(format!(
+            "layout {layout} used against the file's evidence on request (--ignore-evidence): {evidence}"
+        ));
+        loaded.ignored_evidence = Some(evidence);
+    }
     if options.transpose {
         loaded.stack = loaded.stack.transposed();
         loaded.exact_side = loaded.exact_side.map(|side| match side {
@@ -249,6 +287,160 @@ fn prefixes(names: &[String], role: &str) -> Vec<String> {
         .filter_map(|n| strip_role(n, role))
         .map(str::to_string)
         .collect()
+}
+
+/// The layout to use, why, the stack tensor (if any) and the evidence overruled (if any).
+struct Resolved {
+    layout: Layout,
+    reason: String,
+    key: Option<String>,
+    contradiction: Option<String>,
+}
+
+/// Detects or checks the layout: a forced layout that the file's evidence contradicts is an
+/// error unless [`LoadOptions::ignore_evidence`] is set.
+fn resolve(source: &dyn TensorSource, options: &LoadOptions) -> Result<Resolved, LoadError> {
+    let (layout, reason, key) = match options.layout {
+        Some(layout) => (
+            layout,
+            format!("layout {layout} was requested"),
+            options.key.clone(),
+        ),
+        None => detect(source, options)?,
+    };
+    let contradiction = match options.layout {
+        Some(forced) => contradicting_evidence(source, forced),
+        None => None,
+    };
+    if let Some(evidence) = &contradiction
+        && !options.ignore_evidence
+    {
+        return Err(LoadError::format(
+            source.path(),
+            format!(
+                "--layout {layout} contradicts the file: {evidence}; pass --ignore-evidence to use {layout} anyway"
+            ),
+        ));
+    }
+    Ok(Resolved {
+        layout,
+        reason,
+        key,
+        contradiction,
+    })
+}
+
+/// The H_res layers of a model layout, in execution order, for [`crate::load::dynamic`].
+pub(crate) struct DynamicSites {
+    pub(crate) layout: Layout,
+    pub(crate) reason: String,
+    pub(crate) sites: Vec<LayerSite>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) ignored_evidence: Option<String>,
+}
+
+/// Detects the layout and lists its H_res layers (the same detection, evidence check and
+/// layer order as [`load_hres_from`]), reading no tensor data.
+pub(crate) fn find_dynamic_sites(
+    source: &dyn TensorSource,
+    options: &LoadOptions,
+) -> Result<DynamicSites, LoadError> {
+    let path = source.path();
+    if options.transpose {
+        return Err(LoadError::format(
+            path,
+            "--transpose applies to stored matrices; per-token H_res is computed in the layout's own orientation",
+        ));
+    }
+    let resolved = resolve(source, options)?;
+    let layout = resolved.layout;
+    let tie = TieBreak::new(source, options);
+    let (sites, mut notes) = match layout {
+        Layout::Stack => {
+            return Err(LoadError::format(
+                path,
+                "layout stack holds finished matrices: there are no parameters to compute per-token H_res from",
+            ));
+        }
+        Layout::LucidrainsHc | Layout::LucidrainsMhc => {
+            let units = prefixes(source.names(), LUCIDRAINS_ROLE);
+            if units.is_empty() {
+                return Err(no_units(source, layout, "*.static_alpha"));
+            }
+            let ordered = order_units(path, units, LUCIDRAINS_ROLE, &tie)?;
+            let sites = ordered.prefixes.into_iter().map(LayerSite::Module);
+            (sites.collect(), ordered.notes)
+        }
+        Layout::MhcPytorch => {
+            let units = prefixes(source.names(), MHC_PYTORCH_ROLE);
+            if units.is_empty() {
+                return Err(no_units(source, layout, "*.phi_res.bias"));
+            }
+            let ordered = order_units(path, units, MHC_PYTORCH_ROLE, &tie)?;
+            let sites = ordered.prefixes.into_iter().map(LayerSite::Module);
+            (sites.collect(), ordered.notes)
+        }
+        Layout::DeepseekV4 => {
+            let (blocks, notes) = deepseek_blocks(source, &tie)?;
+            let sites = blocks.into_iter().flat_map(|block| {
+                ["attn", "ffn"].map(|sub| LayerSite::DeepseekSublayer(block.clone(), sub))
+            });
+            (sites.collect(), notes)
+        }
+    };
+    if let Some(evidence) = &resolved.contradiction {
+        notes.push(format!(
+            "layout {layout} used against the file's evidence on request (--ignore-evidence): {evidence}"
+        ));
+    }
+    Ok(DynamicSites {
+        layout,
+        reason: resolved.reason,
+        sites,
+        notes,
+        ignored_evidence: resolved.contradiction,
+    })
+}
+
+/// Reads one H_res layer's parameters.
+pub(crate) fn read_dynamic_layer(
+    source: &dyn TensorSource,
+    layout: Layout,
+    site: &LayerSite,
+    options: &DynamicOptions,
+) -> Result<DynamicLayer, LoadError> {
+    match (layout, site) {
+        (Layout::LucidrainsHc | Layout::LucidrainsMhc, LayerSite::Module(prefix)) => {
+            LucidrainsDynamic::read(source, layout, prefix, options).map(DynamicLayer::Lucidrains)
+        }
+        (Layout::MhcPytorch, LayerSite::Module(prefix)) => {
+            MhcPytorchDynamic::read(source, prefix).map(DynamicLayer::MhcPytorch)
+        }
+        (Layout::DeepseekV4, LayerSite::DeepseekSublayer(prefix, sub)) => {
+            DeepseekDynamic::read(source, prefix, sub, options).map(DynamicLayer::Deepseek)
+        }
+        _ => Err(LoadError::format(
+            source.path(),
+            format!("layout {layout} has no parameters at {site:?}"),
+        )),
+    }
+}
+
+/// Evidence in the file for a layout other than `forced`, in words; `None` if nothing
+/// contradicts it. Only the lucidrains flavours can be told apart this way (the other layouts
+/// fail on missing tensors instead): metadata or sibling parameters naming the other flavour.
+fn contradicting_evidence(source: &dyn TensorSource, forced: Layout) -> Option<String> {
+    if !matches!(forced, Layout::LucidrainsHc | Layout::LucidrainsMhc) {
+        return None;
+    }
+    let units = prefixes(source.names(), LUCIDRAINS_ROLE);
+    if units.is_empty() {
+        return None;
+    }
+    match lucidrains_flavour(source, &units) {
+        Ok((found, why)) if found != forced => Some(format!("{why} (that is {found})")),
+        _ => None,
+    }
 }
 
 /// The layout, why, and (for an automatically chosen stack) the tensor.
@@ -343,6 +535,37 @@ fn read_finite(source: &dyn TensorSource, name: &str) -> Result<ArrayD<f64>, Loa
     Ok(array)
 }
 
+/// A tensor's shape, or an error naming it when it is absent.
+fn shape_of(source: &dyn TensorSource, name: &str, beside: &str) -> Result<Vec<usize>, LoadError> {
+    if !source.names().iter().any(|n| n == name) {
+        return Err(LoadError::tensor(
+            source.path(),
+            name,
+            format!("not found: per-token H_res needs it beside '{beside}'"),
+        ));
+    }
+    Ok(source.info(name)?.shape)
+}
+
+/// Reads a finite tensor whose shape must be `expected` (`wanted` says it in words), flat in C
+/// order.
+fn read_shaped(
+    source: &dyn TensorSource,
+    name: &str,
+    shape: &[usize],
+    expected: &[usize],
+    wanted: &str,
+) -> Result<Vec<f64>, LoadError> {
+    if shape != expected {
+        return Err(LoadError::tensor(
+            source.path(),
+            name,
+            shape_error(shape, wanted),
+        ));
+    }
+    Ok(read_finite(source, name)?.iter().copied().collect())
+}
+
 /// Collects the distinct dtypes of the tensors read.
 #[derive(Default)]
 struct DtypeSet(Vec<Dtype>);
@@ -391,10 +614,78 @@ fn sublayer_rank(prefix: &str) -> Option<u8> {
     }
 }
 
-/// Orders module prefixes by the integers in their names (see the module docs).
-fn order_units(path: &Path, prefixes: Vec<String>, role: &str) -> Result<Vec<String>, LoadError> {
+/// What decides the order of modules that share their layer indices.
+pub(super) struct TieBreak<'a> {
+    /// [`LoadOptions::sublayer_order`].
+    pub(super) sublayer_order: Option<&'a [String]>,
+    /// The file's own tensor order, where the format keeps it ([`TensorSource::recorded_order`]).
+    pub(super) recorded: Option<&'a [String]>,
+    /// The container format, for the message when nothing decides.
+    pub(super) format: Format,
+}
+
+impl<'a> TieBreak<'a> {
+    pub(super) fn new(source: &'a dyn TensorSource, options: &'a LoadOptions) -> Self {
+        Self {
+            sublayer_order: options.sublayer_order.as_deref(),
+            recorded: source.recorded_order(),
+            format: source.format(),
+        }
+    }
+}
+
+/// Module prefixes in execution order, and how ties were broken (notes for the report).
+pub(super) struct Ordered {
+    pub(super) prefixes: Vec<String>,
+    pub(super) notes: Vec<String>,
+}
+
+/// Which rule ordered modules with the same layer indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TieRule {
+    /// [`LoadOptions::sublayer_order`].
+    SublayerOrder,
+    /// Attention before FFN, by their names.
+    AttentionFirst,
+    /// The order the file records.
+    Recorded,
+}
+
+/// The first component in which two prefixes differ (`mixer` and `ffn` for `blocks.0.mixer.`
+/// and `blocks.0.ffn.`), for suggesting `--sublayer-order`.
+fn distinguishing_components(a: &str, b: &str) -> (String, String) {
+    let (pa, pb): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    let at = pa.iter().zip(&pb).position(|(x, y)| x != y).unwrap_or(0);
+    let pick = |p: &[&str]| {
+        p.get(at)
+            .filter(|c| !c.is_empty())
+            .unwrap_or(&"(block)")
+            .to_string()
+    };
+    (pick(&pa), pick(&pb))
+}
+
+/// Rank of `prefix` in `order`: the position of the first entry equal to one of its components.
+fn sublayer_position(prefix: &str, order: &[String]) -> Option<usize> {
+    order
+        .iter()
+        .position(|entry| prefix.split('.').any(|c| c == entry))
+}
+
+/// Orders module prefixes by the integers in their names; modules with the same integers by
+/// `--sublayer-order`, else attention before FFN by name, else the order the file records
+/// (see the module docs). `role` completes a prefix to a tensor name.
+fn order_units(
+    path: &Path,
+    prefixes: Vec<String>,
+    role: &str,
+    tie: &TieBreak<'_>,
+) -> Result<Ordered, LoadError> {
     if prefixes.len() <= 1 {
-        return Ok(prefixes);
+        return Ok(Ordered {
+            prefixes,
+            notes: Vec::new(),
+        });
     }
     let mut units: Vec<Unit> = prefixes
         .into_iter()
@@ -416,27 +707,81 @@ fn order_units(path: &Path, prefixes: Vec<String>, role: &str) -> Result<Vec<Str
             ),
         ));
     }
-    units.sort_by(|a, b| {
-        a.indices
-            .cmp(&b.indices)
-            .then_with(|| sublayer_rank(&a.prefix).cmp(&sublayer_rank(&b.prefix)))
-    });
-    for pair in units.windows(2) {
-        if pair[0].indices == pair[1].indices {
-            let (ra, rb) = (
-                sublayer_rank(&pair[0].prefix),
-                sublayer_rank(&pair[1].prefix),
-            );
-            if ra.is_none() || rb.is_none() || ra == rb {
+    units.sort_by(|a, b| a.indices.cmp(&b.indices));
+    let recorded_position = |prefix: &str| {
+        let name = format!("{prefix}{role}");
+        tie.recorded
+            .and_then(|order| order.iter().position(|n| *n == name))
+    };
+    let mut rules = BTreeSet::new();
+    let mut start = 0;
+    while start < units.len() {
+        let end = start
+            + units[start..]
+                .iter()
+                .take_while(|u| u.indices == units[start].indices)
+                .count();
+        let group = &mut units[start..end];
+        if group.len() > 1 {
+            let keys: Vec<Option<usize>> = if let Some(order) = tie.sublayer_order {
+                rules.insert(TieRule::SublayerOrder);
+                group
+                    .iter()
+                    .map(|u| sublayer_position(&u.prefix, order))
+                    .collect()
+            } else if group.len() == 2
+                && sublayer_rank(&group[0].prefix).is_some()
+                && sublayer_rank(&group[1].prefix).is_some()
+                && sublayer_rank(&group[0].prefix) != sublayer_rank(&group[1].prefix)
+            {
+                rules.insert(TieRule::AttentionFirst);
+                group
+                    .iter()
+                    .map(|u| sublayer_rank(&u.prefix).map(usize::from))
+                    .collect()
+            } else {
+                rules.insert(TieRule::Recorded);
+                group.iter().map(|u| recorded_position(&u.prefix)).collect()
+            };
+            let distinct: BTreeSet<usize> = keys.iter().flatten().copied().collect();
+            if distinct.len() != group.len() {
+                let (a, b) = (&group[0].prefix, &group[1].prefix);
+                let (ca, cb) = distinguishing_components(a, b);
+                let why = match tie.sublayer_order {
+                    Some(order) => format!(
+                        "--sublayer-order {} does not tell them apart (each module needs its own entry, matching a component of its name)",
+                        order.join(",")
+                    ),
+                    None if tie.recorded.is_some() => {
+                        "the file's recorded tensor order does not list them".to_string()
+                    }
+                    None => format!(
+                        "{} does not record module order (its header lists tensors sorted by name); state it with --sublayer-order {ca},{cb} (or {cb},{ca})",
+                        tie.format
+                    ),
+                };
                 return Err(LoadError::format(
                     path,
                     format!(
-                        "'{}{role}' and '{}{role}' have the same layer index {:?}; cannot tell which comes first",
-                        pair[0].prefix, pair[1].prefix, pair[0].indices
+                        "'{a}{role}' and '{b}{role}' have the same layer index {:?}; cannot tell which comes first: {why}",
+                        group[0].indices
                     ),
                 ));
             }
+            let mut keyed: Vec<(usize, Unit)> = keys
+                .into_iter()
+                .map(|k| k.expect("all keys distinct and present"))
+                .zip(group.iter_mut().map(|u| Unit {
+                    prefix: std::mem::take(&mut u.prefix),
+                    indices: std::mem::take(&mut u.indices),
+                }))
+                .collect();
+            keyed.sort_by_key(|(k, _)| *k);
+            for (slot, (_, unit)) in group.iter_mut().zip(keyed) {
+                *slot = unit;
+            }
         }
+        start = end;
     }
     let firsts: BTreeSet<u64> = units.iter().map(|u| u.indices[0]).collect();
     let lowest = *firsts.first().expect("at least two units");
@@ -470,7 +815,26 @@ fn order_units(path: &Path, prefixes: Vec<String>, role: &str) -> Result<Vec<Str
             ));
         }
     }
-    Ok(units.into_iter().map(|u| u.prefix).collect())
+    let notes = rules
+        .into_iter()
+        .map(|rule| match rule {
+            TieRule::SublayerOrder => format!(
+                "modules that share a layer index ordered by --sublayer-order {}",
+                tie.sublayer_order.unwrap_or_default().join(",")
+            ),
+            TieRule::Recorded => format!(
+                "modules that share a layer index ordered as the file records them (a {} file keeps the state dict's insertion order, which is module registration order and the execution order of every common model)",
+                tie.format
+            ),
+            // The documented name rule, as before: no note.
+            TieRule::AttentionFirst => String::new(),
+        })
+        .filter(|note| !note.is_empty())
+        .collect();
+    Ok(Ordered {
+        prefixes: units.into_iter().map(|u| u.prefix).collect(),
+        notes,
+    })
 }
 
 /// Builds the stack `[layers, 1, n, n]` from per-layer row-major matrices.
@@ -539,6 +903,18 @@ mod tests {
         assert_eq!(strip_role("layers.3.my_static_alpha", "static_alpha"), None);
     }
 
+    /// No ordering help: neither `--sublayer-order` nor a recorded order.
+    const NO_HELP: TieBreak<'static> = TieBreak {
+        sublayer_order: None,
+        recorded: None,
+        format: Format::Safetensors,
+    };
+
+    fn order(prefixes: &[&str], tie: &TieBreak<'_>) -> Result<Vec<String>, LoadError> {
+        let prefixes = prefixes.iter().map(|p| p.to_string()).collect();
+        order_units(Path::new("m.safetensors"), prefixes, "x", tie).map(|o| o.prefixes)
+    }
+
     #[test]
     fn units_order_numerically_and_attention_first() {
         let path = Path::new("m.safetensors");
@@ -549,26 +925,103 @@ mod tests {
                 .chain((1..9).map(|i| format!("layers.{i}.")))
                 .collect(),
             "x",
+            &NO_HELP,
         )
         .unwrap();
-        assert_eq!(got[9], "layers.9.");
-        assert_eq!(got[10], "layers.10.");
-        let got = order_units(
-            path,
-            vec![
-                "b.1.ffn.".into(),
-                "b.1.attn.".into(),
-                "b.0.mlp.".into(),
-                "b.0.self_attn.".into(),
-            ],
-            "x",
-        )
-        .unwrap();
-        assert_eq!(got, ["b.0.self_attn.", "b.0.mlp.", "b.1.attn.", "b.1.ffn."]);
-        let err = order_units(path, vec!["a.1.".into(), "b.1.".into()], "x").unwrap_err();
+        assert_eq!(got.prefixes[9], "layers.9.");
+        assert_eq!(got.prefixes[10], "layers.10.");
+        assert!(got.notes.is_empty());
+        let got = order(
+            &["b.1.ffn.", "b.1.attn.", "b.0.mlp.", "b.0.self_attn."],
+            &NO_HELP,
+        );
+        assert_eq!(
+            got.unwrap(),
+            ["b.0.self_attn.", "b.0.mlp.", "b.1.attn.", "b.1.ffn."]
+        );
+        let err = order(&["a.1.", "b.1."], &NO_HELP).unwrap_err();
         assert!(err.to_string().contains("same layer index"), "{err}");
-        let err =
-            order_units(path, vec!["l.0.".into(), "l.1.".into(), "l.3.".into()], "x").unwrap_err();
+        let err = order(&["l.0.", "l.1.", "l.3."], &NO_HELP).unwrap_err();
         assert!(err.to_string().contains("jump from 1 to 3"), "{err}");
+    }
+
+    #[test]
+    fn ties_follow_sublayer_order_then_the_recorded_order_never_the_alphabet() {
+        let blocks = [
+            "blocks.1.mixer.",
+            "blocks.0.mixer.",
+            "blocks.0.ffn.",
+            "blocks.1.ffn.",
+        ];
+        // Without help: an error that names the flag and the two components.
+        let err = order(&blocks, &NO_HELP).unwrap_err().to_string();
+        for part in [
+            "same layer index [0]",
+            "--sublayer-order mixer,ffn",
+            "sorted by name",
+        ] {
+            assert!(err.contains(part), "'{part}' missing from: {err}");
+        }
+        // --sublayer-order decides, whichever way round (so not alphabetically).
+        for list in [["mixer", "ffn"], ["ffn", "mixer"]] {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            let tie = TieBreak {
+                sublayer_order: Some(&list),
+                ..NO_HELP
+            };
+            let got = order(&blocks, &tie).unwrap();
+            let expected: Vec<String> = (0..2)
+                .flat_map(|b| list.iter().map(move |c| format!("blocks.{b}.{c}.")))
+                .collect();
+            assert_eq!(got, expected);
+        }
+        // A list that names only one of them is an error, not a guess.
+        let list = vec!["mixer".to_string()];
+        let tie = TieBreak {
+            sublayer_order: Some(&list),
+            ..NO_HELP
+        };
+        let err = order(&blocks, &tie).unwrap_err().to_string();
+        assert!(
+            err.contains("--sublayer-order mixer does not tell them apart"),
+            "{err}"
+        );
+        // The recorded order decides when the file keeps one (ffn recorded first here).
+        let recorded: Vec<String> = [
+            "blocks.0.ffn.x",
+            "blocks.0.mixer.x",
+            "blocks.1.mixer.x",
+            "blocks.1.ffn.x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let tie = TieBreak {
+            recorded: Some(&recorded),
+            format: Format::TorchZip,
+            ..NO_HELP
+        };
+        let got = order_units(
+            Path::new("m.pt"),
+            blocks.iter().map(|s| s.to_string()).collect(),
+            "x",
+            &tie,
+        )
+        .unwrap();
+        assert_eq!(
+            got.prefixes,
+            [
+                "blocks.0.ffn.",
+                "blocks.0.mixer.",
+                "blocks.1.mixer.",
+                "blocks.1.ffn."
+            ]
+        );
+        assert_eq!(got.notes.len(), 1);
+        assert!(
+            got.notes[0].contains("as the file records them"),
+            "{:?}",
+            got.notes
+        );
     }
 }

@@ -31,7 +31,9 @@ pub(super) fn pick_stack_tensor(source: &dyn TensorSource) -> Result<(String, St
     let chosen = match (strict.as_slice(), loose.as_slice()) {
         ([one], _) => *one,
         ([], [one]) => *one,
-        ([], []) => {
+        ([], _) => {
+            // No tensor of rank 3 or 4, or several and none with square matrices: nothing to
+            // suggest, since only a square candidate could be a stack.
             let names = source.names().to_vec();
             return Err(LoadError::NoHres {
                 path: path.to_path_buf(),
@@ -39,11 +41,9 @@ pub(super) fn pick_stack_tensor(source: &dyn TensorSource) -> Result<(String, St
             });
         }
         (several, _) => {
-            let several = if several.is_empty() {
-                loose.as_slice()
-            } else {
-                several
-            };
+            // Only square candidates, in numeric order (`layers.10` after `layers.2`).
+            let mut several = several.to_vec();
+            several.sort_by_cached_key(|i| natural_key(&i.name));
             return Err(LoadError::AmbiguousKey {
                 path: path.to_path_buf(),
                 candidates: several
@@ -93,5 +93,6 @@ pub(super) fn load_stack(
         source_dtype: info.dtype.to_string(),
         exact_side: None,
         notes,
+        ignored_evidence: None,
     })
 }
