@@ -1192,3 +1192,41 @@ fn probe_stack_has_every_layer_and_a_memory_cap() {
     assert_contains(&err.to_string(), &["at most 524288", "256 MiB"]);
     assert!(ProbeConfig::new(0, 1).is_err());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Any input, at any scale: logits inside every proposal's box; H_res with the marginal
+    /// the layout's Sinkhorn leaves exact (mHC: columns; DeepSeek-V4: rows, to ε).
+    #[test]
+    fn any_input_stays_in_the_box_and_keeps_the_exact_marginal(
+        fixture in 0usize..DYNAMIC_FIXTURES.len(),
+        layer_index in 0usize..3,
+        values in proptest::collection::vec(-1.0f64..1.0, 48),
+        exponent in -8i32..8,
+    ) {
+        let name = DYNAMIC_FIXTURES[fixture];
+        let model = dynamic_model(name, options_for(name));
+        let layer = model.layer(layer_index).unwrap();
+        let [rows, dim] = layer.input_shape();
+        let x: Vec<f64> = values.iter().cycle().take(rows * dim).map(|v| v * 10f64.powi(exponent)).collect();
+        let n = layer.streams();
+        let mut logits = vec![0.0; layer.scratch_len()];
+        layer.logits(&x, &mut logits);
+        for (p, b) in layer.logit_set().proposals.iter().enumerate() {
+            proptest::prop_assert!(b.contains(&logits[p * n * n..(p + 1) * n * n]));
+        }
+        let h = layer.hres(&x);
+        match layer.hres_map() {
+            HresMap::Identity => {}
+            HresMap::Sinkhorn(_) => for j in 0..n {
+                let column: f64 = (0..n).map(|i| h[i * n + j]).sum();
+                proptest::prop_assert!((column - 1.0).abs() < 1e-12, "column {} sums to {}", j, column);
+            },
+            HresMap::DeepseekSinkhorn { eps, .. } => for row in h.chunks_exact(n) {
+                let sum: f64 = row.iter().sum();
+                proptest::prop_assert!((sum - 1.0).abs() < 4.0 * eps, "row sums to {}", sum);
+            },
+        }
+    }
+}
