@@ -7,7 +7,11 @@
 //!
 //! Model layouts yield the **input-independent** H_res (the static logits alone, i.e. the
 //! dynamic, token-dependent part set to zero): one token per layer. Per-token matrices need
-//! hidden states; capture them in the model and load the capture with [`Layout::Stack`].
+//! hidden states: capture them in the model and load the capture with [`Layout::Stack`], or
+//! compute them from the parameters for given inputs with
+//! [`DynamicModel`](crate::load::DynamicModel) (each layout's typed parameters are
+//! [`LucidrainsDynamic`], [`MhcPytorchDynamic`] and [`DeepseekDynamic`], defined beside their
+//! static loaders).
 //!
 //! # Layer order
 //! Each H_res-bearing module is identified by the prefix before its tensor's role name
