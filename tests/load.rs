@@ -257,11 +257,155 @@ fn lucidrains_hc_is_transposed_and_not_normalised() {
         },
     );
     assert_eq!(transposed.stack, loaded.stack.transposed());
-    let as_mhc = load(&path, &with_layout(Layout::LucidrainsMhc));
+    // Forcing the other flavour contradicts dynamic_alpha_scale (HC only): refused, unless the
+    // evidence is ignored explicitly, which the result records.
+    let message = error_message(&path, &with_layout(Layout::LucidrainsMhc));
+    assert_contains(
+        &message,
+        &[
+            "--layout lucidrains-mhc contradicts the file",
+            "dynamic_alpha_scale",
+            "(that is lucidrains-hc)",
+            "--ignore-evidence",
+        ],
+    );
+    assert_eq!(loaded.ignored_evidence, None);
+    let as_mhc = load(
+        &path,
+        &LoadOptions {
+            ignore_evidence: true,
+            ..with_layout(Layout::LucidrainsMhc)
+        },
+    );
     assert_eq!(as_mhc.reason, "layout lucidrains-mhc was requested");
+    let evidence = as_mhc.ignored_evidence.as_deref().expect("recorded");
+    assert_contains(evidence, &["dynamic_alpha_scale", "lucidrains-hc"]);
+    assert!(
+        as_mhc.notes.iter().any(|n| n.contains("--ignore-evidence")),
+        "{:?}",
+        as_mhc.notes
+    );
     let h = layers(&as_mhc.stack);
     assert!(h.iter().all(|&x| x > 0.0));
     assert!(composite_amax_forward(&h) < 1.0 + 1e-6);
+    // The flavour the evidence names needs no override, and nothing is recorded.
+    let as_hc = load(&path, &with_layout(Layout::LucidrainsHc));
+    assert_eq!(as_hc.ignored_evidence, None);
+    assert_eq!(as_hc.stack, loaded.stack);
+}
+
+#[test]
+fn forced_layout_against_metadata_is_refused() {
+    // Metadata implementation = lucidrains_mhc; forcing HC contradicts it.
+    let path = checkpoint("checkpoint.safetensors");
+    let message = error_message(&path, &with_layout(Layout::LucidrainsHc));
+    assert_contains(
+        &message,
+        &[
+            "--layout lucidrains-hc contradicts",
+            "implementation",
+            "(that is lucidrains-mhc)",
+        ],
+    );
+}
+
+fn with_sublayer_order(order: &[&str]) -> LoadOptions {
+    LoadOptions {
+        sublayer_order: Some(order.iter().map(|s| s.to_string()).collect()),
+        ..LoadOptions::default()
+    }
+}
+
+#[test]
+fn two_modules_per_block_from_safetensors_need_sublayer_order() {
+    let path = checkpoint("two_modules.safetensors");
+    let message = error_message(&path, &auto());
+    assert_contains(
+        &message,
+        &[
+            "'blocks.0.ffn.static_alpha' and 'blocks.0.mixer.static_alpha' have the same layer index [0]",
+            "does not record module order",
+            "--sublayer-order ffn,mixer",
+        ],
+    );
+    let expected = npy3(&checkpoint("two_modules_expected.npy"));
+    let loaded = load(&path, &with_sublayer_order(&["mixer", "ffn"]));
+    assert_eq!(loaded.layout, Layout::LucidrainsMhc);
+    assert_eq!(loaded.tensors[0], "blocks.0.mixer.static_alpha");
+    assert_eq!(loaded.tensors[1], "blocks.0.ffn.static_alpha");
+    assert_eq!(loaded.tensors[5], "blocks.2.ffn.static_alpha");
+    let diff = max_abs_diff(&layers(&loaded.stack), &expected);
+    assert!(diff < 1e-12, "max |Δ| = {diff}");
+    assert!(
+        loaded
+            .notes
+            .iter()
+            .any(|n| n.contains("--sublayer-order mixer,ffn")),
+        "{:?}",
+        loaded.notes
+    );
+    // The other way round swaps each block's pair: the flag decides, not the names.
+    let swapped = layers(&load(&path, &with_sublayer_order(&["ffn", "mixer"])).stack);
+    for l in 0..6 {
+        let partner = l ^ 1;
+        assert_eq!(
+            swapped.index_axis(Axis(0), l),
+            layers(&loaded.stack).index_axis(Axis(0), partner)
+        );
+    }
+    let message = error_message(&path, &with_sublayer_order(&["mixer", "attn"]));
+    assert_contains(
+        &message,
+        &["--sublayer-order mixer,attn does not tell them apart"],
+    );
+}
+
+#[test]
+fn two_modules_per_block_from_pt_follow_the_pickle_order() {
+    let path = checkpoint("two_modules.pt");
+    let source = open(&path).unwrap();
+    let recorded = source.recorded_order().expect("a .pt records its order");
+    assert_eq!(recorded[0], "blocks.0.mixer.static_alpha");
+    assert!(
+        open(&checkpoint("two_modules.safetensors"))
+            .unwrap()
+            .recorded_order()
+            .is_none()
+    );
+    let loaded = load(&path, &auto());
+    assert_eq!(loaded.layout, Layout::LucidrainsMhc);
+    let expected = npy3(&checkpoint("two_modules_expected.npy"));
+    let diff = max_abs_diff(&layers(&loaded.stack), &expected);
+    assert!(diff < 1e-12, "max |Δ| = {diff}");
+    assert_eq!(loaded.tensors[0], "blocks.0.mixer.static_alpha");
+    assert!(
+        loaded
+            .notes
+            .iter()
+            .any(|n| n.contains("as the file records them")),
+        "{:?}",
+        loaded.notes
+    );
+    // The same file as safetensors, ordered by the flag, gives the same stack.
+    let from_safetensors = load(
+        &checkpoint("two_modules.safetensors"),
+        &with_sublayer_order(&["mixer", "ffn"]),
+    );
+    assert_eq!(from_safetensors.stack, loaded.stack);
+}
+
+#[test]
+fn stack_candidates_are_square_and_in_numeric_order() {
+    let path = checkpoint("candidates_numeric.safetensors");
+    let message = error_message(&path, &auto());
+    assert_contains(
+        &message,
+        &[
+            "3 tensors could hold an H_res stack",
+            "hres.1 [2, 4, 4], hres.2 [2, 4, 4], hres.10 [2, 4, 4]",
+        ],
+    );
+    assert!(!message.contains("proj.0"), "{message}");
 }
 
 #[test]
@@ -607,7 +751,7 @@ fn key_cannot_be_combined_with_a_model_layout() {
         &LoadOptions {
             layout: Some(Layout::LucidrainsHc),
             key: Some("layers.0.static_alpha".into()),
-            transpose: false,
+            ..LoadOptions::default()
         },
     );
     assert_contains(&message, &["--key", "layout lucidrains-hc"]);
@@ -625,6 +769,466 @@ fn library_error_wraps_load_errors() {
     // Stack errors keep the file and tensor in their `what`.
     let err = load_hres(&bad("nan_layer3_token5.npy"), &auto()).unwrap_err();
     assert!(matches!(err, LoadError::Stack(_)), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-token (dynamic) H_res, logit boxes and the probe
+//
+// Data: `tests/data/make_dynamic.py` runs the lucidrains package's own modules (float32) and
+// float64 numpy re-implementations of mhc-pytorch and DeepSeek-V4 on random inputs and records
+// the H_res each layer applies to each token.
+
+use mhc_analyze::generate::probe::{ProbeConfig, draw_input, probe_layer, probe_stack};
+use mhc_analyze::load::{DynamicLayer, DynamicModel, DynamicOptions, HresMap};
+
+/// `inputs [L, T, rows, dim]` and `hres [L, T, n, n]` of a dynamic fixture.
+fn dynamic_expected(name: &str) -> (ArrayD<f64>, ArrayD<f64>) {
+    let source = open(&checkpoint(&format!("dynamic_{name}_expected.npz"))).unwrap();
+    (
+        source.read_f64("inputs").unwrap(),
+        source.read_f64("hres").unwrap(),
+    )
+}
+
+fn dynamic_model(name: &str, options: DynamicOptions) -> DynamicModel {
+    DynamicModel::open(
+        &checkpoint(&format!("dynamic_{name}.safetensors")),
+        &auto(),
+        options,
+    )
+    .unwrap_or_else(|e| panic!("opening dynamic_{name}: {e}"))
+}
+
+/// Largest |Δ| between the model's H_res and the recorded one, over every layer and token.
+fn dynamic_max_error(model: &DynamicModel, name: &str) -> f64 {
+    let (inputs, hres) = dynamic_expected(name);
+    let (layers, tokens) = (inputs.shape()[0], inputs.shape()[1]);
+    assert_eq!(model.layers(), layers);
+    let mut worst = 0.0f64;
+    for l in 0..layers {
+        let layer = model.layer(l).unwrap();
+        for t in 0..tokens {
+            let x: Vec<f64> = inputs
+                .index_axis(Axis(0), l)
+                .index_axis(Axis(0), t)
+                .iter()
+                .copied()
+                .collect();
+            let got = layer.hres(&x);
+            let expected = hres.index_axis(Axis(0), l);
+            let expected = expected.index_axis(Axis(0), t);
+            for (g, e) in got.iter().zip(expected.iter()) {
+                worst = worst.max((g - e).abs());
+            }
+        }
+    }
+    worst
+}
+
+const DYNAMIC_FIXTURES: [&str; 6] = ["hc", "hc_notanh", "mhc", "mhcv2", "mhc_pytorch", "deepseek"];
+
+fn options_for(name: &str) -> DynamicOptions {
+    DynamicOptions {
+        lucidrains_hc_tanh: name != "hc_notanh",
+        ..DynamicOptions::default()
+    }
+}
+
+#[test]
+fn dynamic_hres_matches_the_packages_forward_pass() {
+    // The lucidrains modules run in float32: a normalised input of norm √dim ≈ 3.5 times a
+    // projection column of norm ≈ 1.4 (12 terms) gives logits of magnitude ≤ 5 with float32
+    // rounding ≈ 12 · 6e-8 · 5 ≈ 4e-6 at worst (typically 1e-7), and 20 Sinkhorn iterations in
+    // float32 add a few ulps of 1 (6e-8 each); measured: at most 6e-7 (HC without tanh), so
+    // 2e-6. The numpy references are float64, so only summation order differs: 1e-12.
+    for (name, tolerance) in [
+        ("hc", 2e-6),
+        ("hc_notanh", 2e-6),
+        ("mhc", 2e-6),
+        ("mhcv2", 2e-6),
+        ("mhc_pytorch", 1e-12),
+        ("deepseek", 1e-12),
+    ] {
+        let model = dynamic_model(name, options_for(name));
+        let error = dynamic_max_error(&model, name);
+        assert!(error < tolerance, "{name}: max |Δ| = {error:e}");
+        // The per-token part is not negligible: tokens of one layer differ far beyond that.
+        let (_, hres) = dynamic_expected(name);
+        let a = hres
+            .index_axis(Axis(0), 0)
+            .index_axis(Axis(0), 0)
+            .to_owned();
+        let b = hres
+            .index_axis(Axis(0), 0)
+            .index_axis(Axis(0), 1)
+            .to_owned();
+        assert!(max_abs_diff(&a, &b) > 1e-2, "{name}: tokens 0 and 1 alike");
+    }
+    // The layouts the files name, and the settings the files cannot hold.
+    assert_eq!(
+        dynamic_model("hc", DynamicOptions::default()).layout(),
+        Layout::LucidrainsHc
+    );
+    assert_eq!(
+        dynamic_model("mhcv2", DynamicOptions::default()).layout(),
+        Layout::LucidrainsMhc
+    );
+    let wrong_tanh = dynamic_model("hc_notanh", DynamicOptions::default());
+    assert!(dynamic_max_error(&wrong_tanh, "hc_notanh") > 1e-2);
+    assert!(
+        wrong_tanh
+            .notes()
+            .iter()
+            .any(|n| n.contains("tanh applied")),
+        "{:?}",
+        wrong_tanh.notes()
+    );
+}
+
+#[test]
+fn dynamic_hres_at_zero_input_is_the_static_answer() {
+    for (file, options) in [
+        ("dynamic_hc.safetensors", auto()),
+        ("dynamic_mhc.safetensors", auto()),
+        ("dynamic_mhcv2.safetensors", auto()),
+        ("dynamic_mhc_pytorch.safetensors", auto()),
+        ("dynamic_deepseek.safetensors", auto()),
+        ("lucidrains_hc_24.safetensors", auto()),
+        ("two_modules.pt", auto()),
+        ("checkpoint.safetensors", auto()),
+        ("mhc_pytorch.safetensors", auto()),
+        ("deepseek_v4.safetensors", auto()),
+    ] {
+        let path = checkpoint(file);
+        let model = DynamicModel::open(&path, &options, DynamicOptions::default()).unwrap();
+        let loaded = load(&path, &options);
+        assert_eq!(model.layers(), loaded.stack.layers(), "{file}");
+        assert_eq!(model.layout(), loaded.layout, "{file}");
+        for l in 0..model.layers() {
+            let layer = model.layer(l).unwrap();
+            let [rows, dim] = layer.input_shape();
+            let got = layer.hres(&vec![0.0; rows * dim]);
+            let expected: Vec<f64> = loaded.stack.matrix(l, 0).iter().copied().collect();
+            if layer.proposals() == 1 {
+                assert_eq!(got, expected, "{file} layer {l}");
+            } else {
+                // Several proposals share static_alpha: their mean is the same matrix.
+                let diff = got
+                    .iter()
+                    .zip(&expected)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                assert!(diff < 1e-15, "{file} layer {l}: {diff}");
+            }
+        }
+    }
+}
+
+/// Random inputs of every scale, and inputs aligned with each projection row.
+fn dynamic_inputs(layer: &DynamicLayer, seed: u64, count: u64) -> Vec<Vec<f64>> {
+    let [rows, dim] = layer.input_shape();
+    (0..count)
+        .map(|t| {
+            let mut x = vec![0.0; rows * dim];
+            draw_input(seed, 0, t, &mut x);
+            let scale = 10f64.powi((t % 13) as i32 - 6);
+            x.iter_mut().for_each(|v| *v *= scale);
+            if t % 7 == 3 {
+                // One stream exactly zero (F.normalize's ε path; an RMS of 0 for mhc-pytorch).
+                x[..dim].fill(0.0);
+            }
+            x
+        })
+        .collect()
+}
+
+/// The input that drives logit `entry` (our orientation, proposal `p`) to its bound, and
+/// whether that bound is attained exactly (lucidrains) or approached (ε in an RMS norm).
+fn aligned_input(layer: &DynamicLayer, p: usize, entry: usize, sign: f64) -> (Vec<f64>, bool) {
+    let n = layer.streams();
+    let [rows, dim] = layer.input_shape();
+    let (i, j) = (entry / n, entry % n);
+    let mut x = vec![0.0; rows * dim];
+    draw_input(99, 1, entry as u64, &mut x);
+    match layer {
+        DynamicLayer::Lucidrains(q) => {
+            // Logit [t = i, s = j] reads stream j through column skip + i of fn_p.
+            let columns = q.skip + n;
+            for d in 0..dim {
+                x[j * dim + d] = sign
+                    * q.norm_weight[d]
+                    * q.dynamic_alpha_fn[p * dim * columns + d * columns + q.skip + i];
+            }
+            (x, true)
+        }
+        DynamicLayer::MhcPytorch(q) => {
+            let row = &q.weight[entry * dim..(entry + 1) * dim];
+            (row.iter().map(|w| sign * 1e6 * w).collect(), false)
+        }
+        DynamicLayer::Deepseek(q) => {
+            // Our [i, j] is comb row j·n + i.
+            let width = n * dim;
+            let c = j * n + i;
+            let row = &q.comb_fn[c * width..(c + 1) * width];
+            (row.iter().map(|w| sign * 1e6 * w).collect(), false)
+        }
+    }
+}
+
+#[test]
+fn logit_boxes_hold_for_random_and_adversarial_inputs_and_are_tight() {
+    for name in DYNAMIC_FIXTURES {
+        let model = dynamic_model(name, options_for(name));
+        for l in 0..model.layers() {
+            let layer = model.layer(l).unwrap();
+            let n = layer.streams();
+            let set = layer.logit_set();
+            assert_eq!(set.map, layer.hres_map());
+            assert_eq!(set.proposals.len(), layer.proposals());
+            let mut logits = vec![0.0; layer.scratch_len()];
+            // Soundness on 2000 random inputs of every scale.
+            for x in dynamic_inputs(&layer, 5 + l as u64, 2000) {
+                layer.logits(&x, &mut logits);
+                for (p, b) in set.proposals.iter().enumerate() {
+                    let got = &logits[p * n * n..(p + 1) * n * n];
+                    assert!(b.contains(got), "{name} layer {l}: {got:?} outside {b:?}");
+                }
+            }
+            // Tightness: each entry reaches (or approaches) both ends, never passes them.
+            let mixes_streams =
+                matches!(&layer, DynamicLayer::Lucidrains(q) if q.stream_mix.is_some());
+            for (p, b) in set.proposals.iter().enumerate() {
+                for entry in 0..n * n {
+                    for sign in [1.0, -1.0] {
+                        let (x, exact) = aligned_input(&layer, p, entry, sign);
+                        layer.logits(&x, &mut logits);
+                        let got = &logits[p * n * n..(p + 1) * n * n];
+                        assert!(b.contains(got), "{name} layer {l} entry {entry}");
+                        if mixes_streams {
+                            continue; // the mix spreads the aligned stream over the others
+                        }
+                        let bound = if sign > 0.0 {
+                            b.upper[entry]
+                        } else {
+                            b.lower[entry]
+                        };
+                        let width = b.upper[entry] - b.lower[entry];
+                        let gap = (got[entry] - bound).abs();
+                        let tolerance = if exact { 1e-12 } else { 1e-9 } * width.max(1.0);
+                        assert!(
+                            gap <= tolerance,
+                            "{name} layer {l} entry {entry}: {} vs bound {bound}",
+                            got[entry]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn logit_box_radius_follows_tanh_and_the_scale() {
+    let model = dynamic_model("hc", DynamicOptions::default());
+    let DynamicLayer::Lucidrains(layer) = model.layer(0).unwrap() else {
+        panic!("lucidrains layer expected");
+    };
+    let set = DynamicLayer::Lucidrains(layer.clone()).logit_set();
+    let b = &set.proposals[0];
+    let n = layer.streams;
+    // Hand-worked entry [t = 1, s = 2]: static_alpha[2, skip + 1] ± |scale|·tanh(√dim·‖(γ+1)∘fn[:, skip + 1]‖).
+    let columns = layer.skip + n;
+    let norm: f64 = (0..layer.dim)
+        .map(|d| {
+            (layer.norm_weight[d] * layer.dynamic_alpha_fn[d * columns + layer.skip + 1]).powi(2)
+        })
+        .sum::<f64>()
+        .sqrt();
+    let radius = layer.scale.abs() * ((layer.dim as f64).sqrt() * norm).tanh();
+    let center = layer.static_alpha[2 * columns + layer.skip + 1];
+    // Equal up to the box's rounding allowance (≈ 1e-14 relative).
+    assert!((b.upper[n + 2] - (center + radius)).abs() < 1e-13);
+    assert!((b.lower[n + 2] - (center - radius)).abs() < 1e-13);
+    assert!(radius < layer.scale.abs());
+    assert_eq!(set.map, HresMap::Identity);
+}
+
+#[test]
+fn initial_hres_follows_each_packages_initialisation() {
+    let e = std::f64::consts::E;
+    let mhc = dynamic_model("mhc", DynamicOptions::default())
+        .layer(0)
+        .unwrap();
+    let h = mhc.initial_hres().unwrap();
+    for i in 0..4 {
+        for j in 0..4 {
+            let expected = if i == j {
+                e / (e + 3.0)
+            } else {
+                1.0 / (e + 3.0)
+            };
+            assert!((h[i * 4 + j] - expected).abs() < 1e-15, "[{i}, {j}]");
+        }
+    }
+    let hc = dynamic_model("hc", DynamicOptions::default())
+        .layer(0)
+        .unwrap();
+    let identity: Vec<f64> = (0..16)
+        .map(|k| if k % 5 == 0 { 1.0 } else { 0.0 })
+        .collect();
+    assert_eq!(hc.initial_hres().unwrap(), identity);
+    let pytorch = dynamic_model("mhc_pytorch", DynamicOptions::default())
+        .layer(0)
+        .unwrap();
+    assert_eq!(pytorch.initial_hres().unwrap(), vec![0.25; 16]);
+    let deepseek = dynamic_model("deepseek", DynamicOptions::default())
+        .layer(0)
+        .unwrap();
+    assert_eq!(deepseek.initial_hres(), None);
+}
+
+#[test]
+fn dynamic_model_refuses_stacks_and_contradicted_layouts() {
+    let message = DynamicModel::open(&checkpoint("hres.npy"), &auto(), DynamicOptions::default())
+        .err()
+        .expect("a stack has no parameters")
+        .to_string();
+    assert_contains(&message, &["layout stack holds finished matrices"]);
+    let path = checkpoint("dynamic_hc.safetensors");
+    let forced = with_layout(Layout::LucidrainsMhc);
+    let message = DynamicModel::open(&path, &forced, DynamicOptions::default())
+        .err()
+        .expect("contradicted")
+        .to_string();
+    assert_contains(&message, &["contradicts the file", "--ignore-evidence"]);
+    let ignoring = LoadOptions {
+        ignore_evidence: true,
+        ..forced
+    };
+    let model = DynamicModel::open(&path, &ignoring, DynamicOptions::default()).unwrap();
+    assert!(model.ignored_evidence().is_some());
+    // As mHC the same parameters need residual_scale, which an HC module lacks.
+    let message = model.layer(0).unwrap_err().to_string();
+    assert_contains(&message, &["layers.0.residual_scale", "not found"]);
+}
+
+#[test]
+fn probe_is_the_same_on_any_thread_count_and_any_split() {
+    let model = dynamic_model("mhcv2", DynamicOptions::default());
+    let layer = model.layer(1).unwrap();
+    // `bounds` splits the tokens into ranges [bounds[i], bounds[i + 1]).
+    let run = |threads: usize, bounds: &[u64]| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut all = Vec::new();
+            for range in bounds.windows(2) {
+                let mut out = vec![0.0; (range[1] - range[0]) as usize * 16];
+                probe_layer(&layer, 1, 42, range[0]..range[1], &mut out);
+                all.extend(out);
+            }
+            all
+        })
+    };
+    let whole = run(1, &[0, 300]);
+    assert_eq!(run(4, &[0, 300]), whole);
+    assert_eq!(run(3, &[0, 7, 8, 300]), whole);
+    // Another seed or another layer index draws other inputs.
+    let mut other = vec![0.0; 16];
+    probe_layer(&layer, 2, 42, 0..1, &mut other);
+    assert_ne!(other[..], whole[..16]);
+    probe_layer(&layer, 1, 43, 0..1, &mut other);
+    assert_ne!(other[..], whole[..16]);
+    // Each token's matrix is the layer's H_res of that token's drawn input.
+    let mut x = vec![0.0; 4 * 12];
+    draw_input(42, 1, 5, &mut x);
+    assert_eq!(layer.hres(&x)[..], whole[5 * 16..6 * 16]);
+}
+
+#[test]
+fn probe_inputs_are_standard_normal() {
+    let mut x = vec![0.0; 40_001];
+    draw_input(7, 3, 11, &mut x);
+    let count = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / count;
+    let variance = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / count;
+    let beyond_two = x.iter().filter(|v| v.abs() > 2.0).count() as f64 / count;
+    // Standard errors: mean 0.005, variance 0.007, tail share 0.001.
+    assert!(mean.abs() < 0.02, "mean {mean}");
+    assert!((variance - 1.0).abs() < 0.03, "variance {variance}");
+    assert!(
+        (beyond_two - 0.0455).abs() < 0.005,
+        "P(|x| > 2) = {beyond_two}"
+    );
+}
+
+#[test]
+fn probe_stack_has_every_layer_and_a_memory_cap() {
+    let model = dynamic_model("deepseek", DynamicOptions::default());
+    let stack = probe_stack(&model, &ProbeConfig::new(5, 1).unwrap()).unwrap();
+    assert_eq!(stack.as_array().shape(), [4, 5, 4, 4]);
+    for l in 0..4 {
+        let layer = model.layer(l).unwrap();
+        let mut out = vec![0.0; 5 * 16];
+        probe_layer(&layer, l, 1, 0..5, &mut out);
+        let got: Vec<f64> = stack
+            .as_array()
+            .index_axis(Axis(0), l)
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(got, out, "layer {l}");
+        // DeepSeek's row sums end within ε of 1.
+        for h in out.chunks_exact(16) {
+            for row in h.chunks_exact(4) {
+                assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+            }
+        }
+    }
+    // 4 layers × 16 entries × 8 bytes = 512 bytes per token: 2^28 / 512 = 524288 tokens at most.
+    let err = probe_stack(&model, &ProbeConfig::new(524_289, 1).unwrap()).unwrap_err();
+    assert_contains(&err.to_string(), &["at most 524288", "256 MiB"]);
+    assert!(ProbeConfig::new(0, 1).is_err());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Any input, at any scale: logits inside every proposal's box; H_res with the marginal
+    /// the layout's Sinkhorn leaves exact (mHC: columns; DeepSeek-V4: rows, to ε).
+    #[test]
+    fn any_input_stays_in_the_box_and_keeps_the_exact_marginal(
+        fixture in 0usize..DYNAMIC_FIXTURES.len(),
+        layer_index in 0usize..3,
+        values in proptest::collection::vec(-1.0f64..1.0, 48),
+        exponent in -8i32..8,
+    ) {
+        let name = DYNAMIC_FIXTURES[fixture];
+        let model = dynamic_model(name, options_for(name));
+        let layer = model.layer(layer_index).unwrap();
+        let [rows, dim] = layer.input_shape();
+        let x: Vec<f64> = values.iter().cycle().take(rows * dim).map(|v| v * 10f64.powi(exponent)).collect();
+        let n = layer.streams();
+        let mut logits = vec![0.0; layer.scratch_len()];
+        layer.logits(&x, &mut logits);
+        for (p, b) in layer.logit_set().proposals.iter().enumerate() {
+            proptest::prop_assert!(b.contains(&logits[p * n * n..(p + 1) * n * n]));
+        }
+        let h = layer.hres(&x);
+        match layer.hres_map() {
+            HresMap::Identity => {}
+            HresMap::Sinkhorn(_) => for j in 0..n {
+                let column: f64 = (0..n).map(|i| h[i * n + j]).sum();
+                proptest::prop_assert!((column - 1.0).abs() < 1e-12, "column {} sums to {}", j, column);
+            },
+            HresMap::DeepseekSinkhorn { eps, .. } => for row in h.chunks_exact(n) {
+                let sum: f64 = row.iter().sum();
+                proptest::prop_assert!((sum - 1.0).abs() < 4.0 * eps, "row sums to {}", sum);
+            },
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

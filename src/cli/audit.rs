@@ -76,6 +76,14 @@ pub struct AuditArgs {
     /// Transpose every matrix (for a stack stored with rows = input streams).
     #[arg(long)]
     transpose: bool,
+    /// Use --layout even where the file's metadata or parameters name another layout (recorded
+    /// in the output).
+    #[arg(long)]
+    ignore_evidence: bool,
+    /// Execution order of H_res modules that share a layer index, by a name component of each
+    /// (e.g. mixer,ffn).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,NAME")]
+    sublayer_order: Option<Vec<String>>,
     /// Unstable when the whole-model Amax gain (forward or backward, max over tokens) exceeds
     /// this (a positive number).
     #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
@@ -147,6 +155,8 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         layout: args.layout.0,
         key: args.key.clone(),
         transpose: args.transpose,
+        ignore_evidence: args.ignore_evidence,
+        sublayer_order: args.sublayer_order.clone(),
     };
     let input = open_audit_input(&args.path, &options)?;
     let prepared = args

@@ -4,6 +4,7 @@
 
 pub mod logits;
 pub mod logits_file;
+pub mod probe;
 pub mod sinkhorn;
 
 pub use logits::{LogitGenerator, task_rng};

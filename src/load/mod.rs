@@ -21,6 +21,7 @@
 
 mod archive;
 pub mod capture;
+pub mod dynamic;
 pub mod gguf;
 pub mod input;
 pub mod layouts;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StackError;
 
+pub use dynamic::{DynamicLayer, DynamicModel, DynamicOptions, HresMap, LogitBox, LogitSet};
 pub use layouts::{Layout, LoadOptions, LoadedHres, load_hres};
 
 /// Element type of a stored tensor. Only the floating-point types can be read as f64; the
@@ -153,6 +155,16 @@ pub trait TensorSource: Send + Sync {
     /// `metadata` object); GGUF's key–value pairs (scalars as text, arrays as JSON, see
     /// [`gguf`]); empty for the other formats.
     fn metadata(&self) -> &BTreeMap<String, String>;
+
+    /// Every tensor name in the order the file itself records, where that order is evidence of
+    /// the model's module order: a `torch.save` pickle keeps its state dict's insertion order
+    /// (module registration order, which is execution order in every common model). `None`
+    /// where the format's order says nothing: safetensors headers are sorted by name by the
+    /// usual serialisers (the JSON object's order is the writer's, not the model's), and npz /
+    /// npy hold arrays, not modules.
+    fn recorded_order(&self) -> Option<&[String]> {
+        None
+    }
 
     /// [`TensorSource::info`] for every tensor, in [`TensorSource::names`] order (opens every
     /// shard of a sharded model).

@@ -59,6 +59,8 @@ pub struct TorchFile {
     big_endian: bool,
     tensors: BTreeMap<String, TorchTensor>,
     names: Vec<String>,
+    /// The names in pickle order (the state dict's insertion order).
+    recorded: Vec<String>,
     metadata: BTreeMap<String, String>,
 }
 
@@ -137,6 +139,7 @@ impl TorchFile {
             ),
         })?;
         let mut tensors = BTreeMap::new();
+        let recorded = found.iter().map(|(name, _)| name.clone()).collect();
         for (name, view) in found {
             let info = TensorInfo {
                 name: name.clone(),
@@ -161,6 +164,7 @@ impl TorchFile {
             big_endian,
             tensors,
             names,
+            recorded,
             metadata: BTreeMap::new(),
         })
     }
@@ -247,6 +251,10 @@ impl TensorSource for TorchFile {
 
     fn names(&self) -> &[String] {
         &self.names
+    }
+
+    fn recorded_order(&self) -> Option<&[String]> {
+        Some(&self.recorded)
     }
 
     fn info(&self, name: &str) -> Result<TensorInfo, LoadError> {

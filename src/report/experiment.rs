@@ -978,6 +978,7 @@ impl CheckpointFile {
                     layout,
                     key: model.key,
                     transpose: model.transpose.unwrap_or(false),
+                    ..LoadOptions::default()
                 },
             });
         }

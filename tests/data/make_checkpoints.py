@@ -348,6 +348,62 @@ def dtypes():
     write_torch_zip(os.path.join(CHECKPOINTS, "dtypes.pt"), torch_pickle(obj), storages)
 
 
+def write_pt_state_dict(path, named_arrays):
+    """A `.pt` holding one state dict of f32 tensors, in the given (registration) order, one
+    storage per tensor."""
+    storages, tensors = [], []
+    for key, (name, array) in enumerate(named_arrays):
+        array = np.ascontiguousarray(array, dtype="<f4")
+        storage = Storage(str(key), "FloatStorage", array.size, array.tobytes())
+        strides = [int(s // 4) for s in array.strides]
+        storages.append(storage)
+        tensors.append((name, Tensor(storage, 0, list(array.shape), strides)))
+    write_torch_zip(path, torch_pickle(state_dict(tensors)), storages)
+
+
+def two_modules_per_block():
+    """lucidrains mHC with two hyper-connection modules per block, registered (and executed)
+    mixer first, then ffn: `blocks.{b}.mixer.*`, `blocks.{b}.ffn.*`, 3 blocks, n = 4, dim = 8.
+    Alphabetical order would put ffn first. The .pt keeps registration order; the
+    .safetensors (sorted header) cannot tell. Expected: the 6 static H_res in execution order."""
+    rng = np.random.default_rng(6)
+    n, dim = 4, 8
+    named, expected = [], []
+    for b in range(3):
+        for module in ["mixer", "ffn"]:
+            p = f"blocks.{b}.{module}."
+            alpha = np.zeros((n, n + 1), dtype=np.float32)
+            alpha[b % n, 0] = 1.0
+            alpha[:, 1:] = 2.0 * np.eye(n) + rng.normal(0.0, 0.5, (n, n))
+            named += [
+                (p + "static_alpha", alpha),
+                (p + "dynamic_alpha_fn", rng.normal(0, 0.02, (1, dim, n + 1))),
+                (p + "pre_branch_scale", np.full(1, 0.01)),
+                (p + "residual_scale", np.full(1, 0.01)),
+                (p + "static_beta", np.ones(n)),
+                (p + "dynamic_beta_fn", np.zeros(dim)),
+                (p + "h_post_scale", np.array(0.01)),
+                (p + "norm.gamma", np.zeros(dim)),
+            ]
+            expected.append(sinkhorn_rows_then_columns(alpha[:, 1:].astype(np.float64).T))
+    write_pt_state_dict(os.path.join(CHECKPOINTS, "two_modules.pt"), named)
+    save_file({k: np.asarray(v, dtype=np.float32) for k, v in named},
+              os.path.join(CHECKPOINTS, "two_modules.safetensors"))
+    np.save(os.path.join(CHECKPOINTS, "two_modules_expected.npy"), np.stack(expected))
+
+
+def candidates_numeric():
+    """Three square stacks named so that byte order differs from numeric order, and a
+    non-square rank-3 tensor that cannot be a stack."""
+    rng = np.random.default_rng(10)
+    save_file({
+        "hres.10": rng.normal(size=(2, 4, 4)).astype(np.float32),
+        "hres.2": rng.normal(size=(2, 4, 4)).astype(np.float32),
+        "hres.1": rng.normal(size=(2, 4, 4)).astype(np.float32),
+        "proj.0": rng.normal(size=(2, 3, 5)).astype(np.float32),
+    }, os.path.join(CHECKPOINTS, "candidates_numeric.safetensors"))
+
+
 def sharded():
     """The lucidrains mHC fixture's static_alpha (and the parameters that mark it as mHC) split
     over two shards; a third shard holds only `lm_head.weight` and is deliberately garbage, so
@@ -488,6 +544,8 @@ def main():
     os.makedirs(BAD, exist_ok=True)
     lucidrains_hc_24()
     layer_order_shuffled()
+    two_modules_per_block()
+    candidates_numeric()
     mhc_pytorch()
     deepseek_v4()
     dtypes()
