@@ -231,9 +231,6 @@ pub(super) fn load_deepseek(
     })
 }
 
-/// The name of one DeepSeek-V4 H_res parameter: `part` (`fn`, `base`, `scale`) of sublayer `sub`
-/// (`attn`, `ffn`) in block `prefix`.
-
 /// One DeepSeek-V4 sublayer's H_res parameters (the comb part of `hc_{attn,ffn}_{fn,base,scale}`).
 ///
 /// The reference code (`Block.hc_pre` and `hc_split_sinkhorn` in the model's inference code):
