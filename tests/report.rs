@@ -5,9 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use mhc_analyze::analysis::{GainConfig, Layer, Method, run_gain};
+use mhc_analyze::compose::Composite;
 use mhc_analyze::export::latex::table_latex;
-use mhc_analyze::export::markdown::{Align, Cell, Table, table_markdown};
-use mhc_analyze::report::{Experiment, ExperimentKind, Spec};
+use mhc_analyze::export::markdown::{Align, Cell, Table, cell_markdown, table_markdown};
+use mhc_analyze::export::table::format_significant;
+use mhc_analyze::metrics::Metric;
+use mhc_analyze::report::{Experiment, ExperimentKind, FigureData, Report, Spec};
 use predicates::prelude::*;
 
 /// A complete `gain` experiment; `extra` is appended (TOML lines).
@@ -268,7 +272,9 @@ fn a_small_gain_experiment_end_to_end_is_reproducible_across_threads() {
             .arg(&out)
             .assert()
             .success()
-            .stdout(predicate::str::contains("HC's whole-model forward gain"));
+            .stdout(predicate::str::contains(
+                "HC's whole-model forward Amax gain",
+            ));
         runs.push(folder_bytes(&out));
     }
     let (a, b) = (&runs[0], &runs[1]);
@@ -379,6 +385,257 @@ fn a_bad_experiment_is_a_usage_error_and_writes_nothing() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("missing.toml"));
+}
+
+/// Every piece of text a report shows above its "Reproduce" section: headline, paragraphs,
+/// figure titles, labels and captions, table captions, headers, cells and notes, data notes.
+fn report_text(report: &Report) -> String {
+    let mut parts = vec![report.headline.clone()];
+    parts.extend(report.summary.iter().cloned());
+    for figure in &report.figures {
+        parts.push(figure.caption.clone());
+        if let FigureData::Line(line) = &figure.figure {
+            parts.push(line.title.clone());
+            parts.extend(line.subtitle.iter().cloned());
+            for panel in &line.panels {
+                parts.extend([
+                    panel.title.clone(),
+                    panel.x_label.clone(),
+                    panel.y_label.clone(),
+                ]);
+                parts.extend(panel.series.iter().map(|s| s.label.clone()));
+            }
+        }
+    }
+    for table in &report.tables {
+        let table = &table.table;
+        parts.push(table.caption.clone());
+        parts.extend(table.header.iter().cloned());
+        parts.extend(table.rows.iter().flatten().map(cell_markdown));
+        parts.extend(table.notes.iter().cloned());
+    }
+    parts.extend(report.data.iter().map(|d| d.description.clone()));
+    parts.join("\n")
+}
+
+/// The numbers written in `text` as tokens: maximal runs of digits and dots.
+fn number_tokens(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The row of `table` whose first cell is `label`.
+fn row<'a>(report: &'a Report, table: &str, label: &str) -> &'a [Cell] {
+    let table = &report
+        .tables
+        .iter()
+        .find(|t| t.name == table)
+        .unwrap_or_else(|| panic!("no {table}"))
+        .table;
+    table
+        .rows
+        .iter()
+        .find(|r| r[0] == Cell::text(label))
+        .unwrap_or_else(|| panic!("no row '{label}' in {}", table.caption))
+}
+
+/// The centre (median) of an interval cell.
+fn centre(cell: &Cell) -> f64 {
+    match cell {
+        Cell::Interval { centre, .. } => *centre,
+        other => panic!("not an interval: {other:?}"),
+    }
+}
+
+fn run_report(text: &str) -> (Experiment, Report) {
+    let experiment = parse(text).unwrap();
+    let report = mhc_analyze::report::run(&experiment, &mut |_| {}).unwrap();
+    (experiment, report)
+}
+
+/// Issue 17.2: a small, non-default `gain` experiment speaks only of its own parameters and
+/// numbers (no 60 layers, Π1..60 or 27B model), and its sentences quote its tables.
+#[test]
+fn a_small_gain_report_says_only_what_its_own_numbers_say() {
+    let text = gain_experiment(5, "")
+        .replace("layers = 12", "layers = 8")
+        .replace("logit_std = 0.3", "logit_std = 0.5");
+    let (_, report) = run_report(&text);
+    let shown = report_text(&report);
+    for banned in [
+        "Π1..",
+        "27B",
+        "blocks × 2",
+        "≈ 3000",
+        "≈ 1.6",
+        "paper's depth",
+    ] {
+        assert!(!shown.contains(banned), "'{banned}' in:\n{shown}");
+    }
+    for token in number_tokens(&shown) {
+        assert!(
+            !["60", "30", "3000"].contains(&token),
+            "{token} in:\n{shown}"
+        );
+    }
+    assert!(
+        !report.tables.iter().any(|t| t.name == "table-paper"),
+        "no paper comparison at another shape"
+    );
+    assert!(shown.contains("8-layer stacks") && shown.contains("I + 0.5·G"));
+    // The headline and the paragraph quote Table 1.
+    let forward = centre(&row(&report, "table-summary", "whole model: amax_forward")[1]);
+    let larger = row(
+        &report,
+        "table-summary",
+        "peak over l: larger of the two composite curves, per seed",
+    );
+    let quoted_forward = format!("median {}", format_significant(forward, 3));
+    assert!(
+        report.headline.contains(&quoted_forward),
+        "{}",
+        report.headline
+    );
+    let quoted_peak = format!(
+        "(the larger of the forward and backward curve's maximum), has median {}",
+        format_significant(centre(&larger[1]), 3)
+    );
+    assert!(
+        report.summary[0].contains(&quoted_peak),
+        "{}",
+        report.summary[0]
+    );
+}
+
+/// Each seed's largest value over layers of `curves`, read from the per-layer values of a run
+/// (independent of the peaks the library keeps), then the per-seed larger of the curves.
+fn per_seed_larger(config: &GainConfig, curves: &[(Composite, Metric)]) -> Vec<f64> {
+    let layout = config.row_layout();
+    let layers = config.layers();
+    let mut larger = Vec::new();
+    run_gain(
+        config,
+        |_, values| {
+            let mut best = f64::NEG_INFINITY;
+            for &(composite, metric) in curves {
+                for layer in Layer::all(layers) {
+                    let v = layout
+                        .read(values, Method::Hc, composite, layer, metric)
+                        .unwrap();
+                    best = best.max(v);
+                }
+            }
+            larger.push(best);
+            Ok(())
+        },
+        |_| {},
+    )
+    .unwrap();
+    larger
+}
+
+fn median_of_odd(mut values: Vec<f64>) -> f64 {
+    assert!(values.len() % 2 == 1);
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Issue 17.3: "the larger of the forward and backward value" is a statistic over seeds of each
+/// seed's maximum, in Table 1 and in the paper table of an experiment of the paper's shape; the
+/// forward-only statistic the paper table used to show differs from it here.
+#[test]
+fn the_larger_of_forward_and_backward_is_a_per_seed_maximum() {
+    let text = gain_experiment(5, "")
+        .replace("layers = 12", "layers = 60")
+        .replace("seed = 7", "seed = 3");
+    let (experiment, report) = run_report(&text);
+    let Spec::Gain(spec) = experiment.spec() else {
+        panic!("a gain experiment")
+    };
+    let composite = [
+        (Composite::Prefix, Metric::AmaxForward),
+        (Composite::Suffix, Metric::AmaxBackward),
+    ];
+    let expected = median_of_odd(per_seed_larger(&spec.config, &composite));
+    let forward_only = median_of_odd(per_seed_larger(&spec.config, &composite[..1]));
+    let shown = |x: f64| format_significant(x, 3);
+    assert_ne!(
+        shown(expected),
+        shown(forward_only),
+        "the test needs seeds where the two definitions differ"
+    );
+    let table_1 = row(
+        &report,
+        "table-summary",
+        "peak over l: larger of the two composite curves, per seed",
+    );
+    let table_2 = row(
+        &report,
+        "table-paper",
+        "composite, peak over depth (Figs. 3b, 7b)",
+    );
+    for (name, cell) in [("Table 1", &table_1[1]), ("Table 2", &table_2[2])] {
+        assert_eq!(shown(centre(cell)), shown(expected), "{name}");
+    }
+    // The whole model: per seed the larger of amax_forward and amax_backward of H_L⋯H_1.
+    let whole = [
+        (Composite::Prefix, Metric::AmaxForward),
+        (Composite::Prefix, Metric::AmaxBackward),
+    ];
+    let layers = spec.config.layers();
+    let whole_larger: Vec<f64> = {
+        let layout = spec.config.row_layout();
+        let mut values_per_seed = Vec::new();
+        run_gain(
+            &spec.config,
+            |_, values| {
+                let last = Layer::last(layers);
+                values_per_seed.push(
+                    whole
+                        .iter()
+                        .map(|&(c, m)| layout.read(values, Method::Hc, c, last, m).unwrap())
+                        .fold(f64::NEG_INFINITY, f64::max),
+                );
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        values_per_seed
+    };
+    let whole_row = row(
+        &report,
+        "table-paper",
+        &format!("whole model H_{layers}⋯H_1 (Fig. 8: Π1..{layers})"),
+    );
+    assert_eq!(
+        shown(centre(&whole_row[2])),
+        shown(median_of_odd(whole_larger))
+    );
+}
+
+/// Issue 17.2: at the paper's shape the comparison with the paper's 3000 is computed from the
+/// numbers: "within an order of magnitude" exactly when the median is within a factor 10.
+#[test]
+fn the_paper_comparison_agrees_with_the_table() {
+    let text = gain_experiment(5, "").replace("layers = 12", "layers = 60");
+    let (_, report) = run_report(&text);
+    let peak = centre(
+        &row(
+            &report,
+            "table-paper",
+            "composite, peak over depth (Figs. 3b, 7b)",
+        )[2],
+    );
+    let compare = &report.summary[1];
+    let within = (3000.0 / peak).log10().abs() < 1.0;
+    assert_eq!(
+        compare.contains("within an order of magnitude"),
+        within,
+        "median {peak}: {compare}"
+    );
+    assert!(compare.contains(&format!("the median ({})", format_significant(peak, 3))));
 }
 
 /// Issue 17.7: `report --all` outside the repository says how to name the experiments folder.

@@ -18,6 +18,13 @@ use super::common::{TidyCsv, and_list, num, panel_values, spans_decades};
 use super::experiment::{CheckpointSpec, Experiment, ModelSpec, sha256_hex};
 use super::{DataFile, FigureData, InputFile, Report, ReportFigure, ReportTable};
 
+/// Largest single-layer Birkhoff distance of a stack whose layers count as doubly stochastic.
+const DOUBLY_STOCHASTIC: f64 = 1e-3;
+
+/// σ₂ of the whole-model composite below which its output streams count as one weighted mean
+/// of the input streams (to that relative difference).
+const NEARLY_MERGED: f64 = 1e-6;
+
 struct AuditedModel<'a> {
     spec: &'a ModelSpec,
     provenance: Provenance,
@@ -25,8 +32,24 @@ struct AuditedModel<'a> {
 }
 
 impl AuditedModel<'_> {
+    /// Whether the model's H_res are unconstrained (drawn in HC's colour): an HC layout, or a
+    /// stored stack with a layer farther than [`DOUBLY_STOCHASTIC`] from the Birkhoff polytope
+    /// for some token. Sinkhorn layouts are constrained by construction.
     fn is_hc(&self) -> bool {
-        self.provenance.layout == Layout::LucidrainsHc
+        match self.provenance.layout {
+            Layout::LucidrainsHc => true,
+            Layout::Stack => Layer::all(self.layers()).any(|l| {
+                let distance = self.result.results().get(
+                    Audited::Stack,
+                    Composite::Single,
+                    l,
+                    Metric::BirkhoffDistance,
+                    Stat::Max,
+                );
+                distance.is_nan() || distance > DOUBLY_STOCHASTIC
+            }),
+            Layout::LucidrainsMhc | Layout::MhcPytorch | Layout::DeepseekV4 => false,
+        }
     }
 
     /// The token aggregate of a value: the mean over tokens, or (metric-of-mean) the value of
@@ -420,44 +443,46 @@ pub(super) fn run(
         verdicts.join("; ")
     );
     let collapse_text = {
-        let sinkhorn: Vec<String> = models
+        let trends: Vec<String> = models
             .iter()
-            .filter(|m| !m.is_hc())
             .map(|m| {
+                let first = m.aggregate(Composite::Prefix, Layer::FIRST, Metric::Sigma2);
+                let last = m.whole_model(Metric::Sigma2);
+                let steps = m.layers().saturating_sub(1);
+                let rate = if steps > 0 && first > 0.0 && last > 0.0 {
+                    format!(
+                        ", ×{} per layer",
+                        num((last / first).powf(1.0 / steps as f64), 3)
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{} from {} at layer 1 to {} at layer {}",
+                    "{}'s {} from {} at layer 1 to {} at layer {}{rate}",
                     m.spec.name,
-                    num(
-                        m.aggregate(Composite::Prefix, Layer::FIRST, Metric::Sigma2),
-                        2
-                    ),
-                    num(m.whole_model(Metric::Sigma2), 2),
+                    if last < first { "falls" } else { "grows" },
+                    num(first, 2),
+                    num(last, 2),
                     m.layers()
                 )
             })
             .collect();
-        let hc: Vec<String> = models
+        let merged: Vec<String> = models
             .iter()
-            .filter(|m| m.is_hc())
-            .map(|m| {
-                format!(
-                    "{}'s grows to {}",
-                    m.spec.name,
-                    num(m.whole_model(Metric::Sigma2), 3)
-                )
-            })
+            .filter(|m| m.whole_model(Metric::Sigma2) < NEARLY_MERGED)
+            .map(|m| m.spec.name.clone())
             .collect();
-        let mut text = String::new();
-        if !sinkhorn.is_empty() {
+        let mut text = format!(
+            "Panel (c) shows what the gain curves hide, σ₂ of the prefix composite: {}.",
+            and_list(&trends)
+        );
+        if !merged.is_empty() {
             text.push_str(&format!(
-                "Panel (c) shows what the gain curves hide: σ₂ of the prefix composite falls geometrically for the Sinkhorn models — {} — so by the last layer their streams have merged into one weighted mean (primer §2.3).",
-                and_list(&sinkhorn)
-            ));
-        }
-        if !hc.is_empty() {
-            text.push_str(&format!(
-                " HC's composite does not collapse: {} along with its gain.",
-                and_list(&hc)
+                " {} {} with σ₂ below {}: {} output streams are one weighted mean of the input streams up to that relative difference (docs/theory.md §2.3).",
+                and_list(&merged),
+                if merged.len() == 1 { "ends" } else { "end" },
+                num(NEARLY_MERGED, 1),
+                if merged.len() == 1 { "its" } else { "their" },
             ));
         }
         text.push_str(" Loader details are under Table 1.");
@@ -494,7 +519,8 @@ pub(super) fn run(
             ReportFigure {
                 name: "gain".to_string(),
                 caption: format!(
-                    "Composite Amax gain of each model against layer l: (a) forward gain of prefix(l) = H_l⋯H_1, (b) backward gain of suffix(l) = H_L⋯H_l, and (c) σ₂ of prefix(l), the stream-collapse measure (log y; values below 1e-17 are rounding and drawn at 1e-17). Tokens: {aggregation}. HC in vermillion, Sinkhorn models in blue."
+                    "Composite Amax gain of each model against layer l: (a) forward gain of prefix(l) = H_l⋯H_1, (b) backward gain of suffix(l) = H_L⋯H_l, and (c) σ₂ of prefix(l), the stream-collapse measure (log y; values below 1e-17 are rounding and drawn at 1e-17). Tokens: {aggregation}. Vermillion: unconstrained models (an HC layout, or a stored stack with a layer farther than {} from the Birkhoff polytope); blue: the others.",
+                    num(DOUBLY_STOCHASTIC, 1)
                 ),
                 figure: FigureData::Line(gain_figure),
             },

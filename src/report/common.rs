@@ -3,12 +3,18 @@
 
 use serde::Serialize;
 
-use crate::analysis::{Layer, Stat, Summary};
+use crate::analysis::{GainConfig, Layer, LogitSource, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::markdown::format_number;
+use crate::generate::SinkhornOrder;
+use crate::load::ExactSide;
 use crate::metrics::Metric;
 use crate::plot::{Panel, Series, SeriesStyle};
+
+/// σ₂ below which a composite's streams count as merged into one mixture: rounding level for
+/// products of n×n doubly stochastic matrices is ≈ 1e-16.
+pub const COLLAPSED: f64 = 1e-12;
 
 /// Statistics written to the CSVs of curves (figures use the median and the 5–95 % band).
 pub const CURVE_STATS: [Stat; 3] = [Stat::Median, Stat::P05, Stat::P95];
@@ -189,6 +195,36 @@ impl TidyCsv {
     /// The bytes.
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         self.table.finish()
+    }
+}
+
+/// The logits of a sweep as a formula (`I + 0.3·G`) or the file they came from.
+pub fn generator_formula(config: &GainConfig) -> String {
+    match config.source() {
+        LogitSource::Random(generator) => generator.describe(),
+        LogitSource::Given { origin, .. } => format!("from {origin}"),
+    }
+}
+
+/// The marginal a Sinkhorn of this order leaves exact: the side of its last step.
+pub fn exact_side(order: SinkhornOrder) -> ExactSide {
+    match order {
+        SinkhornOrder::ColumnsThenRows => ExactSide::Rows,
+        SinkhornOrder::RowsThenColumns => ExactSide::Columns,
+    }
+}
+
+/// `1 seed`, `5 seeds`.
+pub fn count(k: u64, singular: &str, plural: &str) -> String {
+    format!("{k} {}", if k == 1 { singular } else { plural })
+}
+
+/// A statistic over seeds for prose: the value itself for one seed, else [`spread`].
+pub fn over_seeds(summary: &Summary, seeds: u64, digits: usize) -> String {
+    if seeds == 1 {
+        num(summary.median, digits)
+    } else {
+        format!("median {}", spread(summary, digits))
     }
 }
 

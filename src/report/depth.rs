@@ -18,9 +18,11 @@ use crate::metrics::Metric;
 use crate::plot::{AxisScale, LineFigure, Panel, Series, SeriesStyle};
 
 use super::common::{
-    CURVE_STATS, CsvTable, Field, TidyCsv, and_list, band_series, max_deviation_from_one, num,
+    COLLAPSED, CURVE_STATS, CsvTable, Field, TidyCsv, and_list, band_series, count,
+    max_deviation_from_one, num,
 };
 use super::experiment::DepthSpec;
+use super::paper;
 use super::{DataFile, FigureData, Report, ReportFigure, ReportTable};
 
 /// What the report reads at each depth L: statistics over seeds of the whole-model composite
@@ -48,9 +50,11 @@ const MEASURED: [Metric; 5] = [
     Metric::DistanceToAverage,
 ];
 
-/// Median σ₂ below which the streams count as collapsed to their mean (rounding level for
-/// 4×4 products is ≈ 1e-16).
-const COLLAPSED: f64 = 1e-12;
+/// R² of the line through the median log10 gains from which the growth counts as exponential.
+const EXPONENTIAL_R2: f64 = 0.99;
+
+/// Ratio of ‖P − J/n‖₂ to σ₂ beyond which the merged stream counts as a non-uniform average.
+const APART: f64 = 10.0;
 
 /// Values below this are rounding; the collapse figure draws them at this floor.
 const DRAW_FLOOR: f64 = 1e-17;
@@ -125,6 +129,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
     }
     let config = &spec.configs[0];
     let seeds = config.seeds();
+    let seeds_text = count(seeds, "seed", "seeds");
     let generator = match config.source() {
         LogitSource::Random(g) => g.describe(),
         LogitSource::Given { origin, .. } => origin.clone(),
@@ -183,11 +188,11 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         })
         .collect();
     let growth = LineFigure::new(
-        "Whole-model forward gain against depth: HC grows exponentially, mHC stays at 1",
+        "Whole-model forward Amax gain against depth: HC and mHC",
         growth_panels,
     )
     .with_subtitle(format!(
-        "logits {generator} · mHC: Sinkhorn {} iterations ({}) · {seeds} seeds: median, HC band 5–95 % · fit: least squares of the median log10 gain",
+        "logits {generator} · mHC: Sinkhorn {} iterations ({}) · {seeds_text}: median, HC band 5–95 % · fit: least squares of the median log10 gain",
         sinkhorn.iterations,
         sinkhorn.order.describe()
     ));
@@ -241,14 +246,14 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         collapse_panels,
     )
     .with_subtitle(format!(
-        "logits {generator} · Sinkhorn {} iterations · {seeds} seeds: median, σ₂ band 5–95 %",
+        "logits {generator} · Sinkhorn {} iterations · {seeds_text}: median, σ₂ band 5–95 %",
         sinkhorn.iterations
     ));
 
     // --- tables ---------------------------------------------------------------------------
     let mut growth_table = Table::new(
         format!(
-            "Growth of the whole-model forward gain with depth: least-squares line through the median log10 amax_forward(H_L⋯H_1) over {seeds} seeds at L ∈ {{{}}} (logits {generator}); mHC's largest deviation from gain 1 in either direction over all depths and seeds.",
+            "Growth of the whole-model forward gain with depth: least-squares line through the median log10 amax_forward(H_L⋯H_1) over {seeds_text} at L ∈ {{{}}} (logits {generator}); mHC's largest deviation from gain 1 in either direction over all depths and seeds.",
             depths
                 .iter()
                 .map(|d| d.to_string())
@@ -296,7 +301,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
     header.extend(depths.iter().map(|d| format!("L = {d}")));
     let mut collapse_table = Table::new(
         format!(
-            "Stream collapse: median σ₂ of the mHC composite H_L⋯H_1 over {seeds} seeds (σ₂ = ‖P − J/n‖₂ for doubly stochastic P; values near 1e-16 are rounding: the streams have become their mean)."
+            "Stream collapse: median σ₂ of the mHC composite H_L⋯H_1 over {seeds_text} (σ₂ = ‖P − J/n‖₂ for doubly stochastic P; values near 1e-16 are rounding: the streams have become their mean)."
         ),
         "depth-collapse",
         header,
@@ -368,28 +373,148 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
     }
 
     // --- prose ---------------------------------------------------------------------------------
-    let slopes: Vec<String> = results
-        .iter()
-        .map(|r| format!("{} (n = {})", num(r.fit.1, 3), r.streams))
-        .collect();
+    let streams_list = |rs: &[&StreamResult]| -> String {
+        let names: Vec<String> = rs.iter().map(|r| r.streams.to_string()).collect();
+        if names.len() == 1 {
+            format!("n = {}", names[0])
+        } else {
+            format!("n ∈ {{{}}}", names.join(", "))
+        }
+    };
+    // Decades the fitted median moves over the measured depths.
+    let rise = |r: &StreamResult| r.fit.1 * (max_depth - depths[0]) as f64;
+    let growing: Vec<&StreamResult> = results.iter().filter(|r| rise(r) > 1.0).collect();
+    let falling: Vec<&StreamResult> = results.iter().filter(|r| rise(r) < -1.0).collect();
+    let flat: Vec<&StreamResult> = results.iter().filter(|r| rise(r).abs() <= 1.0).collect();
+    let min_r2 = growing.iter().map(|r| r.fit.2).fold(1.0, f64::min);
+    let exponential = !growing.is_empty() && min_r2 >= EXPONENTIAL_R2;
+    let faster_with_streams =
+        growing.len() > 1 && growing.windows(2).all(|w| w[1].fit.1 > w[0].fit.1);
+    let slopes = |rs: &[&StreamResult]| -> Vec<String> {
+        rs.iter()
+            .map(|r| format!("{} (n = {})", num(r.fit.1, 3), r.streams))
+            .collect()
+    };
     let factors: Vec<String> = results
         .iter()
         .map(|r| format!("×{} (n = {})", num(pow10(r.fit.1), 4), r.streams))
         .collect();
     let worst_mhc = results.iter().map(mhc_deviation).fold(0.0, f64::max);
-    let collapse_depths: Vec<String> = results
+    let collapse_depth = |r: &StreamResult| {
+        depths
+            .iter()
+            .zip(&r.summaries)
+            .find(|(_, s)| s.mhc_sigma2.median < COLLAPSED)
+            .map(|(l, _)| *l)
+    };
+    let collapsed: Vec<String> = results
         .iter()
-        .map(|r| {
-            match depths
-                .iter()
-                .zip(&r.summaries)
-                .find(|(_, s)| s.mhc_sigma2.median < COLLAPSED)
-            {
-                Some((l, _)) => format!("L = {l} for n = {}", r.streams),
-                None => format!("beyond L = {max_depth} for n = {}", r.streams),
-            }
-        })
+        .filter_map(|r| collapse_depth(r).map(|l| format!("L = {l} for n = {}", r.streams)))
         .collect();
+    let not_collapsed: Vec<&StreamResult> = results
+        .iter()
+        .filter(|r| collapse_depth(r).is_none())
+        .collect();
+    let collapse_summary = {
+        let mut parts = Vec::new();
+        if !collapsed.is_empty() {
+            parts.push(format!(
+                "collapse every stream to the mean (median σ₂ < {}) by {}",
+                num(COLLAPSED, 1),
+                and_list(&collapsed)
+            ));
+        }
+        if !not_collapsed.is_empty() {
+            parts.push(format!(
+                "keep median σ₂ ≥ {} up to L = {max_depth} for {}",
+                num(COLLAPSED, 1),
+                streams_list(&not_collapsed)
+            ));
+        }
+        parts.join(" and ")
+    };
+    let mut hc_parts = Vec::new();
+    if !growing.is_empty() {
+        hc_parts.push(format!(
+            "grows {}with depth by {} decades per layer",
+            if exponential { "exponentially " } else { "" },
+            and_list(&slopes(&growing))
+        ));
+    }
+    if !flat.is_empty() {
+        hc_parts.push(format!(
+            "moves by less than a decade up to L = {max_depth} for {}",
+            streams_list(&flat)
+        ));
+    }
+    if !falling.is_empty() {
+        hc_parts.push(format!(
+            "falls with depth by {} decades per layer",
+            and_list(&slopes(&falling))
+        ));
+    }
+    let every_seed = if seeds > 1 { " and for every seed" } else { "" };
+    let headline = format!(
+        "HC's median whole-model forward gain {}, while mHC's gains stay within {} of 1 up to L = {max_depth}; mHC composites {collapse_summary}.",
+        and_list(&hc_parts),
+        num(worst_mhc.max(f64::MIN_POSITIVE), 2),
+    );
+    let mut growth_text = String::new();
+    if !growing.is_empty() {
+        growth_text.push_str(&format!(
+            ": the median grows {} for {}{}",
+            if exponential {
+                format!("exponentially (R² ≥ {})", num(min_r2, 3))
+            } else {
+                format!("(R² from {})", num(min_r2, 3))
+            },
+            streams_list(&growing),
+            if faster_with_streams {
+                ", faster with more streams"
+            } else {
+                ""
+            }
+        ));
+    }
+    growth_text.push('.');
+    for r in &flat {
+        let first = &r.summaries[0].hc_log10_forward;
+        let last = &r.summaries.last().expect("depths").hc_log10_forward;
+        let (width_first, width_last) = (first.p95 - first.p05, last.p95 - last.p05);
+        growth_text.push_str(&format!(
+            " For n = {} the fitted median moves by {} decades from L = {} to L = {max_depth} (R² {}), while the 5–95 % band of log10 gain {} {} decades wide ({} to {} at L = {max_depth})",
+            r.streams,
+            num(rise(r), 2),
+            depths[0],
+            num(r.fit.2, 2),
+            if width_last > width_first {
+                format!("widens from {} to", num(width_first, 2))
+            } else {
+                format!("goes from {} to", num(width_first, 2))
+            },
+            num(width_last, 2),
+            num(last.p05, 2),
+            num(last.p95, 2),
+        ));
+        growth_text.push_str(if seeds > 1 {
+            ": single seeds still grow or shrink although the median does not."
+        } else {
+            "."
+        });
+    }
+    let run = format!(
+        "For each n ∈ {{{}}} we drew {} of {max_depth} logit matrices ({generator}); the L-layer model is the first L layers of each draw (the generator draws layer by layer, so this is exactly the draw of an L-layer run), HC uses the logits as H_res and mHC their Sinkhorn normalisation ({} iterations, {}). A least-squares line through the median log10 amax_forward(H_L⋯H_1) against L gives HC a growth factor per layer of {}{growth_text} mHC's forward and backward gains stay within {} of 1 at every depth{every_seed}.",
+        results
+            .iter()
+            .map(|r| r.streams.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        count(seeds, "stack", "stacks"),
+        sinkhorn.iterations,
+        sinkhorn.order.describe(),
+        and_list(&factors),
+        num(worst_mhc.max(f64::MIN_POSITIVE), 2),
+    );
     let first_sigma: Vec<String> = results
         .iter()
         .map(|r| {
@@ -400,68 +525,71 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
             )
         })
         .collect();
-    // Stream counts whose median hardly grows over the whole range (less than one decade).
-    let flat: Vec<String> = results
-        .iter()
-        .filter(|r| r.fit.1 * max_depth as f64 <= 1.0)
-        .map(|r| {
-            let last = &r.summaries.last().expect("depths").hc_log10_forward;
-            format!(
-                "n = {}, whose median moves by {} decades up to L = {max_depth} while its 5–95 % band widens to {} … {} decades (R² {})",
-                r.streams,
-                num(r.fit.1 * (max_depth - depths[0]) as f64, 2),
-                num(last.p05, 2),
-                num(last.p95, 2),
-                num(r.fit.2, 2)
-            )
-        })
-        .collect();
-    let growing: Vec<&StreamResult> = results
-        .iter()
-        .filter(|r| r.fit.1 * max_depth as f64 > 1.0)
-        .collect();
-    let min_r2 = growing.iter().map(|r| r.fit.2).fold(1.0, f64::min);
-    let headline = format!(
-        "HC's whole-model gain grows exponentially with depth, by {} decades per layer, while mHC's stays within {} of 1 up to L = {max_depth}; mHC composites instead collapse every stream to the mean (σ₂ < {}) by {}.",
-        and_list(&slopes),
-        num(worst_mhc.max(f64::MIN_POSITIVE), 2),
-        num(COLLAPSED, 1),
-        and_list(&collapse_depths),
-    );
-    let run = format!(
-        "For each n ∈ {{{}}} we drew {seeds} stacks of {max_depth} logit matrices ({generator}); the L-layer model is the first L layers of each draw (the generator draws layer by layer, so this is exactly the draw of an L-layer run), HC uses the logits as H_res and mHC their Sinkhorn normalisation ({} iterations). A least-squares line through the median log10 amax_forward(H_L⋯H_1) against L gives HC a growth factor per layer of {}{}{}. mHC's forward and backward gains stay within {} of 1 at every depth and for every seed.",
-        results
-            .iter()
-            .map(|r| r.streams.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        sinkhorn.iterations,
-        and_list(&factors),
-        if growing.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ": the gain grows exponentially (R² ≥ {} where it grows), and faster with more streams",
-                num(min_r2, 3)
-            )
-        },
-        if flat.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ". The exception is {}: a random walk in log gain without drift, so single seeds still explode or vanish",
-                and_list(&flat)
-            )
-        },
-        num(worst_mhc.max(f64::MIN_POSITIVE), 2),
-    );
-    let collapse_text = format!(
-        "What mHC does instead is mix: for doubly stochastic layers ‖H_L⋯H_1 − J/n‖₂ ≤ Π σ₂(H_l), so the composite tends to J/n, the matrix that replaces every stream by the mean of all streams (primer §2.3; the paper does not discuss this). With this generator the median σ₂ of the composite is already {} at L = {}; it reaches rounding level (< {}) by {}. Beyond that depth the residual path carries only one mixture of the input streams, whatever they held. ‖P − J/n‖₂ stops falling earlier, at the level of the Sinkhorn truncation error compounded over depth: the merged stream is a slightly non-uniform average. The paper's trained layers are closer to the identity (its Π1..60 keeps σ₂ = 0.037, primer §4.3), so they collapse more slowly, but in the same direction.",
+    let mut collapse_text = format!(
+        "For doubly stochastic layers ‖H_L⋯H_1 − J/n‖₂ ≤ Π σ₂(H_l), so the composite tends to J/n, the matrix that replaces every stream by the mean of all streams (docs/theory.md §2.3; the paper does not discuss this). Here the median σ₂ of the mHC composite is {} at L = {}",
         and_list(&first_sigma),
         depths[0],
-        num(COLLAPSED, 1),
-        and_list(&collapse_depths),
     );
+    if !collapsed.is_empty() {
+        collapse_text.push_str(&format!(
+            "; it falls below {} (rounding level) by {}, and beyond that depth the residual path carries one mixture of the input streams, whatever they held",
+            num(COLLAPSED, 1),
+            and_list(&collapsed)
+        ));
+    }
+    if !not_collapsed.is_empty() {
+        collapse_text.push_str(&format!(
+            "; it stays above {} up to L = {max_depth} for {}",
+            num(COLLAPSED, 1),
+            streams_list(&not_collapsed)
+        ));
+    }
+    collapse_text.push('.');
+    // Where ‖P − J/n‖₂ stays well above σ₂ at the largest depth, the composite is not exactly
+    // doubly stochastic: its streams merge into a non-uniform average.
+    let apart: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            let last = r.summaries.last().expect("depths");
+            let (distance, sigma) = (last.mhc_distance_to_average.median, last.mhc_sigma2.median);
+            (distance > APART * sigma && distance > COLLAPSED).then(|| {
+                format!(
+                    "{} against σ₂ = {} (n = {})",
+                    num(distance, 2),
+                    num(sigma, 2),
+                    r.streams
+                )
+            })
+        })
+        .collect();
+    if !apart.is_empty() {
+        collapse_text.push_str(&format!(
+            " At L = {max_depth}, ‖P − J/n‖₂ has median {}: the streams merge into a slightly non-uniform average, as the composite is not exactly doubly stochastic.",
+            and_list(&apart)
+        ));
+    }
+    if let Some(r) = results.iter().find(|r| r.streams == paper::STREAMS) {
+        let (k, &nearest) = depths
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, d)| d.abs_diff(paper::LAYERS))
+            .expect("depths");
+        let here = r.summaries[k].mhc_sigma2.median;
+        collapse_text.push_str(&format!(
+            " The paper's trained 27B model (n = {}) keeps σ₂ = {} in its whole-model composite Π1..{} (derived from Figure 8's printed entries, docs/theory.md §5.2); here, at n = {} and L = {nearest}{}, the median is {}, {} it.",
+            paper::STREAMS,
+            num(paper::WHOLE_MHC_SIGMA2, 2),
+            paper::LAYERS,
+            paper::STREAMS,
+            if nearest == paper::LAYERS {
+                String::new()
+            } else {
+                format!(" (the depth nearest to {})", paper::LAYERS)
+            },
+            num(here, 2),
+            paper::factor(here, paper::WHOLE_MHC_SIGMA2),
+        ));
+    }
 
     let parameters = serde_json::json!({
         "grid": { "layers": depths, "streams": spec.streams },
@@ -484,14 +612,14 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
             ReportFigure {
                 name: "growth".to_string(),
                 caption: format!(
-                    "log₁₀ of the whole-model forward Amax gain amax_forward(H_L⋯H_1) against depth L, one panel per stream count n. HC: median over {seeds} seeds with markers at the measured depths and a 5–95 % band; dashed: the least-squares line through the medians, whose slope is the growth rate in decades per layer. mHC: median, at log₁₀ 1 = 0 (rows are normalised last)."
+                    "log₁₀ of the whole-model forward Amax gain amax_forward(H_L⋯H_1) against depth L, one panel per stream count n. HC: median over {seeds_text} with markers at the measured depths and a 5–95 % band; dashed: the least-squares line through the medians, whose slope is the growth rate in decades per layer. mHC: median; 0 is gain 1."
                 ),
                 figure: FigureData::Line(growth),
             },
             ReportFigure {
                 name: "collapse".to_string(),
                 caption: format!(
-                    "Stream collapse of the mHC composite against depth L (log x, log y), median over {seeds} seeds. Solid: σ₂(H_L⋯H_1) with its 5–95 % band — how far the output streams still differ; it falls to rounding once every stream carries the same mixture. Dashed: ‖H_L⋯H_1 − J/n‖₂ — how far that mixture is from the plain mean; the two agree for exactly doubly stochastic composites and part where Sinkhorn's truncation error, compounded over depth, makes the merged stream a slightly non-uniform average. Grey: f64 machine epsilon; values below 1e-17 are rounding and drawn at 1e-17."
+                    "Stream collapse of the mHC composite against depth L (log x, log y), median over {seeds_text}. Solid: σ₂(H_L⋯H_1) with its 5–95 % band — how far the output streams still differ; it falls to rounding once every stream carries the same mixture. Dashed: ‖H_L⋯H_1 − J/n‖₂ — how far that mixture is from the plain mean; the two agree for exactly doubly stochastic composites and part where a composite is not exactly doubly stochastic, so that the merged stream is a non-uniform average. Grey: f64 machine epsilon; values below 1e-17 are rounding and drawn at 1e-17."
                 ),
                 figure: FigureData::Line(collapse),
             },

@@ -17,6 +17,7 @@ mod depth;
 pub mod experiment;
 mod gain;
 mod heatmaps;
+mod paper;
 mod sinkhorn;
 
 pub use bundle::{Bundle, IndexEntry, index_readme, render, write_bundle};

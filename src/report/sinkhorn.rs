@@ -1,11 +1,14 @@
-//! `kind = "sinkhorn-sweep"`: why the paper's mHC reaches ≈ 1.6 rather than 1, and which t_max
-//! would remove it. For each grid point (t_max × logit scale × layer correlation) and seed, the
-//! mHC stack is measured: the whole-model composite's backward Amax gain, column-sum range and
-//! Birkhoff distance, the same for a single layer (H_1: layers are exchangeable under the
-//! generator, so any layer has the same distribution), and the peak of the backward curve.
+//! `kind = "sinkhorn-sweep"`: how far truncated Sinkhorn–Knopp lets mHC's composite gain drift
+//! from 1, and which t_max removes the drift. For each grid point (t_max × identity weight ×
+//! logit scale × layer correlation) and seed, the mHC stack is measured in the direction the
+//! Sinkhorn leaves inexact ([`Drift`]: backward when each iteration ends with a row step, as in
+//! the paper, forward otherwise): the whole-model composite's Amax gain, sum range and marginal
+//! error and Birkhoff distance, the same for a single layer (H_1: layers are exchangeable under
+//! the generator, so any layer has the same distribution), and the peak over depth of the
+//! drifting composite curve, the quantity of the paper's ≈ 1.6 (Fig. 7b).
 //!
-//! Seeds are paired across t_max: for a given scale and correlation every t_max sees the same
-//! logits (the same master seed), so the curves show the effect of t_max alone.
+//! Seeds are paired across t_max: for a given weight, scale and correlation every t_max sees the
+//! same logits (the same master seed), so the curves show the effect of t_max alone.
 
 use crate::analysis::{
     Layer, LayerSelection, LogitSource, Method, MetricSelection, Peak, Selection, Summary, run_gain,
@@ -14,40 +17,136 @@ use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Cell, Table};
+use crate::generate::SinkhornOrder;
+use crate::load::ExactSide;
 use crate::metrics::Metric;
 use crate::plot::{AxisScale, LineFigure, Panel, Series, SeriesStyle};
 
 use super::common::{
-    CURVE_STATS, CsvTable, Field, TidyCsv, and_list, num, panel_values, param, spans_decades,
+    CURVE_STATS, CsvTable, Field, TidyCsv, and_list, count, exact_side, num, panel_values, param,
+    spans_decades,
 };
 use super::experiment::{Correlation, SinkhornPoint, SinkhornSpec};
-use super::gain::PAPER_MHC_COMPOSITE_PEAK;
+use super::paper;
 use super::{DataFile, FigureData, Report, ReportFigure, ReportTable};
-
-/// Per-seed values, in this order.
-const WHOLE: [Metric; 6] = [
-    Metric::AmaxForward,
-    Metric::AmaxBackward,
-    Metric::ColSumMin,
-    Metric::ColSumMax,
-    Metric::ColSumError,
-    Metric::BirkhoffDistance,
-];
-const SINGLE: [Metric; 5] = [
-    Metric::AmaxBackward,
-    Metric::ColSumMin,
-    Metric::ColSumMax,
-    Metric::ColSumError,
-    Metric::BirkhoffDistance,
-];
 
 /// Deviation from 1 below which the drift counts as removed.
 const REMOVED: f64 = 0.01;
 
+/// Values below this are rounding; the error figure draws them at this floor.
+const DRAW_FLOOR: f64 = 1e-17;
+
+/// The direction a truncated Sinkhorn leaves inexact, and the metrics that measure it: when each
+/// iteration ends with a row step, rows are exact (forward gain 1) and the column sums carry the
+/// truncation error (backward gain drifts); the other order swaps the two.
+#[derive(Clone, Copy, Debug)]
+struct Drift {
+    /// The exact side.
+    exact: ExactSide,
+}
+
+impl Drift {
+    fn of(order: SinkhornOrder) -> Self {
+        Self {
+            exact: exact_side(order),
+        }
+    }
+    /// The side that carries the truncation error.
+    fn inexact(self) -> ExactSide {
+        self.exact.transposed()
+    }
+    /// `backward` or `forward`: the direction whose gain drifts.
+    fn direction(self) -> &'static str {
+        match self.exact {
+            ExactSide::Rows => "backward",
+            ExactSide::Columns => "forward",
+        }
+    }
+    /// The exact direction.
+    fn exact_direction(self) -> &'static str {
+        match self.exact {
+            ExactSide::Rows => "forward",
+            ExactSide::Columns => "backward",
+        }
+    }
+    /// The Amax gain of the drifting direction.
+    fn gain(self) -> Metric {
+        match self.exact {
+            ExactSide::Rows => Metric::AmaxBackward,
+            ExactSide::Columns => Metric::AmaxForward,
+        }
+    }
+    /// The Amax gain of the exact direction.
+    fn exact_gain(self) -> Metric {
+        match self.exact {
+            ExactSide::Rows => Metric::AmaxForward,
+            ExactSide::Columns => Metric::AmaxBackward,
+        }
+    }
+    /// Smallest and largest inexact sum, and the inexact marginal error.
+    fn sums(self) -> [Metric; 3] {
+        match self.exact {
+            ExactSide::Rows => [Metric::ColSumMin, Metric::ColSumMax, Metric::ColSumError],
+            ExactSide::Columns => [Metric::RowSumMin, Metric::RowSumMax, Metric::RowSumError],
+        }
+    }
+    fn error(self) -> Metric {
+        self.sums()[2]
+    }
+    /// The drifting composite curve, whose per-seed maximum over depth is the peak.
+    fn peak(self) -> Peak {
+        match self.exact {
+            ExactSide::Rows => Peak::SuffixAmaxBackward,
+            ExactSide::Columns => Peak::PrefixAmaxForward,
+        }
+    }
+    /// That curve as a formula: `amax_backward(H_L⋯H_l)`.
+    fn curve(self) -> &'static str {
+        match self.exact {
+            ExactSide::Rows => "amax_backward(H_L⋯H_l)",
+            ExactSide::Columns => "amax_forward(H_l⋯H_1)",
+        }
+    }
+    /// The whole-model gain as a formula: `amax_backward(H_60⋯H_1)`.
+    fn whole(self, layers: usize) -> String {
+        format!("{}(H_{layers}⋯H_1)", self.gain().name())
+    }
+    /// The marginal error as a formula.
+    fn error_formula(self) -> &'static str {
+        match self.exact {
+            ExactSide::Rows => "max_j |Σ_i H_ij − 1|",
+            ExactSide::Columns => "max_i |Σ_j H_ij − 1|",
+        }
+    }
+    /// Every metric measured: both gains, the inexact sums and error, the Birkhoff distance.
+    fn metrics(self) -> Vec<Metric> {
+        let mut metrics = vec![Metric::AmaxForward, Metric::AmaxBackward];
+        metrics.extend(self.sums());
+        metrics.push(Metric::BirkhoffDistance);
+        metrics
+    }
+    /// The selection of one grid point: H_1, the whole model prefix(L), and every layer of the
+    /// drifting composite curve (for the peak).
+    fn selection(self, layers: usize) -> Selection {
+        let selection = Selection::metrics(MetricSelection::of(&self.metrics())).with_composite(
+            Composite::Single,
+            Some(LayerSelection::Only(vec![Layer::FIRST])),
+        );
+        match self.exact {
+            ExactSide::Rows => selection.with_composite(
+                Composite::Prefix,
+                Some(LayerSelection::Only(vec![Layer::last(layers)])),
+            ),
+            ExactSide::Columns => selection.with_composite(Composite::Suffix, None),
+        }
+    }
+}
+
 /// What the report reads of one grid point, mHC only: statistics over seeds of the whole-model
-/// composite, of H_1, and of each seed's peak over l of amax_backward(suffix(l)).
+/// composite, of H_1, and of each seed's peak over depth of the drifting curve.
 struct Measured {
     results: crate::analysis::GainResult,
+    drift: Drift,
 }
 
 impl Measured {
@@ -59,24 +158,8 @@ impl Measured {
             .summary(Method::Mhc, Composite::Single, Layer::FIRST, metric)
     }
     fn peak(&self) -> &Summary {
-        self.results.peak(Method::Mhc, Peak::SuffixAmaxBackward)
+        self.results.peak(Method::Mhc, self.drift.peak())
     }
-}
-
-/// The selection of one grid point: the metrics above, H_1, the whole model prefix(L), and
-/// suffix(l) at every l (for the peak).
-fn selection(layers: usize) -> Selection {
-    let mut metrics: Vec<Metric> = WHOLE.to_vec();
-    metrics.extend(SINGLE);
-    Selection::metrics(MetricSelection::of(&metrics))
-        .with_composite(
-            Composite::Single,
-            Some(LayerSelection::Only(vec![Layer::FIRST])),
-        )
-        .with_composite(
-            Composite::Prefix,
-            Some(LayerSelection::Only(vec![Layer::last(layers)])),
-        )
 }
 
 fn scale_text(scale: f64) -> String {
@@ -92,17 +175,28 @@ fn scale_style(k: usize) -> SeriesStyle {
 /// A key for one curve of the grid: (identity weight, correlation, scale).
 type Curve = (f64, Correlation, f64);
 
+/// `{1, 2, 3}`.
+fn braces<T>(values: &[T], text: impl Fn(&T) -> String) -> String {
+    format!(
+        "{{{}}}",
+        values.iter().map(text).collect::<Vec<_>>().join(", ")
+    )
+}
+
 pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Result<Report, Error> {
+    let first = &spec.points[0].config;
+    let (layers, streams, seeds) = (first.layers(), first.streams(), first.seeds());
+    let order = first.sinkhorn().order;
+    let drift = Drift::of(order);
     let mut measured: Vec<Measured> = Vec::with_capacity(spec.points.len());
     for point in &spec.points {
-        let seeds = point.config.seeds();
         let config = point
             .config
             .clone()
-            .with_selection(selection(point.config.layers()))?;
+            .with_selection(drift.selection(layers))?;
         let results = run_gain(&config, |_, _| Ok(()), |_| {})?;
-        measured.push(Measured { results });
-        on_progress(seeds);
+        measured.push(Measured { results, drift });
+        on_progress(point.config.seeds());
     }
     let find = |(w, correlation, scale): Curve, iterations: u32| -> &Measured {
         let k = spec
@@ -117,12 +211,28 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             .expect("every grid point was run");
         &measured[k]
     };
-    let gain = |c: Curve, t: u32| find(c, t).whole(Metric::AmaxBackward);
-    let first = &spec.points[0].config;
-    let (layers, streams, seeds) = (first.layers(), first.streams(), first.seeds());
-    let order = first.sinkhorn().order.describe();
-    let t_first = spec.iterations[0] as f64;
-    let t_last = spec.iterations[spec.iterations.len() - 1] as f64;
+    let gain = |c: Curve, t: u32| find(c, t).whole(drift.gain());
+    let peak = |c: Curve, t: u32| find(c, t).peak();
+    let error_at = |c: Curve, t: u32| find(c, t).single(drift.error()).median;
+    let t_first = spec.iterations[0];
+    let t_last = spec.iterations[spec.iterations.len() - 1];
+    // The t_max the prose reads: the paper's if the grid has it, else the grid's middle value.
+    let paper_t = spec.iterations.contains(&paper::SINKHORN_ITERATIONS);
+    let t_ref = if paper_t {
+        paper::SINKHORN_ITERATIONS
+    } else {
+        spec.iterations[spec.iterations.len() / 2]
+    };
+    let at_ref = if paper_t {
+        format!("t_max = {t_ref} (the paper's)")
+    } else {
+        format!("t_max = {t_ref}")
+    };
+    // The paper's ≈ 1.6 is the peak of its backward curve at its shape and Sinkhorn.
+    let paper_applies =
+        paper::same_shape(layers, streams) && paper_t && order == SinkhornOrder::ColumnsThenRows;
+    let side = drift.inexact().singular();
+    let exact_side_name = drift.exact.singular();
     // (identity weight, correlation) groups: one panel each, in grid order.
     let groups: Vec<(f64, Correlation)> = spec
         .identity_weights
@@ -146,24 +256,24 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
 
     // --- figures ----------------------------------------------------------------------------
     let letters = "abcdefghijklmnopqrstuvwxyz".chars().collect::<Vec<_>>();
-    let figure = |whole: bool| {
+    let peak_label = format!("max over l of {}", drift.curve());
+    let error_label = format!("{} of H_1", drift.error_formula());
+    let figure = |peaks: bool| {
         let panels: Vec<Panel> = groups
             .iter()
             .enumerate()
             .map(|(k, &group)| {
-                let (y_label, value): (&str, fn(&Measured) -> f64) = if whole {
-                    ("amax_backward(H_L⋯H_1)", |m| {
-                        m.whole(Metric::AmaxBackward).median
-                    })
-                } else {
-                    ("max_j |Σ_i H_ij − 1| of H_1", |m| {
-                        m.single(Metric::ColSumError).median
-                    })
+                let value = |m: &Measured| {
+                    if peaks {
+                        m.peak().median
+                    } else {
+                        m.single(drift.error()).median.max(DRAW_FLOOR)
+                    }
                 };
                 let mut panel = Panel::new(
                     format!("({}) {}", letters[k % letters.len()], group_title(group)),
                     "Sinkhorn iterations t_max",
-                    y_label,
+                    if peaks { &peak_label } else { &error_label },
                 );
                 panel.x_scale = AxisScale::Log10;
                 for (j, &scale) in spec.scales.iter().enumerate() {
@@ -178,17 +288,22 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                         points,
                     ));
                 }
-                if whole {
-                    panel = panel
-                        .with_series(Series::new(
-                            "paper, t_max = 20: ≈ 1.6",
+                if peaks {
+                    if paper_applies {
+                        panel = panel.with_series(Series::new(
+                            format!(
+                                "paper (Fig. 7b, t_max = {}): ≈ {}",
+                                paper::SINKHORN_ITERATIONS,
+                                num(paper::MHC_COMPOSITE_PEAK, 2)
+                            ),
                             SeriesStyle::mhc().dashed(),
                             vec![
-                                (t_first, PAPER_MHC_COMPOSITE_PEAK),
-                                (t_last, PAPER_MHC_COMPOSITE_PEAK),
+                                (t_first as f64, paper::MHC_COMPOSITE_PEAK),
+                                (t_last as f64, paper::MHC_COMPOSITE_PEAK),
                             ],
-                        ))
-                        .with_reference_line(1.0, "gain 1");
+                        ));
+                    }
+                    panel = panel.with_reference_line(1.0, "gain 1");
                     if spans_decades(panel_values(&panel)) {
                         panel = panel.log_y();
                     }
@@ -206,19 +321,27 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                 panel
             })
             .collect();
-        let (title, subtitle_what) = if whole {
+        let (title, subtitle_what) = if peaks {
             (
-                "mHC whole-model backward gain against Sinkhorn iterations",
-                format!("composite of {layers} layers"),
+                format!(
+                    "Peak over depth of mHC's {} composite gain against Sinkhorn iterations",
+                    drift.direction()
+                ),
+                format!("composites of {layers} layers"),
             )
         } else {
             (
-                "Column-sum error of one mHC layer against Sinkhorn iterations",
+                format!(
+                    "{}-sum error of one mHC layer against Sinkhorn iterations",
+                    capitalised(side)
+                ),
                 "single layer H_1".to_string(),
             )
         };
         LineFigure::new(title, panels).with_subtitle(format!(
-            "{subtitle_what} · n = {streams} · logits w·I + noise of scale s · Sinkhorn {order} · median over {seeds} seeds"
+            "{subtitle_what} · n = {streams} · logits w·I + noise of scale s · Sinkhorn {} · median over {}",
+            order.describe(),
+            count(seeds, "seed", "seeds")
         ))
     };
 
@@ -229,23 +352,51 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
         "scale s".to_string(),
     ];
     header.extend(spec.iterations.iter().map(|t| format!("t_max = {t}")));
+    let paper_sentence = if paper_applies {
+        format!(
+            " The paper's trained 27B model ({} layers, n = {}) peaks at ≈ {} with t_max = {} (Fig. 7b).",
+            paper::LAYERS,
+            paper::STREAMS,
+            num(paper::MHC_COMPOSITE_PEAK, 2),
+            paper::SINKHORN_ITERATIONS
+        )
+    } else {
+        String::new()
+    };
     let mut gain_table = Table::new(
         format!(
-            "mHC whole-model backward Amax gain amax_backward(H_{layers}⋯H_1) against Sinkhorn iterations t_max (median over {seeds} seeds; n = {streams}; logits w·I + noise of scale s). The paper's trained 27B model reaches ≈ 1.6 at t_max = 20."
+            "mHC whole-model {} Amax gain {} against Sinkhorn iterations t_max (median over {}; n = {streams}; logits w·I + noise of scale s).",
+            drift.direction(),
+            drift.whole(layers),
+            count(seeds, "seed", "seeds"),
         ),
         "sinkhorn-gain",
         header.clone(),
     );
+    let mut peak_table = Table::new(
+        format!(
+            "Peak over depth of mHC's {} composite gain, max over l of {} per seed, against t_max (median over {}; {layers} layers, n = {streams}).{paper_sentence}",
+            drift.direction(),
+            drift.curve(),
+            count(seeds, "seed", "seeds"),
+        ),
+        "sinkhorn-peak",
+        header.clone(),
+    );
     let mut error_table = Table::new(
         format!(
-            "Column-sum error max_j |Σ_i H_ij − 1| of one mHC layer (H_1) against t_max (median over {seeds} seeds): the truncation error that the composite compounds."
+            "{} error {} of one mHC layer (H_1) against t_max (median over {}): the truncation error that the composite compounds.",
+            capitalised(&format!("{side}-sum")),
+            drift.error_formula(),
+            count(seeds, "seed", "seeds"),
         ),
-        "sinkhorn-column-error",
+        "sinkhorn-error",
         header,
     );
     for &group in &groups {
         if !gain_table.rows.is_empty() {
             gain_table.push_rule();
+            peak_table.push_rule();
             error_table.push_rule();
         }
         for &scale in &spec.scales {
@@ -254,23 +405,31 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                 Cell::text(group.1.name()),
                 Cell::number(scale, 2),
             ];
+            let mut peak_row = gain_row.clone();
             let mut error_row = gain_row.clone();
             for &t in &spec.iterations {
                 let m = find((group.0, group.1, scale), t);
-                gain_row.push(Cell::number(m.whole(Metric::AmaxBackward).median, 4));
-                error_row.push(Cell::number(m.single(Metric::ColSumError).median, 2));
+                gain_row.push(Cell::number(m.whole(drift.gain()).median, 4));
+                peak_row.push(Cell::number(m.peak().median, 4));
+                error_row.push(Cell::number(m.single(drift.error()).median, 2));
             }
             gain_table.push_row(gain_row);
+            peak_table.push_row(peak_row);
             error_table.push_row(error_row);
         }
     }
-    let shared_note = format!(
-        "Independent: logits w·I + s·G, G drawn per layer. Shared: w·I + s·G_shared + {}·s·G with one G_shared per seed for all layers (noise correlation {} between layers). Every t_max sees the same draws.",
-        num(spec.shared_per_layer_fraction, 2),
-        num(1.0 / (1.0 + spec.shared_per_layer_fraction.powi(2)), 3),
-    );
-    gain_table.notes.push(shared_note.clone());
-    error_table.notes.push(shared_note);
+    let mut note = "Independent: logits w·I + s·G, G drawn per layer.".to_string();
+    if spec.correlations.contains(&Correlation::Shared) {
+        note.push_str(&format!(
+            " Shared: w·I + s·G_shared + {}·s·G with one G_shared per seed for all layers (noise correlation {} between layers).",
+            num(spec.shared_per_layer_fraction, 2),
+            num(1.0 / (1.0 + spec.shared_per_layer_fraction.powi(2)), 3),
+        ));
+    }
+    note.push_str(" Every t_max sees the same draws.");
+    for table in [&mut gain_table, &mut peak_table, &mut error_table] {
+        table.notes.push(note.clone());
+    }
 
     // --- data --------------------------------------------------------------------------------
     let grid_columns = [
@@ -291,9 +450,14 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
     let mut peak_columns = grid_columns.to_vec();
     peak_columns.extend(["method", "peak", "stat", "value"]);
     let mut peaks = CsvTable::new(&peak_columns)?;
+    let single_metrics: Vec<Metric> = drift
+        .metrics()
+        .into_iter()
+        .filter(|m| *m != drift.exact_gain())
+        .collect();
     for (point, m) in spec.points.iter().zip(&measured) {
         let grid = grid_of(point);
-        for metric in WHOLE {
+        for metric in drift.metrics() {
             csv.summary(
                 &grid,
                 "mhc",
@@ -304,7 +468,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                 m.whole(metric),
             )?;
         }
-        for metric in SINGLE {
+        for &metric in &single_metrics {
             csv.summary(
                 &grid,
                 "mhc",
@@ -319,7 +483,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             let mut row = grid.to_vec();
             row.extend([
                 Field::from("mhc"),
-                Field::from(Peak::SuffixAmaxBackward.name()),
+                Field::from(drift.peak().name()),
                 Field::from(stat.name()),
                 Field::from(m.peak().get(stat)),
             ]);
@@ -328,12 +492,6 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
     }
 
     // --- prose -------------------------------------------------------------------------------
-    let t_ref = if spec.iterations.contains(&20) {
-        20
-    } else {
-        spec.iterations[spec.iterations.len() / 2]
-    };
-    let t_max_last = spec.iterations[spec.iterations.len() - 1];
     let describe = |c: Curve| {
         format!(
             "w = {}, {}, s = {}",
@@ -342,13 +500,143 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             scale_text(c.2)
         )
     };
-    // The curve closest to the paper's 1.6 at t_ref, and the largest drift at t_ref.
-    let log_distance =
-        |c: &Curve| (gain(*c, t_ref).median.ln() - PAPER_MHC_COMPOSITE_PEAK.ln()).abs();
-    let closest = *curves
+    let peak_ref = |c: Curve| peak(c, t_ref).median;
+    // The curve the headline reports: closest to the paper's 1.6 where that applies, else the
+    // largest drift at t_ref.
+    let featured: Curve = if paper_applies {
+        let log_distance = |c: Curve| (peak_ref(c).ln() - paper::MHC_COMPOSITE_PEAK.ln()).abs();
+        *curves
+            .iter()
+            .min_by(|a, b| log_distance(**a).total_cmp(&log_distance(**b)))
+            .expect("the grid is not empty")
+    } else {
+        *curves
+            .iter()
+            .max_by(|a, b| peak_ref(**a).total_cmp(&peak_ref(**b)))
+            .expect("the grid is not empty")
+    };
+    let featured_peak = peak(featured, t_ref);
+    let spread_of = |s: &Summary| {
+        if seeds > 1 {
+            format!(
+                "median {} (5–95 %: {}–{})",
+                num(s.median, 3),
+                num(s.p05, 3),
+                num(s.p95, 3)
+            )
+        } else {
+            num(s.median, 3)
+        }
+    };
+    let headline = if paper_applies {
+        format!(
+            "At {at_ref}, the peak over depth of mHC's {} composite gain over {layers} layers comes closest to the paper's ≈ {} for {}: {}, with the paper's value {}; at t_max = {t_last} it is {}.",
+            drift.direction(),
+            num(paper::MHC_COMPOSITE_PEAK, 2),
+            describe(featured),
+            spread_of(featured_peak),
+            paper::against(paper::MHC_COMPOSITE_PEAK, featured_peak),
+            num(peak(featured, t_last).median, 3),
+        )
+    } else {
+        format!(
+            "At {at_ref}, the peak over depth of mHC's {} composite gain over {layers} layers is largest for {}: {}; at t_max = {t_last} it is {}.",
+            drift.direction(),
+            describe(featured),
+            spread_of(featured_peak),
+            num(peak(featured, t_last).median, 3),
+        )
+    };
+    let exact_dev = measured
         .iter()
-        .min_by(|a, b| log_distance(a).total_cmp(&log_distance(b)))
-        .expect("the grid is not empty");
+        .map(|m| {
+            let f = m.whole(drift.exact_gain());
+            (f.max - 1.0).abs().max((f.min - 1.0).abs())
+        })
+        .fold(0.0, f64::max);
+    let diagonals: Vec<String> = spec
+        .identity_weights
+        .iter()
+        .map(|&w| {
+            // exp(w·I) has equal row and column sums e^w + n − 1, so Sinkhorn stops at once.
+            let diagonal = w.exp() / (w.exp() + (streams - 1) as f64);
+            format!("{} (w = {})", num(diagonal, 3), param(w))
+        })
+        .collect();
+    let c0 = spec.correlations[0];
+    let (s_lo, s_hi) = (spec.scales[0], spec.scales[spec.scales.len() - 1]);
+    let single_errors: Vec<String> = spec
+        .identity_weights
+        .iter()
+        .map(|&w| {
+            let lo = error_at((w, c0, s_lo), t_ref);
+            if spec.scales.len() == 1 {
+                format!("{} for w = {}", num(lo, 2), param(w))
+            } else {
+                format!(
+                    "{} at s = {} and {} at s = {} for w = {}",
+                    num(lo, 2),
+                    scale_text(s_lo),
+                    num(error_at((w, c0, s_hi), t_ref), 2),
+                    scale_text(s_hi),
+                    param(w)
+                )
+            }
+        })
+        .collect();
+    let grows_with_scale = spec.scales.len() > 1
+        && spec
+            .identity_weights
+            .iter()
+            .all(|&w| error_at((w, c0, s_hi), t_ref) > error_at((w, c0, s_lo), t_ref));
+    let shared_clause = if spec.correlations.contains(&Correlation::Shared)
+        && spec.correlations.contains(&Correlation::Independent)
+    {
+        let pairs: Vec<(f64, f64)> = spec
+            .identity_weights
+            .iter()
+            .flat_map(|&w| spec.scales.iter().map(move |&s| (w, s)))
+            .collect();
+        let larger = pairs
+            .iter()
+            .filter(|&&(w, s)| {
+                gain((w, Correlation::Shared, s), t_ref).median
+                    > gain((w, Correlation::Independent, s), t_ref).median
+            })
+            .count();
+        format!(
+            "; at {at_ref} the median whole-model gain with shared logits exceeds the one with independent logits for {larger} of the {} (w, s) pairs",
+            pairs.len()
+        )
+    } else {
+        String::new()
+    };
+    let run = format!(
+        "We ran mHC's Sinkhorn–Knopp ({}) on {} of {layers}-layer stacks (n = {streams}) for every combination of t_max ∈ {}, identity weight w ∈ {}, noise scale s ∈ {} and layer correlation ({}); logits are w·I + noise. Without noise a layer's diagonal is e^w/(e^w + n − 1): {}; the paper's trained deep layers have {}–{} (Fig. 8, H30; docs/theory.md §5.2). Each iteration ends with a {exact_side_name} step, so the {} gain is 1 to within {} everywhere and the truncation error sits in the {side} sums. A single layer's {side}-sum error at {at_ref} is {} ({} layers){}. In a composite these errors multiply rather than cancel (docs/theory.md §3.4){shared_clause}.",
+        order.describe(),
+        count(seeds, "seed", "seeds"),
+        braces(&spec.iterations, |t| t.to_string()),
+        braces(&spec.identity_weights, |w| param(*w)),
+        braces(&spec.scales, |s| scale_text(*s)),
+        spec.correlations
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(" vs "),
+        and_list(&diagonals),
+        num(paper::DEEP_LAYER_DIAGONAL.0, 2),
+        num(paper::DEEP_LAYER_DIAGONAL.1, 3),
+        drift.exact_direction(),
+        num(exact_dev.max(f64::MIN_POSITIVE), 2),
+        and_list(&single_errors),
+        c0.name(),
+        if grows_with_scale {
+            ": the larger the logit scale, the larger the error"
+        } else {
+            ""
+        },
+    );
+
     let per_weight: Vec<String> = spec
         .identity_weights
         .iter()
@@ -367,13 +655,6 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             )
         })
         .collect();
-    let forward_dev = measured
-        .iter()
-        .map(|m| {
-            let f = m.whole(Metric::AmaxForward);
-            (f.max - 1.0).abs().max((f.min - 1.0).abs())
-        })
-        .fold(0.0, f64::max);
     let off = |c: &Curve, t: u32| (gain(*c, t).median - 1.0).abs() >= REMOVED;
     let drifting: Vec<Curve> = curves.iter().copied().filter(|c| off(c, t_ref)).collect();
     let fixed: Vec<String> = drifting
@@ -381,78 +662,23 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
         .filter_map(|&c| {
             spec.iterations
                 .iter()
-                .find(|&&t| !off(&c, t))
+                .find(|&&t| t > t_ref && !off(&c, t))
                 .map(|t| format!("t_max = {t} for {}", describe(c)))
         })
         .collect();
     let stuck: Vec<Curve> = drifting
         .iter()
         .copied()
-        .filter(|c| off(c, t_max_last))
+        .filter(|c| off(c, t_last))
         .collect();
-    let error_at = |c: Curve, t: u32| find(c, t).single(Metric::ColSumError).median;
-    let single_errors: Vec<String> = spec
-        .identity_weights
-        .iter()
-        .map(|&w| {
-            let c0 = spec.correlations[0];
-            let lo = (w, c0, spec.scales[0]);
-            let hi = (w, c0, spec.scales[spec.scales.len() - 1]);
-            format!(
-                "{} (s = {}) to {} (s = {}) for w = {}",
-                num(error_at(lo, t_ref), 2),
-                scale_text(lo.2),
-                num(error_at(hi, t_ref), 2),
-                scale_text(hi.2),
-                param(w)
-            )
-        })
-        .collect();
-    let closest_gain = gain(closest, t_ref);
-    let near = if (closest_gain.median.ln() - PAPER_MHC_COMPOSITE_PEAK.ln()).abs() < 0.15 {
-        "close to"
-    } else {
-        "the grid point nearest to"
-    };
-    let headline = format!(
-        "At the paper's t_max = {t_ref}, mHC's whole-model backward gain over {layers} layers reaches {} (5–95 %: {}–{}) for {} ({near} the paper's ≈ 1.6), and falls to {} at t_max = {t_max_last}.",
-        num(closest_gain.median, 3),
-        num(closest_gain.p05, 3),
-        num(closest_gain.p95, 3),
-        describe(closest),
-        num(gain(closest, t_max_last).median, 3),
-    );
-    let run = format!(
-        "We ran mHC's Sinkhorn–Knopp ({order}) on {seeds} seeds of {layers}-layer stacks (n = {streams}) for every combination of t_max ∈ {{{}}}, identity weight w ∈ {{{}}}, noise scale s ∈ {{{}}} and layer correlation ({}); logits are w·I + noise (w = 1 is the `gain` default, whose layers are far from the identity; larger w gives near-identity layers like the paper's trained deep layers, whose diagonal is 0.95–1.00). Each iteration ends with a row step, so the forward gain is 1 to within {} everywhere and all truncation error sits in the column sums. A single layer's column-sum error at t_max = {t_ref} ranges from {} with independent layers: near-identity and near-permutation matrices converge slowly. In the composite 1ᵀH_L⋯H_1 these errors multiply, and when the layers share their logits they err in the same direction and compound instead of averaging out.",
-        spec.iterations
-            .iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        spec.identity_weights
-            .iter()
-            .map(|w| param(*w))
-            .collect::<Vec<_>>()
-            .join(", "),
-        spec.scales
-            .iter()
-            .map(|s| scale_text(*s))
-            .collect::<Vec<_>>()
-            .join(", "),
-        spec.correlations
-            .iter()
-            .map(|c| c.name())
-            .collect::<Vec<_>>()
-            .join(" vs "),
-        num(forward_dev.max(f64::MIN_POSITIVE), 2),
-        and_list(&single_errors),
-    );
     let percent = format!("{} %", num(REMOVED * 100.0, 1));
     let fix = if drifting.is_empty() {
-        format!("At t_max = {t_ref} every grid point already stays within {percent} of gain 1.")
+        format!(
+            "At {at_ref} every grid point's whole-model gain already lies within {percent} of 1."
+        )
     } else {
         let mut text = format!(
-            "{} of the {} curves are more than {percent} off 1 at t_max = {t_ref}.",
+            "{} of the {} curves have a whole-model gain more than {percent} off 1 at {at_ref}.",
             drifting.len(),
             curves.len()
         );
@@ -463,31 +689,52 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                 and_list(&fixed)
             ));
         }
-        if !stuck.is_empty() {
+        if !stuck.is_empty() && t_last > t_ref {
             let worst = stuck
                 .iter()
-                .map(|c| (gain(*c, t_max_last).median - 1.0).abs())
+                .map(|c| (gain(*c, t_last).median - 1.0).abs())
                 .fold(0.0, f64::max);
-            let weights: Vec<String> = spec
-                .identity_weights
+            let (lo, hi) = stuck
                 .iter()
-                .filter(|w| stuck.iter().any(|c| c.0 == **w))
-                .map(|w| format!("w = {}", param(*w)))
-                .collect();
+                .map(|c| error_at(*c, t_last))
+                .fold((f64::INFINITY, 0.0f64), |(lo, hi), e| {
+                    (lo.min(e), hi.max(e))
+                });
             text.push_str(&format!(
-                " The other {} ({}) are still up to {} % off at t_max = {t_max_last}: Sinkhorn converges slowly near the identity (a permutation), so these layers need far more iterations.",
-                stuck.len(),
-                and_list(&weights),
+                " {} still up to {} % off at t_max = {t_last} ({}), where the single-layer {side}-sum error is still {}.",
+                if stuck.len() == drifting.len() {
+                    format!("All {} are", stuck.len())
+                } else if stuck.len() == 1 {
+                    "One is".to_string()
+                } else {
+                    format!("{} are", stuck.len())
+                },
                 num(worst * 100.0, 2),
+                and_list(&stuck.iter().map(|c| describe(*c)).collect::<Vec<_>>()),
+                if lo == hi {
+                    num(lo, 2)
+                } else {
+                    format!("{} to {}", num(lo, 2), num(hi, 2))
+                },
             ));
         }
         text
     };
+    let paper_text = if paper_applies {
+        format!(
+            " The paper's ≈ {} (trained 27B model, t_max = {}; Fig. 7b) is the peak over depth of that gain; the grid point whose median peak lies closest to it is {}, with {}.",
+            num(paper::MHC_COMPOSITE_PEAK, 2),
+            paper::SINKHORN_ITERATIONS,
+            describe(featured),
+            spread_of(featured_peak),
+        )
+    } else {
+        String::new()
+    };
     let compare = format!(
-        "At t_max = {t_ref} the median whole-model gain is {}. The paper's ≈ 1.6 (trained 27B model) is therefore what truncated Sinkhorn gives for near-identity layers with correlated logits, not a failure of the constraint; the tails are wider still (95th percentile {} for {}). {fix}",
+        "At {at_ref} the median whole-model {} gain is {}.{paper_text} {fix}",
+        drift.direction(),
         and_list(&per_weight),
-        num(closest_gain.p95, 3),
-        describe(closest),
     );
 
     let parameters = serde_json::json!({
@@ -495,7 +742,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
         "streams": streams,
         "seeds": seeds,
         "seed": first.seed(),
-        "sinkhorn_order": first.sinkhorn().order,
+        "sinkhorn_order": order,
         "shared_per_layer_fraction": number(spec.shared_per_layer_fraction),
         "grid": {
             "sinkhorn_iters": spec.iterations,
@@ -518,6 +765,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
         "version": env!("CARGO_PKG_VERSION"),
     });
 
+    let inexact_name = format!("{side}-error");
     Ok(Report {
         headline,
         summary: vec![run, compare],
@@ -525,14 +773,30 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             ReportFigure {
                 name: "gain".to_string(),
                 caption: format!(
-                    "mHC whole-model backward Amax gain amax_backward(H_{layers}⋯H_1) against Sinkhorn iterations t_max (log x), one line per noise scale s; median over {seeds} seeds. One panel per identity weight w and layer correlation. Dashed blue: the paper's ≈ 1.6; dashed grey: gain 1."
+                    "Peak over depth of mHC's {} composite gain, max over l of {} per seed, against Sinkhorn iterations t_max (log x), one line per noise scale s; median over {}. One panel per identity weight w and layer correlation.{} Dashed grey: gain 1.",
+                    drift.direction(),
+                    drift.curve(),
+                    count(seeds, "seed", "seeds"),
+                    if paper_applies {
+                        format!(
+                            " Dashed blue: the paper's ≈ {} (Fig. 7b, t_max = {}).",
+                            num(paper::MHC_COMPOSITE_PEAK, 2),
+                            paper::SINKHORN_ITERATIONS
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
                 figure: FigureData::Line(figure(true)),
             },
             ReportFigure {
-                name: "column-error".to_string(),
+                name: inexact_name.clone(),
                 caption: format!(
-                    "Column-sum error of a single mHC layer (H_1) against t_max (log x, log y), one line per noise scale s; median over {seeds} seeds. Rows are exact by construction (the last step normalises rows). A median of exactly 0 (converged to the last bit) cannot be drawn on a log axis and leaves a gap."
+                    "{} error of a single mHC layer (H_1) against t_max (log x, log y), one line per noise scale s; median over {}. The {exact_side_name} sums are exact up to rounding: each iteration ends with a {exact_side_name} step. Values below {} (0 once converged to the last bit) are drawn at {}.",
+                    capitalised(&format!("{side}-sum")),
+                    count(seeds, "seed", "seeds"),
+                    num(DRAW_FLOOR, 1),
+                    num(DRAW_FLOOR, 1),
                 ),
                 figure: FigureData::Line(figure(false)),
             },
@@ -543,7 +807,11 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                 table: gain_table,
             },
             ReportTable {
-                name: "table-column-error".to_string(),
+                name: "table-peak".to_string(),
+                table: peak_table,
+            },
+            ReportTable {
+                name: format!("table-{inexact_name}"),
                 table: error_table,
             },
         ],
@@ -551,13 +819,16 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             DataFile {
                 name: "sinkhorn.csv".to_string(),
                 description: format!(
-                    "`sinkhorn_iters,identity_weight,logit_scale,correlation,method,composite,layer,metric,stat,value`: for every grid point, the whole-model composite (prefix, layer {layers}) and a single layer (single, layer 1): Amax, column-sum range and error, Birkhoff distance (median, p05, p95 over seeds)."
+                    "`sinkhorn_iters,identity_weight,logit_scale,correlation,method,composite,layer,metric,stat,value`: for every grid point, the whole-model composite (prefix, layer {layers}) and a single layer (single, layer 1): Amax, {side}-sum range and error, Birkhoff distance (median, p05, p95 over seeds)."
                 ),
                 bytes: csv.finish()?,
             },
             DataFile {
                 name: "peaks.csv".to_string(),
-                description: "`sinkhorn_iters,identity_weight,logit_scale,correlation,method,peak,stat,value`: the peak over l of amax_backward(H_L⋯H_l), the maximum of the paper's backward curve.".to_string(),
+                description: format!(
+                    "`sinkhorn_iters,identity_weight,logit_scale,correlation,method,peak,stat,value`: each seed's maximum over l of {}, median, p05 and p95 over seeds.",
+                    drift.curve()
+                ),
                 bytes: peaks.finish()?,
             },
         ],
@@ -565,4 +836,13 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
         seeds: Some((seeds, first.seed())),
         inputs: Vec::new(),
     })
+}
+
+/// `Column-sum` from `column-sum`.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
