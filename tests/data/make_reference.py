@@ -54,6 +54,9 @@ Files written (tests/data/reference/ unless noted):
                            exact distance, the projection X* (row-major), dual multipliers u, v with
                            X* = max(0, M − u1ᵀ − 1vᵀ) (gauge: Σu = Σv), the closed-form distance where known,
                            and dykstra_iterations (how long Dykstra needs: up to ~121,000 at 1e6 scale).
+  token_statistics.json    statistics over the 32 tokens of captures/lucidrains_hc_hres.safetensors (a real HC
+                           capture, see section 6) of 11 metrics of every single, prefix and suffix composite,
+                           and the worst tokens: the per-token audit's numbers.
   sinkhorn_cases.json      10 logit matrices (n = 2..8, logits = scale·N(0,1), scale ∈ {0.3, 1, 3, 10, 30}) with
                            the paper-order result (columns then rows, 20 iterations, global max shift) and the
                            rows-then-columns result, and their marginal errors (logits rounded to 6
@@ -745,6 +748,76 @@ def structure_json() -> str:
     return dumps(doc)
 
 
+
+# ----------------------------------------------------------------------------------------------------------
+# 6. Statistics over tokens of a captured stack (the per-token audit)
+
+TOKEN_CAPTURE = "captures/lucidrains_hc_hres.safetensors"
+TOKEN_METRICS = ["amax_forward", "amax_backward", "inf_norm", "one_norm", "spectral_norm", "sigma2",
+                 "row_sum_min", "row_sum_max", "col_sum_min", "col_sum_max", "negative_mass"]
+TOKEN_STATS = {"mean": None, "min": None, "median": 50, "p90": 90, "p99": 99, "max": None}
+
+
+def read_safetensors_tensor(path: Path, name: str) -> np.ndarray:
+    """One tensor of a safetensors file, read by hand (8-byte little-endian header length, JSON header,
+    data), so that this section needs numpy alone."""
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + length])
+    entry = header[name]
+    dtype = {"F32": "<f4", "F64": "<f8"}[entry["dtype"]]
+    start, end = entry["data_offsets"]
+    data = raw[8 + length + start:8 + length + end]
+    return np.frombuffer(data, dtype=dtype).reshape(entry["shape"]).astype(np.float64)
+
+
+def token_statistics_json() -> str:
+    """Every listed metric of single(l), prefix(l) and suffix(l) for every token of the committed HC
+    capture, then over tokens: the arithmetic mean, min, max and numpy's linear percentiles; and the ten
+    tokens with the largest whole-model amax_backward and amax_forward (ties: lower token first)."""
+    hres = read_safetensors_tensor(HERE / TOKEN_CAPTURE, "hres")  # [L, T, n, n], rows = output streams
+    layers, tokens = hres.shape[:2]
+    values = {}  # (composite, layer, metric) -> [tokens]
+    for t in range(tokens):
+        for kind, mats in composites(hres[:, t]).items():
+            for l, p in enumerate(mats, start=1):
+                m = metrics(p, birkhoff=False)
+                for name in TOKEN_METRICS:
+                    values.setdefault((kind, l, name), []).append(m[name])
+    cells = []
+    for (kind, l, name), column in values.items():
+        x = np.array(column)
+        stats = {}
+        for stat, q in TOKEN_STATS.items():
+            if stat == "mean":
+                stats[stat] = float(x.mean())
+            elif stat == "min":
+                stats[stat] = float(x.min())
+            elif stat == "max":
+                stats[stat] = float(x.max())
+            else:
+                stats[stat] = float(np.percentile(x, q))
+        cells.append({"composite": kind, "layer": l, "metric": name, **stats})
+    worst = {}
+    for name in ["amax_backward", "amax_forward"]:
+        whole = np.array(values[("prefix", layers, name)])
+        order = sorted(range(tokens), key=lambda t: (-whole[t], t))[:10]
+        worst[name] = [{"token": t, "value": float(whole[t])} for t in order]
+    doc = {
+        "description": f"Statistics over the {tokens} tokens of {TOKEN_CAPTURE} ([{layers}, {tokens}, n, n], f32 "
+                       "read as f64): per token, composites in float64 (prefix(l) = H_l⋯H_1, suffix(l) = H_L⋯H_l) "
+                       "and the metrics of section 2 (no rescaling, numpy SVD), then over tokens: mean, min, max and "
+                       "numpy.percentile (linear) at 50, 90, 99. worst_tokens: the ten largest whole-model values.",
+        "generator": "tests/data/make_reference.py (section 6; numpy)",
+        "capture": TOKEN_CAPTURE,
+        "layers": layers,
+        "tokens": tokens,
+        "cells": cells,
+        "worst_tokens": worst,
+    }
+    return dumps(doc)
+
+
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -767,6 +840,7 @@ MAKERS = {
     "reference/birkhoff_cases.json": lambda: birkhoff_json(birkhoff_cases(checked_hc64_logits())).encode(),
     "reference/sinkhorn_cases.json": lambda: sinkhorn_json().encode(),
     "reference/structure_cases.json": lambda: structure_json().encode(),
+    "reference/token_statistics.json": lambda: token_statistics_json().encode(),
     "paper_figure8.json": lambda: figure8_json().encode(),
 }
 
