@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::measure::measure_token;
 use super::results::{Audited, Layer, Results, RowLayout, Selection};
-use super::stats::{self, DrawStatistics, EXACT_VALUE_BUDGET, MAX_DRAWS};
+use super::stats::{DrawStatistics, EXACT_VALUE_BUDGET, MAX_DRAWS};
 use crate::compose::Composite;
 use crate::error::{ConfigError, Error};
 use crate::metrics::Metric;
@@ -396,7 +396,7 @@ mod tests {
                         // the larger of the bracketing distances (the spread of this column).
                         let scale = (a - reference).abs().max((e.max - reference).abs());
                         assert!(
-                            (a - b).abs() <= stats::SKETCH_RELATIVE_ACCURACY * scale * 1.01,
+                            (a - b).abs() <= super::stats::SKETCH_RELATIVE_ACCURACY * scale * 1.01,
                             "{composite:?} {layer} {metric:?} {stat:?}: {a} vs {b}"
                         );
                     }
