@@ -396,7 +396,8 @@ mod tests {
                         // the larger of the bracketing distances (the spread of this column).
                         let scale = (a - reference).abs().max((e.max - reference).abs());
                         assert!(
-                            (a - b).abs() <= super::stats::SKETCH_RELATIVE_ACCURACY * scale * 1.01,
+                            (a - b).abs()
+                                <= crate::analysis::stats::SKETCH_RELATIVE_ACCURACY * scale * 1.01,
                             "{composite:?} {layer} {metric:?} {stat:?}: {a} vs {b}"
                         );
                     }
