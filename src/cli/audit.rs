@@ -10,7 +10,9 @@ use mhc_analyze::analysis::{AuditConfig, TokenAggregation, Verdict, audit};
 use mhc_analyze::export::audit::{self as render, AuditSubject};
 use mhc_analyze::export::csv::PerTokenWriter;
 use mhc_analyze::export::{self, StagedFile};
-use mhc_analyze::load::input::open_audit_input;
+use mhc_analyze::generate::probe::ProbeConfig;
+use mhc_analyze::load::dynamic::DynamicOptions;
+use mhc_analyze::load::input::{open_audit_input, open_probe_input};
 use mhc_analyze::load::{Layout, LoadOptions};
 use mhc_analyze::metrics::Metric;
 use mhc_analyze::plot;
@@ -107,6 +109,17 @@ pub struct AuditArgs {
     /// The metrics written to audit_per_token.csv, comma-separated [default: all].
     #[arg(long, value_delimiter = ',', value_parser = parse_metric, requires = "per_token")]
     per_token_metrics: Vec<Metric>,
+    /// Audit N synthetic tokens per layer instead of the static H_res: standard-normal hidden
+    /// states through the layout's own norm, projection and Sinkhorn (parameter layouts only).
+    #[arg(long, value_name = "N", conflicts_with_all = ["key", "transpose"])]
+    probe: Option<u64>,
+    /// The probe's seed (same seed, same tokens, on any number of threads).
+    #[arg(long, value_name = "K", default_value_t = 0, requires = "probe")]
+    probe_seed: u64,
+    /// lucidrains HC without the tanh on its dynamic projection (HyperConnections(tanh=False);
+    /// the file does not record it, the package default applies tanh).
+    #[arg(long)]
+    hc_without_tanh: bool,
     /// Write the analysed matrices ([L,n,n] or [L,T,n,n], f64, rows = output streams) to a .npy file.
     #[arg(long, value_name = "OUT.npy")]
     dump_hres: Option<PathBuf>,
@@ -158,7 +171,18 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         ignore_evidence: args.ignore_evidence,
         sublayer_order: args.sublayer_order.clone(),
     };
-    let input = open_audit_input(&args.path, &options)?;
+    let input = match args.probe {
+        Some(tokens) => open_probe_input(
+            &args.path,
+            &options,
+            ProbeConfig::new(tokens, args.probe_seed)?,
+            DynamicOptions {
+                lucidrains_hc_tanh: !args.hc_without_tanh,
+                ..DynamicOptions::default()
+            },
+        )?,
+        None => open_audit_input(&args.path, &options)?,
+    };
     let prepared = args
         .out
         .as_deref()
