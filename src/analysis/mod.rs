@@ -2,6 +2,7 @@
 //! sweep. Everything here returns plain data; exporters and plots consume it.
 
 pub mod audit;
+pub mod certify;
 pub mod gain;
 pub mod profile;
 mod select;
