@@ -134,16 +134,39 @@ pub(crate) fn transpose<T: Copy>(values: &[T], n: usize) -> Vec<T> {
 /// An absolute allowance for an underflowed exp in DeepSeek's softmax (+ ε absorbs it).
 const TINY: f64 = 1e-300;
 
+/// Which methods an enclosure uses: all three in the certificate, one at a time in tests (an
+/// unsound method would otherwise hide wherever another one is tighter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Methods {
+    /// Interval scalings: entry enclosures, and interval distances in the Hilbert recursion.
+    pub scalings: bool,
+    /// The Hilbert recursion for the inexact marginal.
+    pub hilbert: bool,
+    /// The mean-value form for the entries.
+    pub mean_value: bool,
+}
+
+impl Methods {
+    /// Everything (the certificate).
+    pub const ALL: Methods = Methods {
+        scalings: true,
+        hilbert: true,
+        mean_value: true,
+    };
+}
+
 /// The enclosure of H for every logit matrix in the box [lower, upper] (canonical orientation,
-/// row-major n×n), as the model computes it under `rounding`.
+/// row-major n×n), as the model computes it under `rounding`, by the given methods.
 pub(crate) fn enclose(
     n: usize,
     lower: &[f64],
     upper: &[f64],
     procedure: Procedure,
     rounding: &RoundingModel,
+    methods: Methods,
 ) -> Enclosure {
     let mut run = Run::start(n, lower, upper, procedure, rounding);
+    run.interval_distances = methods.scalings;
     let eta = rounding.step;
     let two_eta = up(2.0 * eta);
     // The Hilbert state after the first normalisation (Exp: the column step, which is the
@@ -152,11 +175,9 @@ pub(crate) fn enclose(
         Procedure::Exp { .. } => {
             let ratios = softmax_ratio_distance(n, lower, upper, rounding.logit_widening);
             run.step(0);
-            let other = up(ratios + two_eta).min(hilbert_distance_of(&run.sums(true)));
-            let normalised = two_eta.min(hilbert_distance_of(&run.sums(false)));
             let state = HilbertState {
-                other,
-                normalised,
+                other: up(ratios + two_eta).min(run.interval_distance(true)),
+                normalised: two_eta.min(run.interval_distance(false)),
                 floor: exp_down(-eta),
             };
             (state, 1)
@@ -164,11 +185,9 @@ pub(crate) fn enclose(
         Procedure::Deepseek { eps, .. } => {
             let k0 = rounding.deepseek_kernel_perturbation(eps);
             let ratios = softmax_ratio_distance(n, lower, upper, rounding.logit_widening);
-            let other = up(ratios + up(2.0 * k0)).min(hilbert_distance_of(&run.sums(true)));
-            let normalised = up(2.0 * k0).min(hilbert_distance_of(&run.sums(false)));
             let state = HilbertState {
-                other,
-                normalised,
+                other: up(ratios + up(2.0 * k0)).min(run.interval_distance(true)),
+                normalised: up(2.0 * k0).min(run.interval_distance(false)),
                 floor: down(down(1.0 + n as f64 * eps) * exp_down(-k0)),
             };
             (state, 0)
@@ -179,11 +198,16 @@ pub(crate) fn enclose(
         state = run.hilbert_step(state, index);
     }
     debug_assert!(run.rows_at(run.steps - 1), "the last step normalises rows");
+    let final_distance = if methods.hilbert {
+        state.other
+    } else {
+        run.interval_distance(false)
+    };
     let diagnostics = SinkhornDiagnostics {
         cross_ratio_bound: run.delta0,
         contraction: tau_up(run.delta0),
         initial_distance,
-        final_distance: state.other,
+        final_distance,
         max_entry_log_width: f64::INFINITY,
         structural_only: run.underflow,
     };
@@ -191,12 +215,18 @@ pub(crate) fn enclose(
     if run.underflow {
         return structural_enclosure(n, row_lo, row_hi, rounding, diagnostics);
     }
-    let mut entries: Vec<Interval> = run.log_entries().iter().map(|e| e.exp()).collect();
-    let mean_value = mean_value_entries(n, lower, upper, procedure, rounding, &run);
-    for (e, m) in entries.iter_mut().zip(mean_value) {
-        *e = e.intersect(m);
+    let mut entries: Vec<Interval> = if methods.scalings {
+        run.log_entries().iter().map(|e| e.exp()).collect()
+    } else {
+        vec![Interval::new(0.0, f64::INFINITY); n * n]
+    };
+    if methods.mean_value {
+        let mean_value = mean_value_entries(n, lower, upper, procedure, rounding, &run);
+        for (e, m) in entries.iter_mut().zip(mean_value) {
+            *e = e.intersect(m);
+        }
     }
-    finish_sums(n, entries, row_lo, row_hi, state.other, diagnostics)
+    finish_sums(n, entries, row_lo, row_hi, final_distance, diagnostics)
 }
 
 /// Intervals of ln K⁰ = ln(softmax over columns of L + ε) as the model computes it.
@@ -357,6 +387,8 @@ struct Run {
     drift: f64,
     /// Whether some iterate entry may have left the model's normal range.
     underflow: bool,
+    /// Whether the Hilbert recursion may use the distances the intervals show.
+    interval_distances: bool,
     /// Intervals of ln of each exact step's output (for the mean-value form).
     iterates: Vec<Vec<Interval>>,
 }
@@ -414,6 +446,7 @@ impl Run {
             delta0,
             drift: 0.0,
             underflow: smallest < rounding.ln_smallest_normal,
+            interval_distances: true,
             iterates: Vec::with_capacity(steps),
         }
     }
@@ -444,6 +477,16 @@ impl Run {
                 )
             })
             .collect()
+    }
+
+    /// The Hilbert distance from 1 of the current row sums (`rows`) or column sums that the
+    /// intervals show (+∞ when they are not to be used).
+    fn interval_distance(&self, rows: bool) -> f64 {
+        if self.interval_distances {
+            hilbert_distance_of(&self.sums(rows))
+        } else {
+            f64::INFINITY
+        }
     }
 
     /// Step `index`: the exact normalisation on the intervals, then the model's perturbation
@@ -520,8 +563,8 @@ impl Run {
         self.step(index);
         let perturbation = up(pi + two_eta);
         let other = up(up(state.normalised + mul_up(tau, state.other)) + perturbation)
-            .min(hilbert_distance_of(&self.sums(!rows)));
-        let normalised = perturbation.min(hilbert_distance_of(&self.sums(rows)));
+            .min(self.interval_distance(!rows));
+        let normalised = perturbation.min(self.interval_distance(rows));
         let ratio = if self.eps == 0.0 {
             1.0
         } else if sum_floor > 0.0 {

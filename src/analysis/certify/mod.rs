@@ -31,7 +31,7 @@ use serde::Serialize;
 pub use enclosure::SinkhornDiagnostics;
 
 use depth::{NonNegative, OrientedLayer, RawBound, Signed, composite_bounds};
-use enclosure::{Enclosure, Procedure, RoundingModel, enclose, transpose};
+use enclosure::{Enclosure, Methods, Procedure, RoundingModel, enclose, transpose};
 use rounding::{Interval, gamma_up, ln_1p_down, up};
 
 use crate::generate::SinkhornOrder;
@@ -412,6 +412,16 @@ pub fn certify(
     map: HresMap,
     arithmetic: Arithmetic,
 ) -> Result<Certificate, CertifyError> {
+    certify_with(boxes, map, arithmetic, Methods::ALL)
+}
+
+/// [`certify`] with a choice of per-layer methods (tests check each one alone).
+pub(crate) fn certify_with(
+    boxes: &[LogitBox],
+    map: HresMap,
+    arithmetic: Arithmetic,
+    methods: Methods,
+) -> Result<Certificate, CertifyError> {
     let n = boxes.first().ok_or(CertifyError::NoLayers)?.n;
     for (index, b) in boxes.iter().enumerate() {
         if b.n != n {
@@ -474,7 +484,7 @@ pub fn certify(
             );
             let enclosures: Vec<Enclosure> = boxes
                 .iter()
-                .map(|b| layer_enclosure(b, map, arithmetic))
+                .map(|b| layer_enclosure(b, map, arithmetic, methods))
                 .collect();
             for (report, e) in reports.iter_mut().zip(&enclosures) {
                 report.sinkhorn = Some(e.diagnostics.clone());
@@ -544,7 +554,12 @@ fn dress(raw: RawBound, sinkhorn: bool) -> Bound {
 }
 
 /// The enclosure of one Sinkhorn-type layer in our orientation.
-fn layer_enclosure(b: &LogitBox, map: HresMap, arithmetic: Arithmetic) -> Enclosure {
+fn layer_enclosure(
+    b: &LogitBox,
+    map: HresMap,
+    arithmetic: Arithmetic,
+    methods: Methods,
+) -> Enclosure {
     let n = b.n;
     let (procedure, transpose_box) = match map {
         HresMap::Sinkhorn { order, iterations } => (
@@ -559,9 +574,9 @@ fn layer_enclosure(b: &LogitBox, map: HresMap, arithmetic: Arithmetic) -> Enclos
     let rounding = rounding_model(arithmetic, n, b.range(), procedure);
     if transpose_box {
         let (lower, upper) = b.transposed();
-        enclose(n, &lower, &upper, procedure, &rounding).transposed()
+        enclose(n, &lower, &upper, procedure, &rounding, methods).transposed()
     } else {
-        enclose(n, &b.lower, &b.upper, procedure, &rounding)
+        enclose(n, &b.lower, &b.upper, procedure, &rounding, methods)
     }
 }
 

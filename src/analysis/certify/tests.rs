@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::enclosure::Methods;
 use super::*;
 use crate::compose::{ScaledMatrix, prefix_composites, suffix_composites};
 use crate::generate::{SinkhornParams, sinkhorn_in_place};
@@ -232,6 +233,26 @@ fn random_boxes(
         .collect()
 }
 
+/// The certificate's methods, and each alone.
+const METHOD_CHOICES: [Methods; 4] = [
+    Methods::ALL,
+    Methods {
+        scalings: true,
+        hilbert: false,
+        mean_value: false,
+    },
+    Methods {
+        scalings: false,
+        hilbert: true,
+        mean_value: false,
+    },
+    Methods {
+        scalings: false,
+        hilbert: false,
+        mean_value: true,
+    },
+];
+
 const MAPS: [HresMap; 5] = [
     HresMap::Identity,
     HresMap::Sinkhorn {
@@ -280,10 +301,19 @@ proptest! {
         let map = with_iterations(MAPS[map_index], iterations);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let boxes = random_boxes(n, layers, scale, diagonal, width, &mut rng);
-        let certificate = certify(&boxes, map, Arithmetic::F64).expect("valid input");
-        well_formed(&certificate).map_err(TestCaseError::fail)?;
+        // The certificate, and each per-layer method on its own.
+        let certificates: Vec<Certificate> = METHOD_CHOICES
+            .iter()
+            .map(|&methods| certify_with(&boxes, map, Arithmetic::F64, methods).expect("valid input"))
+            .collect();
+        for certificate in &certificates {
+            well_formed(certificate).map_err(TestCaseError::fail)?;
+        }
         for logits in samples(&boxes, map, &mut rng) {
-            check(&certificate, &logits, map).map_err(TestCaseError::fail)?;
+            for (certificate, methods) in certificates.iter().zip(METHOD_CHOICES) {
+                check(certificate, &logits, map)
+                    .map_err(|e| TestCaseError::fail(format!("{methods:?}: {e}")))?;
+            }
         }
     }
 }
