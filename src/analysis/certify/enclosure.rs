@@ -540,8 +540,9 @@ impl Run {
     }
 
     /// Step `index` with the Hilbert recursion beside it (docs §4, Lemma 3):
-    /// other' ≤ normalised + τ·other + π + 2η, normalised' ≤ π + 2η, where π = ln(1 + ε/s_min)
-    /// is DeepSeek's + ε and 2η the model's rounding; each also ≤ what the intervals show.
+    /// other' ≤ normalised + τ·other + π + 2η, normalised' ≤ π + 2η, where π bounds what
+    /// DeepSeek's + ε adds ([`epsilon_step_distance`]) and 2η the model's rounding; each also
+    /// ≤ what the intervals show.
     fn hilbert_step(&mut self, state: HilbertState, index: usize) -> HilbertState {
         let n = self.n;
         let rows = self.rows_at(index);
@@ -554,11 +555,7 @@ impl Run {
         let total_lo = mul_down(n as f64, state.floor);
         let from_mass = spread_bounds(n, total_lo, f64::INFINITY, state.other).lo;
         let sum_floor = from_intervals.max(from_mass);
-        let pi = match (self.eps > 0.0, sum_floor > 0.0) {
-            (false, _) => 0.0,
-            (true, true) => ln_1p_up(up(self.eps / sum_floor)),
-            (true, false) => f64::INFINITY,
-        };
+        let pi = epsilon_step_distance(self.eps, sum_floor, state.other);
         let tau = tau_up(up(self.delta0 + up(4.0 * self.drift)));
         self.step(index);
         let perturbation = up(pi + two_eta);
@@ -578,6 +575,30 @@ impl Run {
             floor: mul_down(ratio, exp_down(-eta)),
         }
     }
+}
+
+/// π: bound on the Hilbert distance d_H(θ, 1) of DeepSeek's extra factors θ_i = s_i/(s_i + ε)
+/// (dividing by sum + ε instead of the sum), for sums s with min s ≥ `floor` and
+/// max s / min s ≤ e^d: θ is increasing in s, so θ_max/θ_min ≤ ρ(s + ε)/(ρs + ε) with ρ = e^d
+/// and s = min s; that is increasing in ρ and decreasing in s, hence evaluated at the bounds.
+/// It never exceeds min(d, ln(1 + ε/floor)). Zero without ε.
+fn epsilon_step_distance(eps: f64, floor: f64, d: f64) -> f64 {
+    if eps == 0.0 {
+        return 0.0;
+    }
+    if floor <= 0.0 {
+        return d;
+    }
+    let crude = ln_1p_up(up(eps / floor));
+    let rho = exp_up(d);
+    if !rho.is_finite() {
+        return crude;
+    }
+    let numerator = mul_up(rho, up(floor + eps));
+    let denominator = down(mul_down(rho, floor) + eps);
+    up(ln_up(numerator) - ln_down(denominator))
+        .min(crude)
+        .min(d)
 }
 
 /// Row and column sums from entry intervals, the exact side's known range [row_lo, row_hi]
