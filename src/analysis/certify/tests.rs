@@ -62,6 +62,66 @@ fn model_h(logits: &[f64], n: usize, map: HresMap) -> Vec<f64> {
     }
 }
 
+/// The precision in which sampled logits become H: f64 ([`model_h`]) or f32
+/// ([`model_h_f32`], for logits that are f32 values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Precision {
+    F64,
+    F32,
+}
+
+impl Precision {
+    fn h(self, logits: &[f64], n: usize, map: HresMap) -> Vec<f64> {
+        match self {
+            Precision::F64 => model_h(logits, n, map),
+            Precision::F32 => model_h_f32(logits, n, map),
+        }
+    }
+}
+
+/// H for one logit matrix computed in f32 as the reference models do (the logits must be f32
+/// values): exp(L − max L), then each normalisation divides by the f32 sum (+ ε).
+fn model_h_f32(logits: &[f64], n: usize, map: HresMap) -> Vec<f64> {
+    let mut h: Vec<f32> = logits.iter().map(|&x| x as f32).collect();
+    debug_assert!(h.iter().zip(logits).all(|(&a, &b)| f64::from(a) == b));
+    let divide = |h: &mut [f32], rows: bool, eps: f32| {
+        for a in 0..n {
+            let at = |b: usize| if rows { a * n + b } else { b * n + a };
+            let sum: f32 = (0..n).map(|b| h[at(b)]).sum();
+            (0..n).for_each(|b| h[at(b)] /= sum + eps);
+        }
+    };
+    match map {
+        HresMap::Identity => {}
+        HresMap::Sinkhorn { order, iterations } => {
+            let max = h.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            h.iter_mut().for_each(|x| *x = (*x - max).exp());
+            let rows_first = order == SinkhornOrder::RowsThenColumns;
+            for _ in 0..iterations {
+                divide(&mut h, rows_first, 0.0);
+                divide(&mut h, !rows_first, 0.0);
+            }
+        }
+        HresMap::DeepseekSinkhorn { iterations, eps } => {
+            let eps = eps as f32;
+            for j in 0..n {
+                let max = (0..n)
+                    .map(|i| h[i * n + j])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                (0..n).for_each(|i| h[i * n + j] = (h[i * n + j] - max).exp());
+                let sum: f32 = (0..n).map(|i| h[i * n + j]).sum();
+                (0..n).for_each(|i| h[i * n + j] = h[i * n + j] / sum + eps);
+            }
+            divide(&mut h, true, eps);
+            for _ in 1..iterations {
+                divide(&mut h, false, eps);
+                divide(&mut h, true, eps);
+            }
+        }
+    }
+    h.into_iter().map(f64::from).collect()
+}
+
 /// (value, log10) of both gains of a scaled matrix.
 fn gains(p: &ScaledMatrix) -> [(f64, f64); 2] {
     let n = p.n();
@@ -84,9 +144,14 @@ fn within(bound: &Bound, (value, log10): (f64, f64)) -> bool {
 
 /// Checks every composite of the H computed from `logits` (one matrix per layer) against the
 /// certificate; returns the first violation.
-fn check(certificate: &Certificate, logits: &[Vec<f64>], map: HresMap) -> Result<(), String> {
+fn check(
+    certificate: &Certificate,
+    logits: &[Vec<f64>],
+    map: HresMap,
+    compute: Precision,
+) -> Result<(), String> {
     let n = certificate.streams;
-    let hs: Vec<Vec<f64>> = logits.iter().map(|l| model_h(l, n, map)).collect();
+    let hs: Vec<Vec<f64>> = logits.iter().map(|l| compute.h(l, n, map)).collect();
     let slices: Vec<&[f64]> = hs.iter().map(Vec::as_slice).collect();
     let prefix = prefix_composites(&slices, n);
     let suffix = suffix_composites(&slices, n);
@@ -133,7 +198,18 @@ fn well_formed(certificate: &Certificate) -> Result<(), String> {
 
 /// The whole-model gain (log10) in one direction for a choice of logits.
 fn whole_model_log10(logits: &[Vec<f64>], n: usize, map: HresMap, direction: usize) -> f64 {
-    let hs: Vec<Vec<f64>> = logits.iter().map(|l| model_h(l, n, map)).collect();
+    whole_model_log10_with(logits, n, map, direction, Precision::F64)
+}
+
+/// [`whole_model_log10`] with H computed by `compute`.
+fn whole_model_log10_with(
+    logits: &[Vec<f64>],
+    n: usize,
+    map: HresMap,
+    direction: usize,
+    compute: Precision,
+) -> f64 {
+    let hs: Vec<Vec<f64>> = logits.iter().map(|l| compute.h(l, n, map)).collect();
     let slices: Vec<&[f64]> = hs.iter().map(Vec::as_slice).collect();
     let whole = prefix_composites(&slices, n).pop().expect("layers");
     gains(&whole)[direction].1
@@ -142,6 +218,18 @@ fn whole_model_log10(logits: &[Vec<f64>], n: usize, map: HresMap, direction: usi
 /// Coordinate ascent on the whole-model gain within the boxes: each entry tries its lower
 /// end, upper end and midpoint, keeping the best, for `sweeps` passes.
 fn ascend(boxes: &[LogitBox], map: HresMap, direction: usize, sweeps: usize) -> Vec<Vec<f64>> {
+    ascend_with(boxes, map, direction, sweeps, Precision::F64)
+}
+
+/// [`ascend`] with H computed by `compute`; the midpoints are rounded to f32 values inside the
+/// box when `compute` is f32 (the bounds are f32 values there).
+fn ascend_with(
+    boxes: &[LogitBox],
+    map: HresMap,
+    direction: usize,
+    sweeps: usize,
+    compute: Precision,
+) -> Vec<Vec<f64>> {
     let n = boxes[0].n();
     let mut logits: Vec<Vec<f64>> = boxes
         .iter()
@@ -149,11 +237,11 @@ fn ascend(boxes: &[LogitBox], map: HresMap, direction: usize, sweeps: usize) -> 
             b.lower()
                 .iter()
                 .zip(b.upper())
-                .map(|(l, h)| l + 0.5 * (h - l))
+                .map(|(&l, &h)| f32_inside(l + 0.5 * (h - l), l, h))
                 .collect()
         })
         .collect();
-    let mut best = whole_model_log10(&logits, n, map, direction);
+    let mut best = whole_model_log10_with(&logits, n, map, direction, compute);
     for _ in 0..sweeps {
         for (layer, b) in boxes.iter().enumerate() {
             for k in 0..n * n {
@@ -163,9 +251,9 @@ fn ascend(boxes: &[LogitBox], map: HresMap, direction: usize, sweeps: usize) -> 
                 }
                 let original = logits[layer][k];
                 let mut keep = original;
-                for candidate in [lo, hi, lo + 0.5 * (hi - lo)] {
+                for candidate in [lo, hi, f32_inside(lo + 0.5 * (hi - lo), lo, hi)] {
                     logits[layer][k] = candidate;
-                    let value = whole_model_log10(&logits, n, map, direction);
+                    let value = whole_model_log10_with(&logits, n, map, direction, compute);
                     if value > best {
                         best = value;
                         keep = candidate;
@@ -178,9 +266,27 @@ fn ascend(boxes: &[LogitBox], map: HresMap, direction: usize, sweeps: usize) -> 
     logits
 }
 
+/// x rounded to the nearest f32 value, moved into [lo, hi] (whose ends are f32 values when
+/// the model computes in f32; in f64 tests the rounded value stays inside the box too).
+fn f32_inside(x: f64, lo: f64, hi: f64) -> f64 {
+    f64::from(x as f32).clamp(lo, hi)
+}
+
 /// Samples of logits in the boxes: centre, both extreme corners, random corners, uniform
 /// points, and the coordinate-ascent maximisers of both whole-model gains.
 fn samples(boxes: &[LogitBox], map: HresMap, rng: &mut ChaCha8Rng) -> Vec<Vec<Vec<f64>>> {
+    samples_with(boxes, map, rng, Precision::F64)
+}
+
+/// [`samples`] with H computed by `compute` (samples rounded to f32 values for
+/// [`model_h_f32`]).
+fn samples_with(
+    boxes: &[LogitBox],
+    map: HresMap,
+    rng: &mut ChaCha8Rng,
+    compute: Precision,
+) -> Vec<Vec<Vec<f64>>> {
+    let rounding = compute == Precision::F32;
     let pick = |f: &mut dyn FnMut(f64, f64) -> f64| -> Vec<Vec<f64>> {
         boxes
             .iter()
@@ -188,7 +294,10 @@ fn samples(boxes: &[LogitBox], map: HresMap, rng: &mut ChaCha8Rng) -> Vec<Vec<Ve
                 b.lower()
                     .iter()
                     .zip(b.upper())
-                    .map(|(&l, &h)| f(l, h))
+                    .map(|(&l, &h)| {
+                        let x = f(l, h);
+                        if rounding { f32_inside(x, l, h) } else { x }
+                    })
                     .collect()
             })
             .collect()
@@ -202,8 +311,8 @@ fn samples(boxes: &[LogitBox], map: HresMap, rng: &mut ChaCha8Rng) -> Vec<Vec<Ve
         out.push(pick(&mut |l, h| if rng.random::<bool>() { l } else { h }));
         out.push(pick(&mut |l, h| l + rng.random::<f64>() * (h - l)));
     }
-    out.push(ascend(boxes, map, 0, 2));
-    out.push(ascend(boxes, map, 1, 2));
+    out.push(ascend_with(boxes, map, 0, 2, compute));
+    out.push(ascend_with(boxes, map, 1, 2, compute));
     out
 }
 
@@ -316,7 +425,7 @@ proptest! {
         }
         for logits in samples(&boxes, map, &mut rng) {
             for (certificate, methods) in certificates.iter().zip(METHOD_CHOICES) {
-                check(certificate, &logits, map)
+                check(certificate, &logits, map, Precision::F64)
                     .map_err(|e| TestCaseError::fail(format!("{methods:?}: {e}")))?;
             }
         }
@@ -851,5 +960,117 @@ proptest! {
                 inside(enclosure, &h).map_err(|e| TestCaseError::fail(format!("{methods:?}: {e}")))?;
             }
         }
+    }
+}
+
+/// Boxes whose bounds are f32 values (rounded outward), as logits a model computed in f32.
+fn f32_boxes(boxes: Vec<LogitBox>) -> Vec<LogitBox> {
+    let outward = |x: f64, up: bool| {
+        let y = x as f32;
+        let y = match (f64::from(y) < x, f64::from(y) > x, up) {
+            (true, _, true) => y.next_up(),
+            (_, true, false) => y.next_down(),
+            _ => y,
+        };
+        f64::from(y)
+    };
+    boxes
+        .into_iter()
+        .map(|b| {
+            let lower = b.lower().iter().map(|&x| outward(x, false)).collect();
+            let upper = b.upper().iter().map(|&x| outward(x, true)).collect();
+            LogitBox::new(b.n(), lower, upper).unwrap()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// With the f32 allowance, the bound covers matrices computed in f32 (and the f64
+    /// certificate need not: see the lucidrains capture test).
+    #[test]
+    fn the_f32_allowance_covers_matrices_computed_in_f32(
+        n in 2usize..=6,
+        layers in 1usize..=8,
+        map_index in 1usize..MAPS.len(),
+        iterations in 1u32..=20,
+        scale in prop::sample::select(vec![0.1, 1.0, 3.0]),
+        diagonal in prop::sample::select(vec![0.0, 4.0]),
+        width in prop::sample::select(vec![0.0, 1e-5, 1e-2, 0.5]),
+        seed in any::<u64>(),
+    ) {
+        let map = with_iterations(MAPS[map_index], iterations);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let boxes = f32_boxes(random_boxes(n, layers, scale, diagonal, width, &mut rng));
+        let certificate = certify(&boxes, map, Arithmetic::F32).expect("valid input");
+        for logits in samples_with(&boxes, map, &mut rng, Precision::F32) {
+            check(&certificate, &logits, map, Precision::F32).map_err(TestCaseError::fail)?;
+        }
+    }
+}
+
+#[test]
+fn the_deepseek_fixture_matches_the_map_and_is_within_its_certificate() {
+    // tests/data/checkpoints/deepseek_v4.safetensors: 3 blocks × (attention, FFN); the loader
+    // turns each hc_*_base's comb part (mixes = 0) into H = Sinkhorn(comb)ᵀ
+    // (deepseek_v4_expected.npy). In our orientation the logits are combᵀ.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/checkpoints/deepseek_v4.safetensors");
+    let bytes = std::fs::read(path).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let expected = read_npy("tests/data/checkpoints/deepseek_v4_expected.npy");
+    let n = 4;
+    let map = HresMap::DeepseekSinkhorn {
+        iterations: 20,
+        eps: 1e-6,
+    };
+    let mut boxes = Vec::new();
+    let mut hs = Vec::new();
+    for block in 0..3 {
+        for sub in ["attn", "ffn"] {
+            let tensor = tensors
+                .tensor(&format!("layers.{block}.hc_{sub}_base"))
+                .unwrap();
+            let base: Vec<f64> = tensor
+                .data()
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .collect();
+            let comb = &base[2 * n..];
+            let logits: Vec<f64> = (0..n * n).map(|k| comb[(k % n) * n + k / n]).collect();
+            let layer = hs.len();
+            let h: Vec<f64> = expected
+                .slice(ndarray::s![layer, .., ..])
+                .iter()
+                .copied()
+                .collect();
+            let reference = deepseek_reference(&logits, n, 20, 1e-6);
+            let diff = h
+                .iter()
+                .zip(&reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                diff < 1e-12,
+                "layer {}: reference differs by {diff}",
+                layer + 1
+            );
+            boxes.push(point(n, &logits));
+            hs.push(h);
+        }
+    }
+    let c = certify(&boxes, map, Arithmetic::F64).unwrap();
+    let slices: Vec<&[f64]> = hs.iter().map(Vec::as_slice).collect();
+    let prefix = prefix_composites(&slices, n);
+    for (l, h) in hs.iter().enumerate() {
+        let [f, b] = gains(&ScaledMatrix::new(n, h.clone()));
+        let bounds = &c.single[l];
+        // Point boxes: the bound is the gain itself, up to the f64 allowance.
+        assert!(within(&bounds.forward, f) && close(bounds.forward.upper, f.0, 1e-9));
+        assert!(within(&bounds.backward, b) && close(bounds.backward.upper, b.0, 1e-9));
+        let [f, b] = gains(&prefix[l]);
+        assert!(within(&c.prefix[l].forward, f) && close(c.prefix[l].forward.upper, f.0, 1e-9));
+        assert!(within(&c.prefix[l].backward, b) && close(c.prefix[l].backward.upper, b.0, 1e-9));
     }
 }
