@@ -131,6 +131,10 @@ pub(crate) fn transpose<T: Copy>(values: &[T], n: usize) -> Vec<T> {
     (0..n * n).map(|k| values[(k % n) * n + k / n]).collect()
 }
 
+/// Largest n for the mean-value form: its Jacobian has n⁴ entries and costs about n⁶ interval
+/// operations per iteration (n = 4 in every published model).
+const MEAN_VALUE_MAX_STREAMS: usize = 16;
+
 /// An absolute allowance for an underflowed exp in DeepSeek's softmax (+ ε absorbs it).
 const TINY: f64 = 1e-300;
 
@@ -165,6 +169,19 @@ pub(crate) fn enclose(
     rounding: &RoundingModel,
     methods: Methods,
 ) -> Enclosure {
+    if !(rounding.step.is_finite() && rounding.logit_widening.is_finite()) {
+        // The rounding model gives no bound (an astronomically wide box in this crate's log
+        // domain): nothing is certified beyond non-negativity.
+        let diagnostics = SinkhornDiagnostics {
+            cross_ratio_bound: f64::INFINITY,
+            contraction: 1.0,
+            initial_distance: f64::INFINITY,
+            final_distance: f64::INFINITY,
+            max_entry_log_width: f64::INFINITY,
+            structural_only: true,
+        };
+        return structural_enclosure(n, 0.0, f64::INFINITY, rounding, diagnostics);
+    }
     let mut run = Run::start(n, lower, upper, procedure, rounding);
     run.interval_distances = methods.scalings;
     let eta = rounding.step;
@@ -220,7 +237,7 @@ pub(crate) fn enclose(
     } else {
         vec![Interval::new(0.0, f64::INFINITY); n * n]
     };
-    if methods.mean_value {
+    if methods.mean_value && n <= MEAN_VALUE_MAX_STREAMS {
         let mean_value = mean_value_entries(n, lower, upper, procedure, rounding, &run);
         for (e, m) in entries.iter_mut().zip(mean_value) {
             *e = e.intersect(m);

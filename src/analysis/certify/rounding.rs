@@ -253,12 +253,20 @@ impl Scaled {
         exponent: 0,
     };
 
-    /// `x · 2^exponent` for a finite x ≥ 0; the value is an upper bound of the exact
-    /// `x · 2^exponent` (exact unless x is subnormal, then rounded up).
+    /// +∞ (a bound that says nothing).
+    pub const INFINITY: Scaled = Scaled {
+        mantissa: f64::INFINITY,
+        exponent: 0,
+    };
+
+    /// `x · 2^exponent` for x ≥ 0 (exact; +∞ stays +∞).
     pub fn from_parts_up(x: f64, exponent: i64) -> Self {
-        debug_assert!(x >= 0.0 && x.is_finite(), "{x}");
+        debug_assert!(x >= 0.0, "{x}");
         if x == 0.0 {
             return Self::ZERO;
+        }
+        if !x.is_finite() {
+            return Self::INFINITY;
         }
         let shift = binary_exponent(x);
         let mantissa = scale_by_power_of_two(x, -shift);
@@ -280,6 +288,9 @@ impl Scaled {
         if self.mantissa == 0.0 || other.mantissa == 0.0 {
             return Self::ZERO;
         }
+        if self.is_infinite() || other.is_infinite() {
+            return Self::INFINITY;
+        }
         Self::from_parts_up(
             up(self.mantissa * other.mantissa),
             self.exponent + other.exponent,
@@ -288,6 +299,9 @@ impl Scaled {
 
     /// An upper bound of `self + other`.
     pub fn add_up(self, other: Self) -> Self {
+        if self.is_infinite() || other.is_infinite() {
+            return Self::INFINITY;
+        }
         let (big, small) = if self.exponent >= other.exponent {
             (self, other)
         } else {
@@ -306,8 +320,19 @@ impl Scaled {
         Self::from_parts_up(up(big.mantissa + small_scaled), big.exponent)
     }
 
+    /// Whether the bound is +∞.
+    pub fn is_infinite(self) -> bool {
+        self.mantissa.is_infinite()
+    }
+
     /// Whether `self < other` as numbers.
     pub fn less_than(self, other: Self) -> bool {
+        if self.is_infinite() {
+            return false;
+        }
+        if other.is_infinite() {
+            return true;
+        }
         match (self.mantissa == 0.0, other.mantissa == 0.0) {
             (true, true) => false,
             (true, false) => true,
@@ -318,8 +343,8 @@ impl Scaled {
 
     /// The bound as an f64 upper bound: +∞ when it exceeds `f64::MAX`.
     pub fn to_f64_up(self) -> f64 {
-        if self.mantissa == 0.0 {
-            return 0.0;
+        if self.mantissa == 0.0 || self.is_infinite() {
+            return self.mantissa;
         }
         let value = scale_by_power_of_two(self.mantissa, self.exponent);
         if value < f64::MIN_POSITIVE {
@@ -334,6 +359,9 @@ impl Scaled {
     pub fn log10_up(self) -> f64 {
         if self.mantissa == 0.0 {
             return f64::NEG_INFINITY;
+        }
+        if self.is_infinite() {
+            return f64::INFINITY;
         }
         let log2 = up(up(self.mantissa.log2()) + self.exponent as f64);
         let log10 = if log2 >= 0.0 {

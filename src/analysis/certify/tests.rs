@@ -1074,3 +1074,37 @@ fn the_deepseek_fixture_matches_the_map_and_is_within_its_certificate() {
         assert!(within(&c.prefix[l].backward, b) && close(c.prefix[l].backward.upper, b.0, 1e-9));
     }
 }
+
+#[test]
+fn one_stream_and_extreme_boxes_give_numbers_never_nan() {
+    // n = 1: Sinkhorn gives H = [1], DeepSeek a number a few ε below 1, HC the logit itself.
+    let one = vec![LogitBox::new(1, vec![-2.0], vec![3.0]).unwrap(); 3];
+    let c = certify(&one, HresMap::Identity, Arithmetic::Exact).unwrap();
+    assert!(close(c.whole_model().forward.upper, 27.0, 1e-12));
+    for map in MAPS[1..].iter().copied() {
+        let c = certify(&one, map, Arithmetic::F32).unwrap();
+        let whole = model_h(&[3.0], 1, map)[0].powi(3);
+        for b in [c.whole_model().forward, c.whole_model().backward] {
+            assert!(
+                b.upper >= whole && close(b.upper, whole, 1e-4),
+                "{map:?} {b:?}"
+            );
+        }
+    }
+    // Logits at ±1e100: no NaN anywhere, whatever the arithmetic.
+    let extreme = vec![
+        LogitBox::new(2, vec![-1e100; 4], vec![1e100; 4]).unwrap(),
+        LogitBox::point(2, vec![1e100, -1e100, 0.0, 1e100]).unwrap(),
+    ];
+    for map in MAPS {
+        for arithmetic in [Arithmetic::Exact, Arithmetic::F64, Arithmetic::F32] {
+            let c = certify(&extreme, map, arithmetic).unwrap();
+            well_formed(&c).unwrap();
+            let whole = c.whole_model();
+            assert!(
+                whole.forward.upper > 0.0 && whole.backward.upper > 0.0,
+                "{whole:?}"
+            );
+        }
+    }
+}
