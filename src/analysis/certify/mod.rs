@@ -9,11 +9,11 @@
 //!
 //! ```
 //! use mhc_analyze::analysis::certify::{certify, Arithmetic, HresMap, LogitBox};
-//! use mhc_analyze::generate::SinkhornOrder;
+//! use mhc_analyze::generate::SinkhornParams;
 //! // Two layers whose logits lie within ±0.5 of 0: Sinkhorn with 20 iterations, paper order
 //! // (rows exact). Forward gains are ≤ 1 + rounding; backward gains barely above 1.
 //! let layer = LogitBox::new(2, vec![-0.5; 4], vec![0.5; 4]).unwrap();
-//! let map = HresMap::Sinkhorn { order: SinkhornOrder::ColumnsThenRows, iterations: 20 };
+//! let map = HresMap::Sinkhorn(SinkhornParams::default()); // 20 × (columns, then rows)
 //! let certificate = certify(&[layer.clone(), layer], map, Arithmetic::Exact).unwrap();
 //! let whole = certificate.whole_model();
 //! assert!(whole.forward.upper < 1.0 + 1e-12);
@@ -34,8 +34,9 @@ use depth::{NonNegative, OrientedLayer, RawBound, Signed, composite_bounds};
 use enclosure::{Enclosure, Methods, Procedure, RoundingModel, enclose, transpose};
 use rounding::{Interval, gamma_up, ln_1p_down, up};
 
-use crate::generate::SinkhornOrder;
+pub use crate::generate::HresMap;
 use crate::generate::sinkhorn::LOG_DOMAIN_RANGE;
+use crate::generate::{SinkhornOrder, SinkhornParams};
 
 /// Largest |logit bound| accepted: keeps every intermediate of the bound finite.
 pub const MAX_LOGIT_MAGNITUDE: f64 = 1e100;
@@ -85,6 +86,39 @@ impl LogitBox {
         Ok(Self { n, lower, upper })
     }
 
+    /// The box `center ± radius`, entrywise, widened by the rounding of an f64 evaluation with
+    /// dot products of `terms` products: `4·(terms + 2)·ε·(|center| + radius)`, so that an f64
+    /// evaluation of the logits never leaves it (the bound is attained exactly by some inputs,
+    /// where rounding can land either side). The rounding of a model running in float32 is the
+    /// certificate's [`Arithmetic`], not part of the box.
+    pub(crate) fn around(
+        n: usize,
+        center: &[f64],
+        radius: &[f64],
+        terms: usize,
+    ) -> Result<Self, CertifyError> {
+        let relative = 4.0 * (terms + 2) as f64 * f64::EPSILON;
+        let widened: Vec<f64> = center
+            .iter()
+            .zip(radius)
+            .map(|(c, r)| r + relative * (c.abs() + r))
+            .collect();
+        Self::new(
+            n,
+            center.iter().zip(&widened).map(|(c, r)| c - r).collect(),
+            center.iter().zip(&widened).map(|(c, r)| c + r).collect(),
+        )
+    }
+
+    /// Whether `logits` (row-major n×n) lie in the box.
+    pub fn contains(&self, logits: &[f64]) -> bool {
+        logits.len() == self.n * self.n
+            && logits
+                .iter()
+                .zip(self.lower.iter().zip(&self.upper))
+                .all(|(v, (lo, hi))| lo <= v && v <= hi)
+    }
+
     /// The zero-width box holding only `values`.
     pub fn point(n: usize, values: Vec<f64>) -> Result<Self, CertifyError> {
         Self::new(n, values.clone(), values)
@@ -127,31 +161,6 @@ impl LogitBox {
             transpose(&self.upper, self.n),
         )
     }
-}
-
-/// How a layer's logits become its H (our orientation).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum HresMap {
-    /// H = logits (unconstrained HC; entries may be negative).
-    Identity,
-    /// H = Sinkhorn(exp(logits)), `iterations` full iterations in the given order (the side
-    /// normalised last is exact), as [`crate::generate::sinkhorn_in_place`] computes it.
-    Sinkhorn {
-        /// Which marginal each iteration normalises first.
-        order: SinkhornOrder,
-        /// Full iterations (each one column and one row step), at least 1.
-        iterations: u32,
-    },
-    /// DeepSeek-V4 in our orientation: softmax over each column of H, + ε to every entry, each
-    /// row divided by (its sum + ε), then (iterations − 1) × (columns, rows) each divided by
-    /// (sum + ε). Row sums end exact up to ε.
-    DeepseekSinkhorn {
-        /// Number of (column, row) pairs counting the softmax as the first column step, ≥ 1.
-        iterations: u32,
-        /// ε ≥ 0 (1e-6 in DeepSeek-V4).
-        eps: f64,
-    },
 }
 
 /// The arithmetic the model used to compute each H from its logits (docs §6): the
@@ -434,7 +443,8 @@ pub(crate) fn certify_with(
     }
     match map {
         HresMap::Identity => {}
-        HresMap::Sinkhorn { iterations, .. } | HresMap::DeepseekSinkhorn { iterations, .. }
+        HresMap::Sinkhorn(SinkhornParams { iterations, .. })
+        | HresMap::DeepseekSinkhorn { iterations, .. }
             if iterations == 0 =>
         {
             return Err(CertifyError::NoIterations);
@@ -477,10 +487,10 @@ pub(crate) fn certify_with(
             assumptions.push(Assumption::ModelRounding(arithmetic));
             let rows_exact = !matches!(
                 map,
-                HresMap::Sinkhorn {
+                HresMap::Sinkhorn(SinkhornParams {
                     order: SinkhornOrder::RowsThenColumns,
                     ..
-                }
+                })
             );
             let enclosures: Vec<Enclosure> = boxes
                 .iter()
@@ -562,7 +572,7 @@ fn layer_enclosure(
 ) -> Enclosure {
     let n = b.n;
     let (procedure, transpose_box) = match map {
-        HresMap::Sinkhorn { order, iterations } => (
+        HresMap::Sinkhorn(SinkhornParams { order, iterations }) => (
             Procedure::Exp { iterations },
             order == SinkhornOrder::RowsThenColumns,
         ),

@@ -7,59 +7,15 @@ use rand_chacha::ChaCha8Rng;
 use super::enclosure::Methods;
 use super::*;
 use crate::compose::{ScaledMatrix, prefix_composites, suffix_composites};
-use crate::generate::{SinkhornParams, sinkhorn_in_place};
+use crate::generate::SinkhornParams;
 use crate::metrics::{amax_backward, amax_forward};
 
-/// Test-only DeepSeek-V4 reference in our orientation (H = combᵀ of the loader's procedure):
-/// softmax over each column + ε, rows ÷ (sum + ε), then (iterations − 1) × (columns, rows).
-fn deepseek_reference(logits: &[f64], n: usize, iterations: u32, eps: f64) -> Vec<f64> {
-    let mut h = logits.to_vec();
-    for j in 0..n {
-        let max = (0..n)
-            .map(|i| h[i * n + j])
-            .fold(f64::NEG_INFINITY, f64::max);
-        let mut sum = 0.0;
-        for i in 0..n {
-            h[i * n + j] = (h[i * n + j] - max).exp();
-            sum += h[i * n + j];
-        }
-        for i in 0..n {
-            h[i * n + j] = h[i * n + j] / sum + eps;
-        }
-    }
-    let rows = |h: &mut [f64]| {
-        for row in h.chunks_exact_mut(n) {
-            let sum: f64 = row.iter().sum();
-            row.iter_mut().for_each(|v| *v /= sum + eps);
-        }
-    };
-    let columns = |h: &mut [f64]| {
-        for j in 0..n {
-            let sum: f64 = (0..n).map(|i| h[i * n + j]).sum();
-            (0..n).for_each(|i| h[i * n + j] /= sum + eps);
-        }
-    };
-    rows(&mut h);
-    for _ in 1..iterations {
-        columns(&mut h);
-        rows(&mut h);
-    }
-    h
-}
-
-/// H for one logit matrix, computed as the model would (in f64).
+/// H for one logit matrix, computed in f64 by the crate's own map (the one the probe and the
+/// per-token model use).
 fn model_h(logits: &[f64], n: usize, map: HresMap) -> Vec<f64> {
-    match map {
-        HresMap::Identity => logits.to_vec(),
-        HresMap::Sinkhorn { order, iterations } => {
-            let mut m = logits.to_vec();
-            sinkhorn_in_place(&mut m, n, &SinkhornParams { iterations, order });
-            m
-        }
-        HresMap::DeepseekSinkhorn { iterations, eps } => {
-            deepseek_reference(logits, n, iterations, eps)
-        }
-    }
+    let mut h = logits.to_vec();
+    map.apply(&mut h, n);
+    h
 }
 
 /// The precision in which sampled logits become H: f64 ([`model_h`]) or f32
@@ -93,7 +49,7 @@ fn model_h_f32(logits: &[f64], n: usize, map: HresMap) -> Vec<f64> {
     };
     match map {
         HresMap::Identity => {}
-        HresMap::Sinkhorn { order, iterations } => {
+        HresMap::Sinkhorn(SinkhornParams { order, iterations }) => {
             let max = h.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             h.iter_mut().for_each(|x| *x = (*x - max).exp());
             let rows_first = order == SinkhornOrder::RowsThenColumns;
@@ -365,14 +321,14 @@ const METHOD_CHOICES: [Methods; 4] = [
 /// The maps under test; the last one exaggerates ε so that its terms are visible.
 const MAPS: [HresMap; 6] = [
     HresMap::Identity,
-    HresMap::Sinkhorn {
+    HresMap::Sinkhorn(SinkhornParams {
         order: SinkhornOrder::ColumnsThenRows,
         iterations: 20,
-    },
-    HresMap::Sinkhorn {
+    }),
+    HresMap::Sinkhorn(SinkhornParams {
         order: SinkhornOrder::RowsThenColumns,
         iterations: 20,
-    },
+    }),
     HresMap::DeepseekSinkhorn {
         iterations: 20,
         eps: 1e-6,
@@ -391,7 +347,9 @@ const MAPS: [HresMap; 6] = [
 fn with_iterations(map: HresMap, iterations: u32) -> HresMap {
     match map {
         HresMap::Identity => HresMap::Identity,
-        HresMap::Sinkhorn { order, .. } => HresMap::Sinkhorn { order, iterations },
+        HresMap::Sinkhorn(SinkhornParams { order, .. }) => {
+            HresMap::Sinkhorn(SinkhornParams { order, iterations })
+        }
         HresMap::DeepseekSinkhorn { eps, .. } => HresMap::DeepseekSinkhorn { iterations, eps },
     }
 }
@@ -513,10 +471,10 @@ fn the_exact_side_bound_is_one_up_to_rounding() {
         (SinkhornOrder::ColumnsThenRows, Direction::Forward),
     ] {
         let boxes = random_boxes(4, 8, 3.0, 2.0, 1.0, &mut rng);
-        let map = HresMap::Sinkhorn {
+        let map = HresMap::Sinkhorn(SinkhornParams {
             order,
             iterations: 20,
-        };
+        });
         for (arithmetic, slack) in [(Arithmetic::Exact, 1e-13), (Arithmetic::F64, 1e-13)] {
             let c = certify(&boxes, map, arithmetic).unwrap();
             for bounds in c.single.iter().chain(&c.prefix).chain(&c.suffix) {
@@ -574,10 +532,10 @@ fn wide_boxes_leave_only_the_structural_cap() {
         let c = certify(&boxes, map, Arithmetic::F32).unwrap();
         let whole = c.whole_model();
         let inexact = match map {
-            HresMap::Sinkhorn {
+            HresMap::Sinkhorn(SinkhornParams {
                 order: SinkhornOrder::RowsThenColumns,
                 ..
-            } => whole.forward,
+            }) => whole.forward,
             _ => whole.backward,
         };
         assert_eq!(
@@ -616,10 +574,10 @@ fn worked_example_of_the_docs() {
     assert!(spread.hi >= hilbert && close(spread.hi, hilbert, 1e-14));
     assert!((d1 - 0.470_615).abs() < 1e-6 && (hilbert - 1.057_567).abs() < 1e-6);
     assert!((column_max - 1.056_399).abs() < 1e-6, "{column_max}");
-    let map = HresMap::Sinkhorn {
+    let map = HresMap::Sinkhorn(SinkhornParams {
         order: SinkhornOrder::ColumnsThenRows,
         iterations: 1,
-    };
+    });
     // The point box: the enclosure is exact to rounding.
     let c = certify(&[point(2, &[1.0, 0.0, 0.0, 0.0])], map, Arithmetic::Exact).unwrap();
     let b = c.single[0].backward.upper;
@@ -717,10 +675,10 @@ fn the_lucidrains_capture_is_within_its_certificate() {
             LogitBox::new(n, lower, upper).unwrap()
         })
         .collect();
-    let map = HresMap::Sinkhorn {
+    let map = HresMap::Sinkhorn(SinkhornParams {
         order: SinkhornOrder::RowsThenColumns,
         iterations: 20,
-    };
+    });
     let c = certify(&boxes, map, Arithmetic::F32).unwrap();
     let mut largest = [0.0f64; 2];
     for t in 0..tokens {
@@ -815,10 +773,10 @@ fn bad_input_gives_one_line_errors() {
         "logit box of layer 2: 3 streams, expected 2 as in layer 1"
     );
     let one = [point(2, &[0.0; 4])];
-    let zero = HresMap::Sinkhorn {
+    let zero = HresMap::Sinkhorn(SinkhornParams {
         order: SinkhornOrder::ColumnsThenRows,
         iterations: 0,
-    };
+    });
     assert_eq!(
         certify(&one, zero, Arithmetic::Exact).unwrap_err(),
         CertifyError::NoIterations
@@ -1045,7 +1003,7 @@ fn the_deepseek_fixture_matches_the_map_and_is_within_its_certificate() {
                 .iter()
                 .copied()
                 .collect();
-            let reference = deepseek_reference(&logits, n, 20, 1e-6);
+            let reference = model_h(&logits, n, map);
             let diff = h
                 .iter()
                 .zip(&reference)
