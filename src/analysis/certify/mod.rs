@@ -404,6 +404,58 @@ pub enum CertifyError {
     /// A bad ε.
     #[error("DeepSeek Sinkhorn map: eps must be a finite number ≥ 0, got {0}")]
     BadEps(f64),
+    /// A layer whose H_res averages several proposals (lucidrains mHC with
+    /// `num_dynamic_alpha_proposals > 1`): the certificate covers one map per layer.
+    #[error(
+        "layer {layer} averages {proposals} dynamic-alpha proposals; the certificate covers one proposal per layer"
+    )]
+    Proposals {
+        /// 1-based layer.
+        layer: usize,
+        /// Proposals of that layer.
+        proposals: usize,
+    },
+    /// Layers whose logits become H_res by different maps.
+    #[error(
+        "layer {layer} maps its logits differently from layer 1; the certificate needs one map for every layer"
+    )]
+    MixedMaps {
+        /// 1-based layer.
+        layer: usize,
+    },
+}
+
+impl CertifyError {
+    /// The same error, naming 1-based `layer` where it did not know it yet.
+    pub fn at_layer(self, layer: usize) -> Self {
+        match self {
+            Self::BadValue {
+                layer: 0,
+                row,
+                col,
+                value,
+            } => Self::BadValue {
+                layer,
+                row,
+                col,
+                value,
+            },
+            Self::Inverted {
+                layer: 0,
+                row,
+                col,
+                lower,
+                upper,
+            } => Self::Inverted {
+                layer,
+                row,
+                col,
+                lower,
+                upper,
+            },
+            other => other,
+        }
+    }
 }
 
 fn layer_text(layer: usize) -> String {
