@@ -9,7 +9,7 @@ use std::fmt::Write;
 use serde_json::{Map, Value, json};
 
 use super::json::{number, quantiles_text, summary_object};
-use super::table::format_significant;
+use super::table::{count_of, format_significant};
 use crate::analysis::audit::{AuditConfig, AuditResult};
 use crate::analysis::certified::{
     CertifiedAudit, CertifiedVerdict, CompositeInterval, GainInterval,
@@ -67,13 +67,12 @@ fn header_lines(subject: AuditSubject<'_>, result: &AuditResult) -> (String, Str
     (
         format!("mhc-analyze audit: {}", subject.source),
         format!(
-            "layout {} ({}); {} layers, {} streams, {} token{} ({}), stored as {}{exact}",
+            "layout {} ({}); {}, {}, {} ({}), stored as {}{exact}",
             provenance.layout.name(),
             provenance.reason,
-            results.layers(),
-            streams(result),
-            tokens,
-            if tokens == 1 { "" } else { "s" },
+            count_of(results.layers() as u64, "layer"),
+            count_of(streams(result) as u64, "stream"),
+            count_of(tokens, "token"),
             provenance.origin.describe(),
             provenance.source_dtype
         ),
@@ -211,11 +210,27 @@ pub fn audit_table(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     for chunk in per_layer.chunks(6) {
         let _ = writeln!(out, " {}", chunk.join(" ").trim_end());
     }
-    let _ = writeln!(out, "\nverdict: {}", result.verdict.name());
+    let _ = writeln!(
+        out,
+        "\nverdict: {}{}",
+        result.verdict.name(),
+        forced_text(subject.provenance)
+    );
     for check in &result.checks {
         let _ = writeln!(out, "  - {}", check.describe());
     }
     out
+}
+
+/// What the verdict rests on when the layout was forced against the file's evidence.
+fn forced_text(provenance: &Provenance) -> String {
+    match &provenance.ignored_evidence {
+        Some(evidence) => format!(
+            " (layout {} forced against the file's evidence with --ignore-evidence: {evidence})",
+            provenance.layout.name()
+        ),
+        None => String::new(),
+    }
 }
 
 /// `H_12⋯H_1`, or `H_1` for one layer.
@@ -233,9 +248,10 @@ pub fn audit_markdown(subject: AuditSubject<'_>, result: &AuditResult) -> String
     let results = result.results();
     let _ = writeln!(
         out,
-        "### mhc-analyze audit: `{}` — **{}**\n",
+        "### mhc-analyze audit: `{}` — **{}**{}\n",
         subject.source,
-        result.verdict.name()
+        result.verdict.name(),
+        forced_text(subject.provenance)
     );
     let (_, details) = header_lines(subject, result);
     let _ = writeln!(out, "{details}.\n");
@@ -358,6 +374,7 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
         })).collect::<Vec<_>>(),
         "worst_layers_ranked_by": WORST_LAYERS_RANKING,
         "verdict": result.verdict.name(),
+        "ignored_evidence": provenance.ignored_evidence,
         "reasons": result.checks.iter().map(|c| c.describe()).collect::<Vec<_>>(),
         "checks": result.checks.iter().map(|c| json!({
             "quantity": c.quantity, "value": number(c.value), "limit": number(c.limit), "passed": c.passed,

@@ -64,6 +64,8 @@ pub struct Provenance {
     pub origin: TokenOrigin,
     /// The capture companion's metadata, for a capture it wrote.
     pub capture: Option<CaptureMetadata>,
+    /// The file's evidence for another layout, overruled with `--ignore-evidence`.
+    pub ignored_evidence: Option<String>,
 }
 
 impl Provenance {
@@ -82,6 +84,7 @@ impl Provenance {
                 TokenOrigin::StaticParameters
             },
             capture: None,
+            ignored_evidence: loaded.ignored_evidence.clone(),
         }
     }
 }
@@ -167,6 +170,7 @@ pub fn open_audit_input(path: &Path, options: &LoadOptions) -> Result<AuditInput
         notes,
         origin: TokenOrigin::Stored,
         capture,
+        ignored_evidence: None,
     };
     Ok(AuditInput {
         tokens: Box::new(stack),
@@ -204,6 +208,7 @@ pub fn open_probe_input(
         notes,
         origin: TokenOrigin::Probe,
         capture: None,
+        ignored_evidence: model.ignored_evidence().map(str::to_string),
     };
     Ok(AuditInput {
         tokens: Box::new(stack),
