@@ -134,7 +134,7 @@ fn a_growing_hc_model_is_unstable() {
 
 #[test]
 fn forcing_the_wrong_orientation_changes_the_composite() {
-    // A non-symmetric HC model read transposed is a different product (primer §3).
+    // A non-symmetric HC model read transposed is a different product (docs/theory.md §1.1).
     let file = data("checkpoints/lucidrains_hc_24.safetensors");
     let json = |extra: &[&str]| -> serde_json::Value {
         let output = audit()

@@ -11,7 +11,7 @@
 //!
 //! [`birkhoff_projection`] maximises g by a semismooth Newton method:
 //!
-//! - **Start** at the multipliers of the affine projection P_A(M) (primer §2.5). When P_A(M) ≥ 0
+//! - **Start** at the multipliers of the affine projection P_A(M) (docs/theory.md §2.4). When P_A(M) ≥ 0
 //!   (every mHC matrix in practice) that is already the optimum and no Newton step is taken.
 //! - **Direction**: the generalised Hessian is the signless Laplacian of the bipartite graph of
 //!   the positive entries. Each connected component that has as many rows as columns is grounded
@@ -31,7 +31,7 @@
 //! at rounding level, `64·n·ε·max(1, max|M|)`; up to two more steps polish towards
 //! `4·n·ε·max(1, max|M|)` and the best iterate is returned. Should Newton fail to get there in
 //! [`MAX_NEWTON_ITERATIONS`], [`dykstra_projection`] (alternating projections with Dykstra's
-//! correction, primer §2.5) takes over; the result says which method answered.
+//! correction, docs/theory.md §2.4) takes over; the result says which method answered.
 //!
 //! The solver is written once. The two steps that touch every entry (the primal point with its
 //! gradient, and the line search; module `rows`) hold each row of M in lanes of `crate::lanes`:
@@ -665,7 +665,7 @@ fn frobenius_distance(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Dykstra's alternating projections between the affine set A = {X1 = 1, Xᵀ1 = 1} and the
-/// orthant K = {X ≥ 0} (primer §2.5), stopped when ‖X − Y‖_F and X's marginal errors are both
+/// orthant K = {X ≥ 0} (docs/theory.md §2.4), stopped when ‖X − Y‖_F and X's marginal errors are both
 /// below `tolerance` or after `max_iterations`. Slow (linear convergence) but simple: the
 /// independent cross-check of [`birkhoff_projection`] and its fallback.
 pub fn dykstra_projection(
@@ -851,7 +851,7 @@ mod tests {
         assert_kkt(&m, 4, &newton);
         let dykstra = dykstra_projection(&m, 4, 1e-13, 5_000_000);
         assert!((newton.distance - dykstra.distance).abs() < 1e-9 * newton.distance);
-        // The primer's table: 16.69 for HC H1 (two significant digits of printed input).
+        // docs/theory.md §5.2: 16.69 for HC H1 (two significant digits of printed input).
         assert!(
             (newton.distance - 16.69).abs() < 0.01,
             "{}",

@@ -17,7 +17,7 @@ Versions used for the committed files: Python 3.11.7, numpy 2.4.6, quadprog 0.1.
 installed by the setup line but not imported here). The output is deterministic for a given numpy build;
 another BLAS/LAPACK may change the last bits of SVD results, so tests must compare with tolerances.
 
-Conventions (the project's mhc-primer.md, §2–3): x_{l+1} = H_l x_l, rows = output streams, layers 1-based,
+Conventions (docs/theory.md §1): x_{l+1} = H_l x_l, rows = output streams, layers 1-based,
 prefix(l) = H_l ⋯ H_1, suffix(l) = H_L ⋯ H_l, prefix(L) = suffix(1) is the whole-model composite.
 HC's H_res = the logits themselves. mHC's H_res = Sinkhorn(logits) as in the paper: M = exp(logits − max)
 (one global max per matrix), then 20 iterations, each normalising every column to sum 1, THEN every row.
@@ -37,7 +37,7 @@ The answer is then polished and verified: the active set reported by quadprog fi
 the multipliers (u, v) are corrected (least squares, smallest change) so that M_ij − u_i − v_j sums to 1 over
 S in every row and column, X* = max(0, M − u1ᵀ − 1vᵀ) with zeros off S, and the KKT conditions are asserted:
 X* ≥ 0, marginals exact to 1e-9, M_ij − u_i − v_j = X*_ij on S and ≤ 0 off S (to 1e-12 × scale, where
-scale = max(1, max|M|)). Every Birkhoff case is also checked against Dykstra (primer §2.5, run until it is
+scale = max(1, max|M|)). Every Birkhoff case is also checked against Dykstra (docs/theory.md §2.4, run until it is
 within 1e-9 of X*, at most 200,000 iterations) and the 14 closed-form cases against their formulas.
 
 Files written (tests/data/reference/ unless noted):
@@ -231,7 +231,7 @@ def check_kkt(m: np.ndarray, x: np.ndarray, u: np.ndarray, v: np.ndarray) -> dic
 
 
 def dykstra_iterations(m: np.ndarray, target: np.ndarray, cap: int = 200_000, every: int = 10):
-    """Primer §2.5: Dykstra between A = {X1 = 1, Xᵀ1 = 1} and the orthant, batched over m [B, n, n].
+    """docs/theory.md §2.4: Dykstra between A = {X1 = 1, Xᵀ1 = 1} and the orthant, batched over m [B, n, n].
 
     Runs until each iterate X is within 1e-9 (max entry) of the exact projection `target`, at most `cap`
     iterations. Returns (iterations needed, None where not reached; Dykstra's distance at that point)."""
@@ -463,7 +463,7 @@ def birkhoff_json(cases: list[dict]) -> str:
         "description": "Exact Euclidean projections onto the Birkhoff polytope (doubly stochastic matrices). "
                        "distance = min ‖X − M‖_F over X ≥ 0, X1 = 1, Xᵀ1 = 1; projection = the minimiser X* "
                        "(row-major). X* = max(0, M − u1ᵀ − 1vᵀ) with dual_u, dual_v (gauge Σu = Σv). "
-                       "dykstra_iterations: iterations (multiple of 10) after which Dykstra (primer §2.5, "
+                       "dykstra_iterations: iterations (multiple of 10) after which Dykstra (docs/theory.md §2.4, "
                        "from X = M, Q = 0) is within 1e-9 of X* in every entry: a cross-check and a hint of "
                        "how hard the case is for an iterative solver. Inputs are rounded to 6 significant "
                        "digits except Sinkhorn outputs and the HC whole-model product. Tiny distances "
@@ -594,7 +594,7 @@ def figure8_json() -> str:
         "source": "DeepSeek-AI, mHC: Manifold-Constrained Hyper-Connections, arXiv 2512.24880 v2 (5 Jan 2026), "
                   "Figure 8: token-averaged H_res of the 27B model, single layers and composites",
         "transcription": "entries as printed (two decimals; one decimal for the HC composites Pi_31_60 and "
-                         "Pi_1_60), taken from the project primer's transcription (mhc-primer.md §4.2). "
+                         "Pi_1_60), transcribed from the paper's Figure 8 and tabulated in docs/theory.md §5.2. "
                          "printed_row_labels / printed_col_labels are the paper's axis labels: signed row sums "
                          "(forward gain) and column sums (backward gain), computed by the paper before rounding, "
                          "so sums of the printed entries may differ by up to n×0.005 (n×0.05 for one-decimal "
