@@ -57,10 +57,7 @@ fn header_lines(subject: AuditSubject<'_>, result: &AuditResult) -> (String, Str
     let provenance = subject.provenance;
     let results = result.results();
     let exact = match provenance.exact_side {
-        Some(side) => format!(
-            "; {} sums exact by construction",
-            side.trim_end_matches('s')
-        ),
+        Some(side) => format!("; {} sums exact by construction", side.singular()),
         None => String::new(),
     };
     let tokens = results.draws();

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::capture::{CaptureMetadata, read_capture_metadata};
 use super::dynamic::{DynamicModel, DynamicOptions};
-use super::layouts::{Layout, LoadOptions, LoadedHres, describe, load_hres_from, resolve_stack};
+use super::layouts::{
+    ExactSide, Layout, LoadOptions, LoadedHres, describe, load_hres_from, resolve_stack,
+};
 use super::stream::StackFile;
 use super::{LoadError, open};
 use crate::analysis::TokenSource;
@@ -55,9 +57,9 @@ pub struct Provenance {
     pub tensors: Vec<String>,
     /// The stored dtype(s) of those tensors, e.g. `f32` (several joined with `+`).
     pub source_dtype: String,
-    /// `"rows"` or `"columns"`: the marginal the layout's Sinkhorn leaves exact, in the loaded
-    /// orientation; `None` when no Sinkhorn is involved.
-    pub exact_side: Option<&'static str>,
+    /// The marginal the layout's Sinkhorn leaves exact, in the loaded orientation; `None` when
+    /// no Sinkhorn is involved.
+    pub exact_side: Option<ExactSide>,
     /// Caveats for the report.
     pub notes: Vec<String>,
     /// What the tokens are.
