@@ -996,7 +996,7 @@ fn logit_boxes_hold_for_random_and_adversarial_inputs_and_are_tight() {
         for l in 0..model.layers() {
             let layer = model.layer(l).unwrap();
             let n = layer.streams();
-            let set = layer.logit_set();
+            let set = layer.logit_set().unwrap();
             assert_eq!(set.map, layer.hres_map());
             assert_eq!(set.proposals.len(), layer.proposals());
             let mut logits = vec![0.0; layer.scratch_len()];
@@ -1022,11 +1022,11 @@ fn logit_boxes_hold_for_random_and_adversarial_inputs_and_are_tight() {
                             continue; // the mix spreads the aligned stream over the others
                         }
                         let bound = if sign > 0.0 {
-                            b.upper[entry]
+                            b.upper()[entry]
                         } else {
-                            b.lower[entry]
+                            b.lower()[entry]
                         };
-                        let width = b.upper[entry] - b.lower[entry];
+                        let width = b.upper()[entry] - b.lower()[entry];
                         let gap = (got[entry] - bound).abs();
                         let tolerance = if exact { 1e-12 } else { 1e-9 } * width.max(1.0);
                         assert!(
@@ -1047,7 +1047,7 @@ fn logit_box_radius_follows_tanh_and_the_scale() {
     let DynamicLayer::Lucidrains(layer) = model.layer(0).unwrap() else {
         panic!("lucidrains layer expected");
     };
-    let set = DynamicLayer::Lucidrains(layer.clone()).logit_set();
+    let set = DynamicLayer::Lucidrains(layer.clone()).logit_set().unwrap();
     let b = &set.proposals[0];
     let n = layer.streams;
     // Hand-worked entry [t = 1, s = 2]: static_alpha[2, skip + 1] ± |scale|·tanh(√dim·‖(γ+1)∘fn[:, skip + 1]‖).
@@ -1061,8 +1061,8 @@ fn logit_box_radius_follows_tanh_and_the_scale() {
     let radius = layer.scale.abs() * ((layer.dim as f64).sqrt() * norm).tanh();
     let center = layer.static_alpha[2 * columns + layer.skip + 1];
     // Equal up to the box's rounding allowance (≈ 1e-14 relative).
-    assert!((b.upper[n + 2] - (center + radius)).abs() < 1e-13);
-    assert!((b.lower[n + 2] - (center - radius)).abs() < 1e-13);
+    assert!((b.upper()[n + 2] - (center + radius)).abs() < 1e-13);
+    assert!((b.lower()[n + 2] - (center - radius)).abs() < 1e-13);
     assert!(radius < layer.scale.abs());
     assert_eq!(set.map, HresMap::Identity);
 }
@@ -1227,7 +1227,7 @@ proptest::proptest! {
         let n = layer.streams();
         let mut logits = vec![0.0; layer.scratch_len()];
         layer.logits(&x, &mut logits);
-        for (p, b) in layer.logit_set().proposals.iter().enumerate() {
+        for (p, b) in layer.logit_set().unwrap().proposals.iter().enumerate() {
             proptest::prop_assert!(b.contains(&logits[p * n * n..(p + 1) * n * n]));
         }
         let h = layer.hres(&x);

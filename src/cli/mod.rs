@@ -5,6 +5,7 @@ mod audit;
 mod gain;
 mod progress;
 mod report;
+mod shell;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,10 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Run experiment files into report folders: figures, LaTeX/Markdown tables, CSV, report.md.
     Report(report::ReportArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff), or write every page into a folder with --out.
+    Man(shell::ManArgs),
 }
 
 /// Output format on stdout.
@@ -70,6 +75,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Gain(args) => gain::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Report(args) => report::run(args),
+        Command::Completions(args) => shell::run_completions(args),
+        Command::Man(args) => shell::run_man(args),
     }
 }
 

@@ -77,7 +77,7 @@ pub use lucidrains::LucidrainsDynamic;
 pub use mhc_pytorch::MhcPytorchDynamic;
 
 use super::dynamic::{DynamicLayer, DynamicOptions, HresMap, LayerSite, LogitBox};
-pub(crate) use deepseek::deepseek_sinkhorn;
+use crate::analysis::certify::CertifyError;
 use deepseek::{deepseek_blocks, deepseek_prefixes, load_deepseek};
 use lucidrains::{load_lucidrains, lucidrains_flavour};
 use mhc_pytorch::load_mhc_pytorch;
