@@ -31,6 +31,19 @@ pub enum Error {
         /// What was wrong, and what was expected.
         message: String,
     },
+    /// A model an experiment file names could not be loaded (the file and the model's name in
+    /// the message, the loader's error as the source).
+    #[error("{}: model '{model}': {source}", experiment.display())]
+    Model {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// The model's `name` in that file.
+        model: String,
+        /// Why the model's file could not be read as H_res (boxed: the loader's error is
+        /// large, and every `Result` of the library carries this enum).
+        #[source]
+        source: Box<crate::load::LoadError>,
+    },
     /// A certificate could not be built from a model's parameters.
     #[error("{}: {source}", path.display())]
     Certify {

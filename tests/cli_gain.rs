@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use mhc_analyze::generate::LogitGenerator;
 use predicates::prelude::*;
 
 fn gain() -> assert_cmd::Command {
@@ -293,8 +294,9 @@ fn one_layer_reads_as_one_layer() {
 fn help_names_the_shared_term_of_the_generator() {
     let output = gain().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
-    assert!(help.contains("w·I + S + σ·G"), "{help}");
-    assert!(help.contains("S = s·G_shared"), "{help}");
+    // The one wording of the generator, shared with the reports.
+    assert!(help.contains(LogitGenerator::FORMULA), "{help}");
+    assert!(help.contains(LogitGenerator::SHARED_TERM), "{help}");
 }
 
 #[test]

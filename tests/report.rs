@@ -272,9 +272,7 @@ fn a_small_gain_experiment_end_to_end_is_reproducible_across_threads() {
             .arg(&out)
             .assert()
             .success()
-            .stdout(predicate::str::contains(
-                "HC's whole-model forward Amax gain",
-            ));
+            .stdout(predicate::str::contains("HC's whole-model Amax gain"));
         runs.push(folder_bytes(&out));
     }
     let (a, b) = (&runs[0], &runs[1]);
@@ -454,6 +452,78 @@ fn run_report(text: &str) -> (Experiment, Report) {
     (experiment, report)
 }
 
+/// What a report of an experiment that does not have the paper's shape must not say: the
+/// paper's depth (60 H_res, Π1..60, 30 blocks × 2), its 27B model or its headline values.
+fn assert_no_paper_shape(report: &Report) {
+    let shown = report_text(report);
+    for banned in [
+        "Π1..",
+        "27B",
+        "blocks × 2",
+        "≈ 3000",
+        "≈ 1.6",
+        "paper's depth",
+        "primer",
+    ] {
+        assert!(!shown.contains(banned), "'{banned}' in:\n{shown}");
+    }
+    for token in number_tokens(&shown) {
+        assert!(!["60", "3000"].contains(&token), "{token} in:\n{shown}");
+    }
+}
+
+/// `median 407 (5–95 %: 11.3–9829)`: an interval cell as the prose writes it.
+fn spread_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Interval {
+            centre, low, high, ..
+        } => format!(
+            "median {} (5–95 %: {}–{})",
+            format_significant(*centre, 3),
+            format_significant(*low, 3),
+            format_significant(*high, 3)
+        ),
+        other => panic!("not an interval: {other:?}"),
+    }
+}
+
+/// The value of a number cell.
+fn value(cell: &Cell) -> f64 {
+    match cell {
+        Cell::Number { value, .. } => *value,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+/// The table named `name`.
+fn table<'a>(report: &'a Report, name: &str) -> &'a Table {
+    &report
+        .tables
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .table
+}
+
+/// The column of `table` whose header is `header`.
+fn column(table: &Table, header: &str) -> usize {
+    table
+        .header
+        .iter()
+        .position(|h| h == header)
+        .unwrap_or_else(|| panic!("no column '{header}' in {:?}", table.header))
+}
+
+/// The text after `prefix` in `text` up to the next `end`.
+fn between<'a>(text: &'a str, prefix: &str, end: &str) -> &'a str {
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no '{prefix}' in: {text}"))
+        + prefix.len();
+    let rest = &text[start..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
 /// Issue 17.2: a small, non-default `gain` experiment speaks only of its own parameters and
 /// numbers (no 60 layers, Π1..60 or 27B model), and its sentences quote its tables.
 #[test]
@@ -462,50 +532,77 @@ fn a_small_gain_report_says_only_what_its_own_numbers_say() {
         .replace("layers = 12", "layers = 8")
         .replace("logit_std = 0.3", "logit_std = 0.5");
     let (_, report) = run_report(&text);
-    let shown = report_text(&report);
-    for banned in [
-        "Π1..",
-        "27B",
-        "blocks × 2",
-        "≈ 3000",
-        "≈ 1.6",
-        "paper's depth",
-    ] {
-        assert!(!shown.contains(banned), "'{banned}' in:\n{shown}");
-    }
-    for token in number_tokens(&shown) {
-        assert!(
-            !["60", "30", "3000"].contains(&token),
-            "{token} in:\n{shown}"
-        );
-    }
+    assert_no_paper_shape(&report);
     assert!(
         !report.tables.iter().any(|t| t.name == "table-paper"),
         "no paper comparison at another shape"
     );
-    assert!(shown.contains("8-layer stacks") && shown.contains("I + 0.5·G"));
-    // The headline and the paragraph quote Table 1.
-    let forward = centre(&row(&report, "table-summary", "whole model: amax_forward")[1]);
-    let larger = row(
+    let shown = report_text(&report);
+    assert!(shown.contains("8-layer stacks") && shown.contains("logits I + 0.5·G (master seed 7)"));
+    assert!(
+        !shown.contains("logits logits"),
+        "the generator is described once: {shown}"
+    );
+    // The headline and the paragraph quote Table 1, row by row.
+    let whole_larger = row(
         &report,
         "table-summary",
-        "peak over l: larger of the two composite curves, per seed",
+        "whole model: larger of amax_forward and amax_backward, per seed",
     );
-    let quoted_forward = format!("median {}", format_significant(forward, 3));
     assert!(
-        report.headline.contains(&quoted_forward),
+        report
+            .headline
+            .contains(&format!("has {}", spread_text(&whole_larger[1]))),
         "{}",
         report.headline
     );
-    let quoted_peak = format!(
-        "(the larger of the forward and backward curve's maximum), has median {}",
-        format_significant(centre(&larger[1]), 3)
-    );
+    let paragraph = &report.summary[0];
+    for (label, before) in [
+        ("whole model: amax_forward", "forward Amax gain "),
+        ("whole model: amax_backward", "backward gain "),
+        (
+            "whole model: larger of amax_forward and amax_backward, per seed",
+            "per seed the larger of the two has ",
+        ),
+        (
+            "peak over l: larger of the two composite curves, per seed",
+            "amax_backward(H_L⋯H_l), has ",
+        ),
+        (
+            "peak over l: larger single-layer gain, per seed",
+            "in either direction has ",
+        ),
+    ] {
+        let quoted = format!(
+            "{before}{}",
+            spread_text(&row(&report, "table-summary", label)[1])
+        );
+        assert!(paragraph.contains(&quoted), "'{quoted}' in: {paragraph}");
+    }
+}
+
+/// Issue 17.2 for one seed: no percentiles, no "for every seed", and the value itself quoted.
+#[test]
+fn a_one_seed_gain_report_quotes_its_one_value() {
+    let text = gain_experiment(1, "").replace("layers = 12", "layers = 3");
+    let (_, report) = run_report(&text);
+    assert_no_paper_shape(&report);
+    let shown = report_text(&report);
     assert!(
-        report.summary[0].contains(&quoted_peak),
-        "{}",
-        report.summary[0]
+        !shown.contains("every seed") && !shown.contains("1 seeds"),
+        "{shown}"
     );
+    assert!(report.headline.starts_with("For one 3-layer stack (n = 4)"));
+    let whole = row(
+        &report,
+        "table-summary",
+        "whole model: larger of amax_forward and amax_backward, per seed",
+    );
+    let quoted = format!(
+        "per seed the larger of forward and backward, has {};",
+        format_significant(centre(&whole[1]), 3)
+    );
+    assert!(report.headline.contains(&quoted), "{}", report.headline);
 }
 
 /// Each seed's largest value over layers of `curves`, read from the per-layer values of a run
@@ -607,11 +704,24 @@ fn the_larger_of_forward_and_backward_is_a_per_seed_maximum() {
     let whole_row = row(
         &report,
         "table-paper",
-        &format!("whole model H_{layers}⋯H_1 (Fig. 8: Π1..{layers})"),
+        &format!("whole model H_{layers}⋯H_1 (Fig. 8: Π1..60)"),
     );
     assert_eq!(
         shown(centre(&whole_row[2])),
         shown(median_of_odd(whole_larger))
+    );
+    // The count of seeds that reach the paper's 3000 is of the same per-seed quantity.
+    let peaks = per_seed_larger(&spec.config, &composite);
+    let reaching = peaks.iter().filter(|&&x| x >= 3000.0).count();
+    let forward_reaching = per_seed_larger(&spec.config, &composite[..1])
+        .iter()
+        .filter(|&&x| x >= 3000.0)
+        .count();
+    let claim = format!("; {reaching} of the 5 seeds (");
+    assert!(
+        report.summary[1].contains(&claim),
+        "'{claim}' (forward only: {forward_reaching}) in: {}",
+        report.summary[1]
     );
 }
 
@@ -649,4 +759,420 @@ fn report_all_outside_the_repository_names_the_flag() {
         .code(2)
         .stderr(predicate::str::contains("experiments: no such folder"))
         .stderr(predicate::str::contains("pass --experiments DIR"));
+}
+
+/// The rows of a Sinkhorn table: ((w, correlation, scale cell text), value per t_max column).
+fn sinkhorn_rows(table: &Table) -> Vec<((String, String, String), Vec<f64>)> {
+    table
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                (
+                    cell_markdown(&r[0]),
+                    cell_markdown(&r[1]),
+                    cell_markdown(&r[2]),
+                ),
+                r[3..].iter().map(value).collect(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 17.2 for `sinkhorn-sweep`: a small grid of another shape (6 layers, n = 3, no
+/// t_max = 20) says nothing of the paper's model, and every comparative sentence — the largest
+/// peak, the largest gain per identity weight, how many curves drift, shared against
+/// independent — agrees with Tables 1 and 2.
+#[test]
+fn a_small_sinkhorn_sweep_report_agrees_with_its_tables() {
+    let text = r#"kind = "sinkhorn-sweep"
+title = "A small Sinkhorn sweep"
+layers = 6
+streams = 3
+seeds = 3
+seed = 2
+sinkhorn_order = "columns-then-rows"
+shared_per_layer_fraction = 0.1
+
+[grid]
+sinkhorn_iters = [1, 4, 30]
+identity_weight = [1.0, 4.0]
+logit_scale = [0.5, 3.0]
+correlation = ["independent", "shared"]
+"#;
+    let (_, report) = run_report(text);
+    assert_no_paper_shape(&report);
+    let shown = report_text(&report);
+    assert!(
+        !shown.contains("paper's trained deep layers"),
+        "the paper's n = 4 diagonal beside n = 3: {shown}"
+    );
+    // The grid has no t_max = 20: the prose reads the middle value, t_max = 4.
+    let gains = table(&report, "table-gain");
+    let peaks = table(&report, "table-peak");
+    let t_ref = column(gains, "t_max = 4") - 3;
+    let t_last = column(gains, "t_max = 30") - 3;
+    let gain_rows = sinkhorn_rows(gains);
+    let peak_rows = sinkhorn_rows(peaks);
+
+    // Headline: the curve with the largest median peak at t_max = 4, and its value at 30.
+    let (key, values) = peak_rows
+        .iter()
+        .max_by(|a, b| a.1[t_ref].total_cmp(&b.1[t_ref]))
+        .unwrap();
+    let headline = &report.headline;
+    assert!(
+        headline.starts_with("At t_max = 4, the peak over depth of mHC's backward composite gain over 6 layers is largest for"),
+        "{headline}"
+    );
+    let (w, correlation, _) = key;
+    assert!(
+        headline.contains(&format!("for w = {w}, {correlation}, s = ")),
+        "largest peak {key:?}: {headline}"
+    );
+    assert!(
+        headline.contains(&format!(
+            ": median {}",
+            format_significant(values[t_ref], 3)
+        )),
+        "{headline}"
+    );
+    assert!(
+        headline.ends_with(&format!(
+            "at t_max = 30 it is {}.",
+            format_significant(values[t_last], 3)
+        )),
+        "{headline}"
+    );
+
+    // "at most G with w = …": the largest median whole-model gain of each weight's rows.
+    let compare = &report.summary[1];
+    for w in ["1", "4"] {
+        let largest = gain_rows
+            .iter()
+            .filter(|(k, _)| k.0 == w)
+            .map(|(_, v)| v[t_ref])
+            .fold(f64::NEG_INFINITY, f64::max);
+        let claim = format!("at most {} with w = {w} ", format_significant(largest, 3));
+        assert!(compare.contains(&claim), "'{claim}' in: {compare}");
+    }
+    // How many curves drift more than 1 % from 1 at t_max = 4.
+    let drifting = gain_rows
+        .iter()
+        .filter(|(_, v)| (v[t_ref] - 1.0).abs() >= 0.01)
+        .count();
+    if drifting == 0 {
+        assert!(
+            compare.contains("already lies within 1 % of 1"),
+            "{compare}"
+        );
+    } else {
+        let claim = format!(
+            "{drifting} of the {} curves have a whole-model gain more than 1 % off 1 at t_max = 4.",
+            gain_rows.len()
+        );
+        assert!(compare.contains(&claim), "'{claim}' in: {compare}");
+    }
+    // Shared against independent logits, pair by pair.
+    let larger = gain_rows
+        .iter()
+        .filter(|(k, _)| k.1 == "shared")
+        .filter(|(k, v)| {
+            let independent = gain_rows
+                .iter()
+                .find(|(j, _)| j.0 == k.0 && j.1 == "independent" && j.2 == k.2)
+                .unwrap();
+            v[t_ref] > independent.1[t_ref]
+        })
+        .count();
+    let claim =
+        format!("exceeds the one with independent logits for {larger} of the 4 (w, s) pairs");
+    assert!(
+        report.summary[0].contains(&claim),
+        "'{claim}' in: {}",
+        report.summary[0]
+    );
+}
+
+/// Issue 17.2 for `depth-sweep`: depths 2–12 with n = 4 among the stream counts say nothing of
+/// the paper's 60-layer composite, and the growth rates, mHC's distance from 1 and the collapse
+/// depths in the prose are those of Tables 1 and 2.
+#[test]
+fn a_small_depth_sweep_report_agrees_with_its_tables() {
+    let text = r#"kind = "depth-sweep"
+title = "A small depth sweep"
+seeds = 3
+seed = 1
+logit_std = 0.5
+
+[grid]
+layers = [2, 6, 12]
+streams = [2, 4]
+"#;
+    let (_, report) = run_report(text);
+    assert_no_paper_shape(&report);
+    let growth = table(&report, "table-growth");
+    let collapse = table(&report, "table-collapse");
+    let run = &report.summary[0];
+    let slope_column = column(growth, "HC slope (decades/layer)");
+    let factor_column = column(growth, "HC gain per layer");
+    let mut worst = 0.0f64;
+    for r in &growth.rows {
+        let n = cell_markdown(&r[0]);
+        let factor = format!(
+            "×{} (n = {n})",
+            format_significant(value(&r[factor_column]), 4)
+        );
+        assert!(run.contains(&factor), "'{factor}' in: {run}");
+        // A median rising by more than a decade over L = 2..12 is said to grow, at its slope.
+        let slope = value(&r[slope_column]);
+        let grows = format!("{} (n = {n})", format_significant(slope, 3));
+        if slope * 10.0 > 1.0 {
+            assert!(
+                between(&report.headline, "grows", "decades per layer").contains(&grows),
+                "'{grows}' in: {}",
+                report.headline
+            );
+        } else {
+            assert!(
+                !between(&report.headline, "gain ", ", while").contains(&grows),
+                "{}",
+                report.headline
+            );
+        }
+        worst = worst.max(value(&r[column(growth, "mHC max |gain − 1|")]));
+    }
+    let within = format!(
+        "mHC's gains stay within {} of 1 up to L = 12",
+        format_significant(worst.max(f64::MIN_POSITIVE), 2)
+    );
+    assert!(
+        report.headline.contains(&within),
+        "'{within}' in: {}",
+        report.headline
+    );
+    // Collapse: the first depth whose median σ₂ is below 1e-12, per n, or none.
+    for r in &collapse.rows {
+        let n = cell_markdown(&r[0]);
+        let first = r[1..]
+            .iter()
+            .position(|c| value(c) < 1e-12)
+            .map(|k| &collapse.header[k + 1]);
+        match first {
+            Some(depth) => {
+                let claim = format!("{depth} for n = {n}");
+                assert!(
+                    report.headline.contains(&claim),
+                    "'{claim}': {}",
+                    report.headline
+                );
+            }
+            None => assert!(
+                between(
+                    &report.headline,
+                    "keep median σ₂ ≥ 1e-12 up to L = 12 for ",
+                    "."
+                )
+                .contains(&n),
+                "n = {n} not collapsed: {}",
+                report.headline
+            ),
+        }
+    }
+}
+
+/// A depth sweep with n = 4 and depths around 60 sets the paper's σ₂ = 0.037 beside its own
+/// medians at the depths on either side, with the factor computed from Table 2.
+#[test]
+fn a_depth_sweep_around_the_papers_depth_compares_with_its_sigma2() {
+    let text = r#"kind = "depth-sweep"
+title = "Around 60"
+seeds = 3
+
+[grid]
+layers = [8, 48, 64]
+streams = [4]
+"#;
+    let (_, report) = run_report(text);
+    let collapse = table(&report, "table-collapse");
+    let text = &report.summary[1];
+    for (k, depth) in [(2, 48), (3, 64)] {
+        let here = value(&collapse.rows[0][k]);
+        let ratio = 0.037 / here;
+        let claim = format!(
+            "{} at L = {depth} (a factor {} below the paper's)",
+            format_significant(here, 2),
+            format_significant(ratio, 2)
+        );
+        assert!(ratio > 1.0 && text.contains(&claim), "'{claim}' in: {text}");
+    }
+}
+
+/// Issue 17.2 for `heatmaps`: 5 layers, n = 3, no paper data — no word of the paper's model, and
+/// the prose quotes the table of the matrices shown.
+#[test]
+fn a_small_heatmaps_report_agrees_with_its_table() {
+    let text = r#"kind = "heatmaps"
+title = "Small heat maps"
+layers = 5
+streams = 3
+seed = 4
+logit_std = 0.5
+single = [1, 5]
+products = [[1, 3], [1, 5]]
+"#;
+    let (_, report) = run_report(text);
+    assert_no_paper_shape(&report);
+    let synthetic = table(&report, "table-synthetic");
+    let get = |method: &str, matrix: &str, header: &str| {
+        let r = synthetic
+            .rows
+            .iter()
+            .find(|r| cell_markdown(&r[0]) == method && cell_markdown(&r[1]) == matrix)
+            .unwrap_or_else(|| panic!("no {method} {matrix}"));
+        value(&r[column(synthetic, header)])
+    };
+    let run = &report.summary[0];
+    let claim = format!(
+        "HC's whole-model product H_5⋯H_1 has Amax {} forward and {} backward",
+        format_significant(get("HC", "H_5⋯H_1", "Amax fwd"), 3),
+        format_significant(get("HC", "H_5⋯H_1", "Amax bwd"), 3)
+    );
+    assert!(run.contains(&claim), "'{claim}' in: {run}");
+    let single = ["H_1", "H_5"]
+        .iter()
+        .flat_map(|m| [get("HC", m, "Amax fwd"), get("HC", m, "Amax bwd")])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let claim = format!(
+        "the single layers shown have Amax at most {}",
+        format_significant(single, 3)
+    );
+    assert!(run.contains(&claim), "'{claim}' in: {run}");
+    let sigma2 = get("mHC", "H_5⋯H_1", "σ₂");
+    assert!(
+        run.contains(&format!("σ₂ = {}", format_significant(sigma2, 2))),
+        "{run}"
+    );
+    assert_eq!(
+        run.contains("collapsed to J/n") || run.contains("have merged"),
+        sigma2 < 1e-12,
+        "σ₂ = {sigma2}: {run}"
+    );
+    assert!(
+        report.headline.starts_with(&format!(
+            "One draw of 5 layers gives HC a whole-model forward Amax of {}",
+            format_significant(get("HC", "H_5⋯H_1", "Amax fwd"), 3)
+        )),
+        "{}",
+        report.headline
+    );
+}
+
+/// `checkpoint-audit` with a file that is not H_res: the loader's error is kept as the source of
+/// a typed error naming the experiment and the model, in one line.
+#[test]
+fn a_model_that_does_not_load_is_a_typed_error_with_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("junk.safetensors"),
+        b"not a safetensors file",
+    )
+    .unwrap();
+    let path = dir.path().join("audit.toml");
+    let text = "kind = \"checkpoint-audit\"\ntitle = \"t\"\n[[model]]\nname = \"junk\"\nlabel = \"J\"\npath = \"junk.safetensors\"\n";
+    let experiment = Experiment::parse(&path, text).unwrap();
+    let error = mhc_analyze::report::run(&experiment, &mut |_| {}).unwrap_err();
+    let message = error.to_string();
+    match &error {
+        mhc_analyze::Error::Model { model, source, .. } => {
+            assert_eq!(model, "junk");
+            assert!(message.ends_with(&source.to_string()), "{message}");
+        }
+        other => panic!("expected Error::Model, got {other:?}"),
+    }
+    assert!(std::error::Error::source(&error).is_some());
+    assert!(message.contains("audit.toml: model 'junk': ") && !message.contains('\n'));
+}
+
+/// Issue 17.2 for `checkpoint-audit`: a trained mHC capture and the HC fixture — the prose's
+/// verdicts, σ₂ trends and "merged" list agree with the audit table and audit.csv.
+#[test]
+fn a_checkpoint_audit_report_agrees_with_its_table() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments")
+        .join("small-audit.toml");
+    let text = r#"kind = "checkpoint-audit"
+title = "Two models"
+max_gain = 2.0
+
+[[model]]
+name = "init"
+label = "mHC at initialisation"
+path = "../tests/data/checkpoints/hres.safetensors"
+layout = "stack"
+key = "hres_init"
+
+[[model]]
+name = "hc"
+label = "HC fixture"
+path = "../tests/data/checkpoints/lucidrains_hc_24.safetensors"
+"#;
+    let experiment = Experiment::parse(&path, text).unwrap();
+    let report = mhc_analyze::report::run(&experiment, &mut |_| {}).unwrap();
+    let shown = report_text(&report);
+    assert!(!shown.contains("primer"), "{shown}");
+    let audit = table(&report, "table-audit");
+    let csv = String::from_utf8(
+        report
+            .data
+            .iter()
+            .find(|d| d.name == "audit.csv")
+            .unwrap()
+            .bytes
+            .clone(),
+    )
+    .unwrap();
+    let sigma2_at_1 = |model: &str| -> f64 {
+        // model,method,composite,layer,metric,stat,value
+        csv.lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f[0] == model && f[2..6] == ["prefix", "1", "sigma2", "mean"])
+            .unwrap_or_else(|| panic!("no σ₂ of {model} at layer 1"))[6]
+            .parse()
+            .unwrap()
+    };
+    let mut stable = Vec::new();
+    let mut unstable = Vec::new();
+    for r in &audit.rows {
+        let name = cell_markdown(&r[0]);
+        let layers = cell_markdown(&r[2]);
+        let last = value(&r[column(audit, "σ₂")]);
+        let first = sigma2_at_1(&name);
+        let trend = format!(
+            "{name}'s {} from {} at layer 1 to {} at layer {layers}",
+            if last < first { "falls" } else { "grows" },
+            format_significant(first, 2),
+            format_significant(last, 2)
+        );
+        assert!(
+            report.summary[1].contains(&trend),
+            "'{trend}' in: {}",
+            report.summary[1]
+        );
+        let merged = between(&report.summary[1], ". ", " with σ₂ below 1e-6");
+        assert_eq!(merged.contains(&name), last < 1e-6, "{name}: {merged}");
+        match cell_markdown(&r[column(audit, "verdict")]).as_str() {
+            "stable" => stable.push(name),
+            "unstable" => unstable.push(name),
+            other => panic!("verdict {other}"),
+        }
+    }
+    assert_eq!((stable.len(), unstable.len()), (1, 1), "one of each");
+    assert_eq!(
+        report.headline,
+        format!(
+            "Stable: {}. Unstable (whole-model Amax above 2.00): {}.",
+            stable[0], unstable[0]
+        )
+    );
 }

@@ -177,14 +177,11 @@ fn heatmap_panel(title: String, m: &[f64], n: usize) -> HeatmapPanel {
     .with_value_format(ValueFormat::Significant(2))
 }
 
-/// Heat maps of the worst layer's H_res and of the whole-model composite, both of the
-/// token-mean matrices `mean_matrices` (one row-major n×n per layer), with row sums (right) and
-/// column sums (below).
-pub fn audit_heatmap_figure(
-    provenance: &Provenance,
-    result: &AuditResult,
-    mean_matrices: &[Vec<f64>],
-) -> HeatmapFigure {
+/// The panels of [`audit_heatmap_figure`]: the worst layer's token-mean H_res and, when it is
+/// finite, the whole-model composite of the token-mean matrices `mean_matrices` (one row-major
+/// n×n per layer), with row sums (right), column sums (below) and Amax in the titles. The
+/// checkpoint-audit reports show these panels for several models.
+pub fn audit_heatmap_panels(result: &AuditResult, mean_matrices: &[Vec<f64>]) -> Vec<HeatmapPanel> {
     let n = result.tokens.streams;
     let worst = result.worst_layers.first().copied().unwrap_or(Layer::FIRST);
     let slices: Vec<&[f64]> = mean_matrices.iter().map(Vec::as_slice).collect();
@@ -204,6 +201,18 @@ pub fn audit_heatmap_figure(
             n,
         ));
     }
+    panels
+}
+
+/// Heat maps of the worst layer's H_res and of the whole-model composite, both of the
+/// token-mean matrices `mean_matrices` (one row-major n×n per layer), with row sums (right) and
+/// column sums (below).
+pub fn audit_heatmap_figure(
+    provenance: &Provenance,
+    result: &AuditResult,
+    mean_matrices: &[Vec<f64>],
+) -> HeatmapFigure {
+    let panels = audit_heatmap_panels(result, mean_matrices);
     let what = if result.results().draws() > 1 {
         "mean over tokens"
     } else {

@@ -113,32 +113,97 @@ pub fn run_description(config: &GainConfig, result: &GainResult, band: Band) -> 
     text
 }
 
+/// One panel of [`gain_figure`] or [`gain_figure_with_single_layers`]: `metric` of `composite`
+/// against layer l for HC and mHC, log y, with gain 1 marked.
+fn gain_panel(
+    result: &GainResult,
+    (title, composite, metric): (&str, Composite, Metric),
+    band: Band,
+) -> Panel {
+    let y_label = match metric {
+        Metric::AmaxForward => "Amax gain (max |row sum|)",
+        _ => "Amax gain (max |column sum|)",
+    };
+    method_series(result, composite, metric, band, "")
+        .into_iter()
+        .fold(
+            Panel::new(title, "layer l", y_label)
+                .log_y()
+                .with_reference_line(1.0, "gain 1"),
+            Panel::with_series,
+        )
+}
+
+/// The composite panels: forward gain of prefix(l) = H_l⋯H_1, backward gain of
+/// suffix(l) = H_L⋯H_l (the curves of the paper's Figs. 3b and 7b).
+const COMPOSITE_PANELS: [(&str, Composite, Metric); 2] = [
+    (
+        "forward: amax_forward(H_l⋯H_1)",
+        Composite::Prefix,
+        Metric::AmaxForward,
+    ),
+    (
+        "backward: amax_backward(H_L⋯H_l)",
+        Composite::Suffix,
+        Metric::AmaxBackward,
+    ),
+];
+
+/// The single-layer panels: forward and backward gain of H_l (the paper's Figs. 3a and 7a).
+const SINGLE_PANELS: [(&str, Composite, Metric); 2] = [
+    (
+        "single layer, forward: amax_forward(H_l)",
+        Composite::Single,
+        Metric::AmaxForward,
+    ),
+    (
+        "single layer, backward: amax_backward(H_l)",
+        Composite::Single,
+        Metric::AmaxBackward,
+    ),
+];
+
 /// The paper-style figure: (a) forward gain of prefix(l) = H_l⋯H_1, (b) backward gain of
 /// suffix(l) = H_L⋯H_l, HC and mHC, log y.
 pub fn gain_figure(config: &GainConfig, result: &GainResult, band: Band) -> LineFigure {
-    let forward = Panel::new(
-        "(a) forward: amax_forward(H_l⋯H_1)",
-        "layer l",
-        "Amax gain (max |row sum|)",
-    )
-    .log_y()
-    .with_reference_line(1.0, "gain 1");
-    let backward = Panel::new(
-        "(b) backward: amax_backward(H_L⋯H_l)",
-        "layer l",
-        "Amax gain (max |column sum|)",
-    )
-    .log_y()
-    .with_reference_line(1.0, "gain 1");
-    let forward = method_series(result, Composite::Prefix, Metric::AmaxForward, band, "")
-        .into_iter()
-        .fold(forward, Panel::with_series);
-    let backward = method_series(result, Composite::Suffix, Metric::AmaxBackward, band, "")
-        .into_iter()
-        .fold(backward, Panel::with_series);
-    LineFigure::new(
-        "Composite gain across depth: HC vs mHC",
-        vec![forward, backward],
-    )
-    .with_subtitle(run_description(config, result, band))
+    let panels = COMPOSITE_PANELS
+        .iter()
+        .zip(['a', 'b'])
+        .map(|(&(title, composite, metric), letter)| {
+            gain_panel(
+                result,
+                (&format!("({letter}) {title}"), composite, metric),
+                band,
+            )
+        })
+        .collect();
+    LineFigure::new("Composite gain across depth: HC vs mHC", panels)
+        .with_subtitle(run_description(config, result, band))
+}
+
+/// [`gain_figure`] with the single layers first: (a, b) forward and backward gain of H_l, then
+/// (c, d) the composites — the figure of the `gain` reports.
+pub fn gain_figure_with_single_layers(
+    config: &GainConfig,
+    result: &GainResult,
+    band: Band,
+) -> LineFigure {
+    let panels =
+        SINGLE_PANELS
+            .iter()
+            .map(|&(title, composite, metric)| (title.to_string(), composite, metric))
+            .chain(COMPOSITE_PANELS.iter().map(|&(title, composite, metric)| {
+                (format!("composite, {title}"), composite, metric)
+            }))
+            .zip(['a', 'b', 'c', 'd'])
+            .map(|((title, composite, metric), letter)| {
+                gain_panel(
+                    result,
+                    (&format!("({letter}) {title}"), composite, metric),
+                    band,
+                )
+            })
+            .collect();
+    LineFigure::new("Amax gain across depth: HC vs mHC", panels)
+        .with_subtitle(run_description(config, result, band))
 }

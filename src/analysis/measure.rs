@@ -3,7 +3,8 @@
 //!
 //! This is the kernel shared by `gain` (a seed's tokens, averaged) and `audit` (each token a
 //! draw of its own): composites are built with [`crate::compose`] (scaled, so HC products never
-//! overflow) and measured in batches with [`MatrixMetrics::of_many`].
+//! overflow) and measured in batches with [`MatrixMetrics::of_many`] (the Birkhoff distance only
+//! when selected: it is a quadratic program per matrix).
 
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use super::results::RowLayout;
 use crate::compose::{
     Composite, ScaledMatrix, prefix_composites, single_composites, suffix_composites,
 };
-use crate::metrics::MatrixMetrics;
+use crate::metrics::{MatrixMetrics, Metric};
 use crate::stack::LayerStack;
 
 /// How a seed's tokens become one value per metric in `gain` (the paper's figures are token
@@ -48,6 +49,8 @@ pub(crate) fn measure_token(layers: &[&[f64]], n: usize, layout: &RowLayout, out
     let Some(&first_metric) = metrics.metrics().first() else {
         return;
     };
+    // The Birkhoff distance is a quadratic program per matrix: only when selected.
+    let birkhoff = metrics.metrics().contains(&Metric::BirkhoffDistance);
     for composite in Composite::ALL {
         let measured = layout.measured_layers(composite);
         let (Some(shallowest), Some(deepest)) = (measured.first(), measured.last()) else {
@@ -70,7 +73,7 @@ pub(crate) fn measure_token(layers: &[&[f64]], n: usize, layout: &RowLayout, out
                 .map(|layer| built[layer.index() - offset].clone())
                 .collect()
         };
-        let bundles = MatrixMetrics::of_many(&chosen);
+        let bundles = MatrixMetrics::of_many_with(&chosen, birkhoff);
         for (&layer, bundle) in measured.iter().zip(&bundles) {
             let start = layout
                 .profile_position(composite, layer, first_metric)

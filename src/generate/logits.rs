@@ -46,6 +46,14 @@ impl Default for LogitGenerator {
 }
 
 impl LogitGenerator {
+    /// The generator in symbols, in the one wording `gain --help` and the reports use:
+    /// identity weight w, shared term S ([`Self::SHARED_TERM`]), noise scale σ.
+    pub const FORMULA: &'static str = "w·I + S + σ·G";
+
+    /// The shared term of [`Self::FORMULA`]: one standard normal matrix per seed, scaled by s,
+    /// added to every layer and token.
+    pub const SHARED_TERM: &'static str = "S = s·G_shared";
+
     /// `identity_weight · I + shared_std · G_shared + logit_std · G(l, t)`.
     pub fn new(identity_weight: f64, logit_std: f64, shared_std: f64) -> Result<Self, ConfigError> {
         check_real("identity-weight", identity_weight, false)?;
@@ -73,7 +81,8 @@ impl LogitGenerator {
         self.shared_std
     }
 
-    /// A short formula for titles and tables, e.g. `I + 0.3·G`.
+    /// [`Self::FORMULA`] with this generator's numbers, for titles and tables, e.g. `I + 0.3·G`
+    /// or `I + 0.5·G_shared + 0.3·G`.
     pub fn describe(&self) -> String {
         let mut text = if self.identity_weight == 1.0 {
             "I".to_string()

@@ -195,6 +195,13 @@ impl MatrixMetrics {
     /// whose singular values (of P and of P − J/n) are computed side by side in SIMD lanes
     /// ([`spectral::singular_values_4_many`]).
     pub fn of_many(matrices: &[ScaledMatrix]) -> Vec<Self> {
+        Self::of_many_with(matrices, true)
+    }
+
+    /// [`Self::of_many`], computing the Birkhoff distance (a quadratic program per matrix, by
+    /// far the costliest metric) only if `birkhoff`; without it that value is NaN and every
+    /// other value is the same.
+    pub(crate) fn of_many_with(matrices: &[ScaledMatrix], birkhoff: bool) -> Vec<Self> {
         if matrices.iter().all(|p| p.n() == 4) {
             // Inputs [P_0, P_0 − J/4 (shifted), P_1, …]; see `shifted_by_average`.
             let mut inputs = Vec::with_capacity(2 * matrices.len());
@@ -216,7 +223,7 @@ impl MatrixMetrics {
                 .map(|((p, sigma), exponent)| {
                     let distance = scale_by_power_of_two(sigma[1][0], exponent);
                     // n = 4 as a constant: the loops below unroll.
-                    Self::assemble_for(p, 4, &sigma[0], distance)
+                    Self::assemble_for(p, 4, &sigma[0], distance, birkhoff)
                 })
                 .collect();
         }
@@ -230,21 +237,27 @@ impl MatrixMetrics {
                 spectral::singular_values_into(p.mantissa(), n, sigma);
                 let exponent = shifted_by_average(p, shifted);
                 let distance = scale_by_power_of_two(spectral_norm(shifted, n), exponent);
-                Self::assemble(p, sigma, distance)
+                Self::assemble(p, sigma, distance, birkhoff)
             })
             .collect()
     }
 
     /// The bundle from the singular values `sigma` of the mantissa (largest first) and
     /// ‖P − J/n‖₂; everything else is computed here.
-    fn assemble(p: &ScaledMatrix, sigma: &[f64], distance_to_average: f64) -> Self {
-        Self::assemble_for(p, p.n(), sigma, distance_to_average)
+    fn assemble(p: &ScaledMatrix, sigma: &[f64], distance_to_average: f64, birkhoff: bool) -> Self {
+        Self::assemble_for(p, p.n(), sigma, distance_to_average, birkhoff)
     }
 
     /// [`Self::assemble`] with `n = p.n()` passed in, so that a caller with a constant n gets
     /// loops the compiler unrolls.
     #[inline(always)]
-    fn assemble_for(p: &ScaledMatrix, n: usize, sigma: &[f64], distance_to_average: f64) -> Self {
+    fn assemble_for(
+        p: &ScaledMatrix,
+        n: usize,
+        sigma: &[f64],
+        distance_to_average: f64,
+        birkhoff: bool,
+    ) -> Self {
         debug_assert_eq!(n, p.n());
         let m = &p.mantissa()[..n * n];
         let e = p.exponent();
@@ -272,7 +285,9 @@ impl MatrixMetrics {
 
         let frobenius_mantissa = m.iter().map(|x| x * x).sum::<f64>().sqrt();
         // ‖P‖_F = 2^e·‖M‖_F (+inf when it overflows, which is far too).
-        let birkhoff = if scaled(frobenius_mantissa) > BIRKHOFF_FAR * (n as f64).sqrt() {
+        let birkhoff = if !birkhoff {
+            f64::NAN
+        } else if scaled(frobenius_mantissa) > BIRKHOFF_FAR * (n as f64).sqrt() {
             scaled(frobenius_mantissa)
         } else {
             p.write_f64(matrix);
@@ -406,6 +421,37 @@ mod tests {
             let alone = MatrixMetrics::of(p);
             for (a, b) in alone.values().iter().zip(bundle.values()) {
                 assert_eq!(a.to_bits(), b.to_bits());
+            }
+        }
+    }
+
+    /// Without the Birkhoff distance every other value has the same bits (n = 4 and n = 3
+    /// take different paths), and that one is NaN.
+    #[test]
+    fn a_bundle_without_the_birkhoff_distance_keeps_every_other_value() {
+        for n in [3usize, 4] {
+            let matrices: Vec<ScaledMatrix> = (0..11)
+                .map(|k| {
+                    let values = (0..n * n)
+                        .map(|i| (((k * 16 + i) as f64) * 0.618_033_988_7).fract() - 0.2)
+                        .collect();
+                    ScaledMatrix::new(n, values)
+                })
+                .collect();
+            let with = MatrixMetrics::of_many_with(&matrices, true);
+            let without = MatrixMetrics::of_many_with(&matrices, false);
+            for (a, b) in with.iter().zip(&without) {
+                for metric in Metric::ALL {
+                    if metric == Metric::BirkhoffDistance {
+                        assert!(a.get(metric) > 0.0 && b.get(metric).is_nan());
+                    } else {
+                        assert_eq!(
+                            a.get(metric).to_bits(),
+                            b.get(metric).to_bits(),
+                            "{metric:?}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -2,17 +2,17 @@
 //! side — composite gain and stream collapse against depth, the whole-model composites as heat
 //! maps, and each model's verdict.
 
+use crate::analysis::audit_figure::audit_heatmap_panels;
 use crate::analysis::{AuditResult, Audited, Layer, Stat, audit};
-use crate::compose::{Composite, prefix_composites};
+use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::json::number;
-use crate::export::markdown::{Align, Cell, Table, format_number};
+use crate::export::markdown::{Align, Cell, Table};
+use crate::export::table::count_of;
 use crate::load::Layout;
 use crate::load::input::{Provenance, open_audit_input};
-use crate::metrics::{Metric, amax_backward, amax_forward, column_sums, row_sums};
-use crate::plot::{
-    HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, SeriesStyle, ValueFormat,
-};
+use crate::metrics::Metric;
+use crate::plot::{HeatmapFigure, LineFigure, Panel, Series, SeriesStyle};
 
 use super::common::{TidyCsv, and_list, num, panel_values, spans_decades};
 use super::experiment::{CheckpointSpec, Experiment, ModelSpec, sha256_hex};
@@ -100,37 +100,6 @@ fn style(model: &AuditedModel<'_>, mhc_index: usize) -> SeriesStyle {
     }
 }
 
-fn minus(text: String) -> String {
-    text.replace('-', "−")
-}
-
-/// A matrix with its row sums, column sums and Amax in the title.
-fn heatmap_panel(title: &str, matrix: &[f64], n: usize) -> HeatmapPanel {
-    let max = matrix.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-    let format = if max < 10.0 {
-        ValueFormat::Fixed(2)
-    } else {
-        ValueFormat::Significant(3)
-    };
-    let text = |x: f64| {
-        minus(match format {
-            ValueFormat::Fixed(d) => format!("{x:.d$}"),
-            ValueFormat::Significant(d) => format_number(x, d),
-        })
-    };
-    HeatmapPanel::new(
-        format!(
-            "{title}: Amax {} fwd, {} bwd",
-            text(amax_forward(matrix, n)),
-            text(amax_backward(matrix, n))
-        ),
-        matrix.chunks(n).map(<[f64]>::to_vec).collect(),
-    )
-    .with_row_annotations(row_sums(matrix, n).into_iter().map(text).collect())
-    .with_col_annotations(column_sums(matrix, n).into_iter().map(text).collect())
-    .with_value_format(format)
-}
-
 pub(super) fn run(
     spec: &CheckpointSpec,
     experiment: &Experiment,
@@ -149,9 +118,10 @@ pub(super) fn run(
             bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
         });
-        let input = open_audit_input(path, &model.options).map_err(|e| Error::Format {
-            path: experiment.path().to_path_buf(),
-            message: format!("model '{}': {e}", model.name),
+        let input = open_audit_input(path, &model.options).map_err(|source| Error::Model {
+            experiment: experiment.path().to_path_buf(),
+            model: model.name.clone(),
+            source: Box::new(source),
         })?;
         let result = audit(input.tokens.as_ref(), &spec.config, |_| Ok(()), |_| {})?;
         models.push(AuditedModel {
@@ -236,40 +206,20 @@ pub(super) fn run(
         let Some(m) = models.iter().find(|m| m.is_hc() == hc) else {
             continue;
         };
-        let n = m.streams();
         let means = m
             .result
             .tokens
             .mean_matrices
             .as_ref()
             .expect("audits keep the token-mean matrices");
-        let slices: Vec<&[f64]> = means.iter().map(Vec::as_slice).collect();
-        let whole = prefix_composites(&slices, n)
-            .pop()
-            .expect("a loaded stack has layers")
-            .to_f64();
-        let worst = m
-            .result
-            .worst_layers
-            .first()
-            .copied()
-            .unwrap_or(Layer::FIRST);
-        for (what, matrix) in [
-            (
-                format!("H_{worst} (worst layer)"),
-                means[worst.index()].clone(),
-            ),
-            (crate::export::audit::whole_model_name(means.len()), whole),
-        ] {
-            if matrix.iter().any(|x| !x.is_finite()) {
-                continue;
-            }
-            panels.push(heatmap_panel(
-                &format!("{}: {what}", m.spec.name),
-                &matrix,
-                n,
-            ));
-        }
+        panels.extend(
+            audit_heatmap_panels(&m.result, means)
+                .into_iter()
+                .map(|mut panel| {
+                    panel.title = format!("{}: {}", m.spec.name, panel.title);
+                    panel
+                }),
+        );
         shown_models.push(m.spec.name.clone());
     }
     let heatmap = HeatmapFigure::new(
@@ -400,12 +350,11 @@ pub(super) fn run(
             )
         };
         format!(
-            "`{}` — {}, {} layers, {} token{}: {gains}, σ₂ = {}, {}",
+            "`{}` — {}, {}, {}: {gains}, σ₂ = {}, {}",
             m.spec.name,
             m.spec.label,
-            m.layers(),
-            m.tokens(),
-            if m.tokens() == 1 { "" } else { "s" },
+            count_of(m.layers() as u64, "layer"),
+            count_of(m.tokens(), "token"),
             num(m.whole_model(Metric::Sigma2), 2),
             m.result.verdict.name()
         )
@@ -451,16 +400,25 @@ pub(super) fn run(
                 let steps = m.layers().saturating_sub(1);
                 let rate = if steps > 0 && first > 0.0 && last > 0.0 {
                     format!(
-                        ", ×{} per layer",
+                        " (×{} per layer on average)",
                         num((last / first).powf(1.0 / steps as f64), 3)
                     )
                 } else {
                     String::new()
                 };
+                if steps == 0 {
+                    return format!("{}'s is {} at its one layer", m.spec.name, num(first, 2));
+                }
                 format!(
                     "{}'s {} from {} at layer 1 to {} at layer {}{rate}",
                     m.spec.name,
-                    if last < first { "falls" } else { "grows" },
+                    if last < first {
+                        "falls"
+                    } else if last > first {
+                        "grows"
+                    } else {
+                        "stays"
+                    },
                     num(first, 2),
                     num(last, 2),
                     m.layers()
@@ -474,7 +432,7 @@ pub(super) fn run(
             .collect();
         let mut text = format!(
             "Panel (c) shows what the gain curves hide, σ₂ of the prefix composite: {}.",
-            and_list(&trends)
+            trends.join("; ")
         );
         if !merged.is_empty() {
             text.push_str(&format!(

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::{GainConfig, Layer, LogitSource, Stat, Summary};
+use crate::analysis::{Layer, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::markdown::format_number;
@@ -198,25 +198,12 @@ impl TidyCsv {
     }
 }
 
-/// The logits of a sweep as a formula (`I + 0.3·G`) or the file they came from.
-pub fn generator_formula(config: &GainConfig) -> String {
-    match config.source() {
-        LogitSource::Random(generator) => generator.describe(),
-        LogitSource::Given { origin, .. } => format!("from {origin}"),
-    }
-}
-
 /// The marginal a Sinkhorn of this order leaves exact: the side of its last step.
 pub fn exact_side(order: SinkhornOrder) -> ExactSide {
     match order {
         SinkhornOrder::ColumnsThenRows => ExactSide::Rows,
         SinkhornOrder::RowsThenColumns => ExactSide::Columns,
     }
-}
-
-/// `1 seed`, `5 seeds`.
-pub fn count(k: u64, singular: &str, plural: &str) -> String {
-    format!("{k} {}", if k == 1 { singular } else { plural })
 }
 
 /// A statistic over seeds for prose: the value itself for one seed, else [`spread`].
@@ -241,11 +228,21 @@ pub fn param(x: f64) -> String {
 /// `median (5–95 %: p05–p95)` for prose.
 pub fn spread(summary: &Summary, digits: usize) -> String {
     format!(
-        "{} (5–95 %: {}–{})",
+        "{} (5–95 %: {})",
         num(summary.median, digits),
-        num(summary.p05, digits),
-        num(summary.p95, digits)
+        range(summary.p05, summary.p95, digits)
     )
+}
+
+/// `2.1–7.65`, or `1 + 5.2e-14 to 1 + 2.1e-11` where a number is written as its distance from 1
+/// (a dash between two such numbers would read as a minus).
+pub fn range(low: f64, high: f64, digits: usize) -> String {
+    let (low, high) = (num(low, digits), num(high, digits));
+    if low.contains(' ') || high.contains(' ') {
+        format!("{low} to {high}")
+    } else {
+        format!("{low}–{high}")
+    }
 }
 
 /// Whether positive values span more than a factor 10 (then a log axis reads better).

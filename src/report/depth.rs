@@ -7,6 +7,7 @@
 //! logits an L-layer `gain --layers L` run draws for the same seed, and prefix(L) = H_L⋯H_1
 //! is its whole-model composite.
 
+use crate::analysis::gain_figure::logits_description;
 use crate::analysis::{
     Layer, LayerSelection, LogitSource, Method, MetricSelection, Selection, Stat, Summary, run_gain,
 };
@@ -14,11 +15,12 @@ use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Cell, Table};
+use crate::export::table::count_of;
 use crate::metrics::Metric;
 use crate::plot::{AxisScale, LineFigure, Panel, Series, SeriesStyle};
 
 use super::common::{
-    COLLAPSED, CURVE_STATS, CsvTable, Field, TidyCsv, and_list, band_series, count,
+    COLLAPSED, CURVE_STATS, CsvTable, Field, TidyCsv, and_list, band_series,
     max_deviation_from_one, num,
 };
 use super::experiment::DepthSpec;
@@ -129,11 +131,8 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
     }
     let config = &spec.configs[0];
     let seeds = config.seeds();
-    let seeds_text = count(seeds, "seed", "seeds");
-    let generator = match config.source() {
-        LogitSource::Random(g) => g.describe(),
-        LogitSource::Given { origin, .. } => origin.clone(),
-    };
+    let seeds_text = count_of(seeds, "seed");
+    let logits = logits_description(config);
     let sinkhorn = config.sinkhorn();
     let max_depth = *depths.last().expect("validated: at least two depths");
     let letters: Vec<char> = "abcdefghijklmnopqrstuvwxyz".chars().collect();
@@ -192,7 +191,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         growth_panels,
     )
     .with_subtitle(format!(
-        "logits {generator} · mHC: Sinkhorn {} iterations ({}) · {seeds_text}: median, HC band 5–95 % · fit: least squares of the median log10 gain",
+        "{logits} · mHC: Sinkhorn {} iterations ({}) · {seeds_text}: median, HC band 5–95 % · fit: least squares of the median log10 gain",
         sinkhorn.iterations,
         sinkhorn.order.describe()
     ));
@@ -246,14 +245,15 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         collapse_panels,
     )
     .with_subtitle(format!(
-        "logits {generator} · Sinkhorn {} iterations · {seeds_text}: median, σ₂ band 5–95 %",
-        sinkhorn.iterations
+        "{logits} · Sinkhorn {} iterations ({}) · {seeds_text}: median, σ₂ band 5–95 %",
+        sinkhorn.iterations,
+        sinkhorn.order.describe()
     ));
 
     // --- tables ---------------------------------------------------------------------------
     let mut growth_table = Table::new(
         format!(
-            "Growth of the whole-model forward gain with depth: least-squares line through the median log10 amax_forward(H_L⋯H_1) over {seeds_text} at L ∈ {{{}}} (logits {generator}); mHC's largest deviation from gain 1 in either direction over all depths and seeds.",
+            "Growth of the whole-model forward gain with depth: least-squares line through the median log10 amax_forward(H_L⋯H_1) over {seeds_text} at L ∈ {{{}}}, {logits}; mHC's largest deviation from gain 1 in either direction over all depths and seeds.",
             depths
                 .iter()
                 .map(|d| d.to_string())
@@ -503,13 +503,13 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         });
     }
     let run = format!(
-        "For each n ∈ {{{}}} we drew {} of {max_depth} logit matrices ({generator}); the L-layer model is the first L layers of each draw (the generator draws layer by layer, so this is exactly the draw of an L-layer run), HC uses the logits as H_res and mHC their Sinkhorn normalisation ({} iterations, {}). A least-squares line through the median log10 amax_forward(H_L⋯H_1) against L gives HC a growth factor per layer of {}{growth_text} mHC's forward and backward gains stay within {} of 1 at every depth{every_seed}.",
+        "For each n ∈ {{{}}} we drew {} of {max_depth} logit matrices each, {logits}; the L-layer model is the first L layers of each draw (the generator draws layer by layer, so this is exactly the draw of an L-layer run), HC uses the logits as H_res and mHC their Sinkhorn normalisation ({} iterations, {}). A least-squares line through the median log10 amax_forward(H_L⋯H_1) against L gives HC a growth factor per layer of {}{growth_text} mHC's forward and backward gains stay within {} of 1 at every depth{every_seed}.",
         results
             .iter()
             .map(|r| r.streams.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        count(seeds, "stack", "stacks"),
+        count_of(seeds, "stack"),
         sinkhorn.iterations,
         sinkhorn.order.describe(),
         and_list(&factors),
@@ -568,26 +568,36 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
             and_list(&apart)
         ));
     }
-    if let Some(r) = results.iter().find(|r| r.streams == paper::STREAMS) {
-        let (k, &nearest) = depths
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, d)| d.abs_diff(paper::LAYERS))
-            .expect("depths");
-        let here = r.summaries[k].mhc_sigma2.median;
+    // The paper's whole-model σ₂ stands beside this sweep's only where the sweep has the paper's
+    // stream count and depths on both sides of the paper's depth (or that depth itself).
+    let paper_depths = (
+        depths.iter().rposition(|&d| d <= paper::LAYERS),
+        depths.iter().position(|&d| d >= paper::LAYERS),
+    );
+    if let (Some(r), (Some(below), Some(above))) = (
+        results.iter().find(|r| r.streams == paper::STREAMS),
+        paper_depths,
+    ) {
+        let at = |k: usize| {
+            let here = r.summaries[k].mhc_sigma2.median;
+            format!(
+                "{} at L = {} ({} the paper's)",
+                num(here, 2),
+                depths[k],
+                paper::factor(here, paper::WHOLE_MHC_SIGMA2)
+            )
+        };
+        let here = if below == above {
+            at(below)
+        } else {
+            format!("{} and {}", at(below), at(above))
+        };
         collapse_text.push_str(&format!(
-            " The paper's trained 27B model (n = {}) keeps σ₂ = {} in its whole-model composite Π1..{} (derived from Figure 8's printed entries, docs/theory.md §5.2); here, at n = {} and L = {nearest}{}, the median is {}, {} it.",
+            " The paper's trained 27B model (n = {}) keeps σ₂ = {} in its whole-model composite Π1..{} (derived from Figure 8's printed entries, docs/theory.md §5.2); here the median at n = {} is {here}.",
             paper::STREAMS,
             num(paper::WHOLE_MHC_SIGMA2, 2),
             paper::LAYERS,
             paper::STREAMS,
-            if nearest == paper::LAYERS {
-                String::new()
-            } else {
-                format!(" (the depth nearest to {})", paper::LAYERS)
-            },
-            num(here, 2),
-            paper::factor(here, paper::WHOLE_MHC_SIGMA2),
         ));
     }
 
@@ -595,7 +605,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         "grid": { "layers": depths, "streams": spec.streams },
         "seeds": seeds,
         "seed": config.seed(),
-        "logits": generator,
+        "logits": match config.source() { LogitSource::Random(g) => g.describe(), LogitSource::Given { origin, .. } => origin.clone() },
         "identity_weight": match config.source() { LogitSource::Random(g) => number(g.identity_weight()), _ => serde_json::Value::Null },
         "logit_std": match config.source() { LogitSource::Random(g) => number(g.logit_std()), _ => serde_json::Value::Null },
         "shared_std": match config.source() { LogitSource::Random(g) => number(g.shared_std()), _ => serde_json::Value::Null },

@@ -8,20 +8,21 @@
 //! maximum, never the larger of two statistics.
 
 use crate::analysis::gain::{Method, run_gain};
-use crate::analysis::gain_figure::method_style;
+use crate::analysis::gain_figure::logits_description;
+use crate::analysis::gain_figure::{Band, gain_figure_with_single_layers};
 use crate::analysis::{Layer, MetricSelection, Peak, Selection, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
+use crate::export::audit::whole_model_name;
 use crate::export::json::gain_parameters;
 use crate::export::markdown::{Cell, Table};
+use crate::export::table::count_of;
 use crate::generate::{SinkhornOrder, SinkhornParams};
 use crate::load::ExactSide;
 use crate::metrics::Metric;
-use crate::plot::{LineFigure, Panel};
 
 use super::common::{
-    CURVE_STATS, CsvTable, Field, TidyCsv, band_series, count, exact_side, generator_formula,
-    max_deviation_from_one, num, over_seeds,
+    CURVE_STATS, CsvTable, Field, TidyCsv, exact_side, max_deviation_from_one, num, over_seeds,
 };
 use super::experiment::GainSpec;
 use super::paper;
@@ -70,7 +71,9 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
     let streams = config.streams();
     let seeds = config.seeds();
     let sinkhorn = config.sinkhorn();
-    let formula = generator_formula(config);
+    let logits = logits_description(config);
+    let seeds_text = count_of(seeds, "seed");
+    let whole_name = whole_model_name(layers);
     let layout = config.row_layout();
     // Each seed's composite peak, the larger of the forward and backward curve's maximum over
     // layers: the per-seed values whose statistics Tables 1 and 2 show, kept to count seeds.
@@ -109,41 +112,7 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
     let peak = |method: Method, p: Peak| -> &Summary { results.peak(method, p) };
 
     // --- figure -------------------------------------------------------------------------
-    let titles = [
-        "(a) single layer, forward: amax_forward(H_l)",
-        "(b) single layer, backward: amax_backward(H_l)",
-        "(c) composite, forward: amax_forward(H_l⋯H_1)",
-        "(d) composite, backward: amax_backward(H_L⋯H_l)",
-    ];
-    let y_labels = [
-        "Amax gain (max |row sum|)",
-        "Amax gain (max |column sum|)",
-        "Amax gain (max |row sum|)",
-        "Amax gain (max |column sum|)",
-    ];
-    let panels: Vec<Panel> = (0..CURVES.len())
-        .map(|k| {
-            let mut panel = Panel::new(titles[k], "layer l", y_labels[k])
-                .log_y()
-                .with_reference_line(1.0, "gain 1");
-            for method in Method::ALL {
-                let points: Vec<(f64, Summary)> = Layer::all(layers)
-                    .map(|l| (l.number() as f64, *curve(method, k, l)))
-                    .collect();
-                panel =
-                    panel.with_series(band_series(method.label(), method_style(method), &points));
-            }
-            panel
-        })
-        .collect();
-    let subtitle = format!(
-        "{layers} layers · n = {streams} · logits {formula} · mHC: Sinkhorn {} iterations ({}) · {}: median, band 5–95 %",
-        sinkhorn.iterations,
-        sinkhorn.order.describe(),
-        count(seeds, "seed", "seeds"),
-    );
-    let figure =
-        LineFigure::new("Amax gain across depth: HC vs mHC", panels).with_subtitle(subtitle);
+    let figure = gain_figure_with_single_layers(config, &results, Band::Percentile5To95);
 
     // --- tables ---------------------------------------------------------------------------
     let header = vec![
@@ -154,8 +123,7 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
     let interval = |s: &Summary, digits| Cell::interval(s.median, s.p05, s.p95, digits);
     let mut summary_table = Table::new(
         format!(
-            "HC vs mHC over {} of {layers}-layer stacks (n = {streams}, logits {formula}): whole-model composite H_{layers}⋯H_1 and peaks over depth; median over seeds with the 5th and 95th percentile.",
-            count(seeds, "seed", "seeds"),
+            "HC vs mHC over {seeds_text} of {layers}-layer stacks, n = {streams}, {logits}: whole-model composite {whole_name} and peaks over depth; median over seeds with the 5th and 95th percentile.",
         ),
         "gain-summary",
         header,
@@ -207,10 +175,9 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
         ]);
     }
     summary_table.notes.push(format!(
-        "mHC = Sinkhorn–Knopp with t_max = {} ({}); HC uses the same logits as H_res. \"Larger …, per seed\": each seed's larger of its forward and backward value, then the median and percentiles over seeds of that per-seed maximum. Statistics are exact over the {}.",
+        "mHC = Sinkhorn–Knopp with t_max = {} ({}); HC uses the same logits as H_res. \"Larger …, per seed\": each seed's larger of its forward and backward value, then the median and percentiles over seeds of that per-seed maximum. Statistics are exact over the {seeds_text}.",
         sinkhorn.iterations,
         sinkhorn.order.describe(),
-        count(seeds, "seed", "seeds"),
     ));
     let mut tables = vec![ReportTable {
         name: "table-summary".to_string(),
@@ -243,7 +210,10 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
             interval(composite_peak(Method::Mhc), 3),
         ]);
         paper_table.push_row(vec![
-            Cell::text(format!("whole model H_{layers}⋯H_1 (Fig. 8: Π1..{layers})")),
+            Cell::text(format!(
+                "whole model {whole_name} (Fig. 8: Π1..{})",
+                paper::LAYERS
+            )),
             Cell::number(paper::WHOLE_HC.0.max(paper::WHOLE_HC.1), 4),
             interval(whole_max(Method::Hc), 3),
             Cell::number(paper::WHOLE_MHC.0.max(paper::WHOLE_MHC.1), 3),
@@ -326,34 +296,50 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
     ]);
     let small = |x: f64| num(x.max(f64::MIN_POSITIVE), 2);
     let every_seed = if seeds > 1 { " for every seed" } else { "" };
-    let hc_forward = whole(Method::Hc, Metric::AmaxForward);
+    let hc_whole = whole_max(Method::Hc);
+    let hc_composite = composite_peak(Method::Hc);
+    let stacks = if seeds == 1 {
+        format!("one {layers}-layer stack")
+    } else {
+        format!("{seeds_text} of {layers}-layer stacks")
+    };
     let headline = format!(
-        "Over {} of {layers}-layer stacks (n = {streams}), HC's whole-model forward Amax gain has {}; mHC's whole-model gains lie within {} of 1 in both directions{every_seed}.",
-        count(seeds, "seed", "seeds"),
-        over_seeds(hc_forward, seeds, 3),
+        "For {stacks} (n = {streams}), HC's whole-model Amax gain, per seed the larger of forward and backward, has {}; mHC's whole-model gains lie within {} of 1 in both directions{every_seed}.",
+        over_seeds(hc_whole, seeds, 3),
         small(whole_dev),
     );
     let shape = if paper_shape {
         format!(
-            ", the depth and stream count of the paper's 27B model ({} blocks × 2 sublayers, n = {})",
+            " These are the depth and stream count of the paper's 27B model ({} blocks × 2 sublayers, n = {}; docs/theory.md §5.1).",
             paper::BLOCKS,
             paper::STREAMS
         )
     } else {
         String::new()
     };
+    let tokens = match config.tokens() {
+        1 => String::new(),
+        t => format!(
+            ", {} per layer (metrics: {})",
+            count_of(t as u64, "token"),
+            config.token_aggregation().name()
+        ),
+    };
     let exact = exact_side(sinkhorn.order);
-    let hc_composite = composite_peak(Method::Hc);
     let run = format!(
-        "We drew {} of {layers} logit matrices (n = {streams}, logits {formula} per layer, master seed {} of `task_rng`){shape} and used each stack both as HC's H_res and, after {} Sinkhorn–Knopp iterations ({}), as mHC's, so the two methods are compared on the same draws. HC's whole-model composite H_{layers}⋯H_1 has forward Amax gain {} and backward gain {}; per seed the larger of the two has {}. Each seed's composite peak, the largest value over l of amax_forward(H_l⋯H_1) and amax_backward(H_L⋯H_l) (the larger of the forward and backward curve's maximum), has {}. mHC's composite gains stay within {} of 1 forward and within {} of 1 backward at every depth{every_seed}; its whole-model row sums are within {} of 1 and its column sums within {} (the last Sinkhorn step normalises {}).",
-        count(seeds, "independent stack", "independent stacks"),
-        config.seed(),
+        "Each of the {seeds_text} draws one stack of {} (n = {streams}{tokens}): {logits}.{shape} The stack is HC's H_res as drawn and, after {} Sinkhorn–Knopp iterations ({}), mHC's, so the two methods are compared on the same draws. HC's whole-model composite {whole_name} has forward Amax gain {} and backward gain {}; per seed the larger of the two has {}. HC's composite peak, per seed the largest value over l of both composite curves amax_forward(H_l⋯H_1) and amax_backward(H_L⋯H_l), has {}; its largest single-layer gain in either direction has {}. mHC's composite gains stay within {} of 1 forward and within {} of 1 backward at every depth{every_seed}; its whole-model row sums are within {} of 1 and its column sums within {} (the last Sinkhorn step normalises {}).",
+        if layers == 1 {
+            "1 logit matrix".to_string()
+        } else {
+            format!("{layers} logit matrices")
+        },
         sinkhorn.iterations,
         sinkhorn.order.describe(),
-        over_seeds(hc_forward, seeds, 3),
+        over_seeds(whole(Method::Hc, Metric::AmaxForward), seeds, 3),
         over_seeds(whole(Method::Hc, Metric::AmaxBackward), seeds, 3),
-        over_seeds(whole_max(Method::Hc), seeds, 3),
+        over_seeds(hc_whole, seeds, 3),
         over_seeds(hc_composite, seeds, 3),
+        over_seeds(single_peak(Method::Hc), seeds, 3),
         small(forward_dev),
         small(backward_dev),
         small(whole(Method::Mhc, Metric::RowSumError).max),
@@ -382,33 +368,39 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
                 sinkhorn.order.describe()
             )
         };
+        let share = |k: u64| {
+            format!(
+                "{k} of the {seeds_text} ({} %)",
+                num(k as f64 / seeds as f64 * 100.0, 2)
+            )
+        };
         let hc_reach = seeds_reaching(Method::Hc, paper::HC_COMPOSITE_PEAK);
         let mhc_reach = seeds_reaching(Method::Mhc, paper::MHC_COMPOSITE_PEAK);
+        let paper_whole_hc = paper::WHOLE_HC.0.max(paper::WHOLE_HC.1);
         let mhc_verdict = if mhc_reach == 0 {
             format!(
-                "no seed reaches the paper's {} (the largest whole-model {} sum error of any seed is {}). docs/theory.md §5.3 attributes the paper's drift to Sinkhorn's truncation error compounding over depth; a `sinkhorn-sweep` experiment measures it against t_max, logit scale and layer correlation.",
+                "no seed reaches the paper's {} (the largest whole-model {}-sum error of any seed is {}). docs/theory.md §5.3 attributes the paper's drift to Sinkhorn's truncation error compounding over depth; a `sinkhorn-sweep` experiment measures it against t_max, logit scale and layer correlation.",
                 num(paper::MHC_COMPOSITE_PEAK, 2),
                 inexact.singular(),
                 small(inexact_error.max),
             )
         } else {
             format!(
-                "{} of the {} ({} %) reach the paper's {}.",
-                mhc_reach,
-                count(seeds, "seed", "seeds"),
-                num(mhc_reach as f64 / seeds as f64 * 100.0, 2),
+                "{} reach the paper's {}.",
+                share(mhc_reach),
                 num(paper::MHC_COMPOSITE_PEAK, 2),
             )
         };
         format!(
-            "The paper measured composite gains of up to about {} for HC and about {} for mHC on its trained 27B model (Figs. 3b and 7b; docs/theory.md §5.1){sinkhorn_note}. Against HC's per-seed composite peak here, the paper's {} lies {}; {} of the {} ({} %) reach it. mHC's per-seed composite peak has {} and maximum {}: {mhc_verdict}",
+            "The paper measured composite gains of up to about {} for HC and about {} for mHC on its trained 27B model (Figs. 3b and 7b; docs/theory.md §5.1){sinkhorn_note}. Against HC's per-seed composite peak here, the paper's {} lies {}; {} reach it. Against HC's per-seed larger whole-model gain here, the Amax {} of Figure 8's whole-model Π1..{} lies {}. mHC's per-seed composite peak has {} and maximum {}: {mhc_verdict}",
             num(paper::HC_COMPOSITE_PEAK, 4),
             num(paper::MHC_COMPOSITE_PEAK, 2),
             num(paper::HC_COMPOSITE_PEAK, 4),
-            paper::against(paper::HC_COMPOSITE_PEAK, hc_composite),
-            hc_reach,
-            count(seeds, "seed", "seeds"),
-            num(hc_reach as f64 / seeds as f64 * 100.0, 2),
+            paper::against(paper::HC_COMPOSITE_PEAK, hc_composite, seeds),
+            share(hc_reach),
+            num(paper_whole_hc, 4),
+            paper::LAYERS,
+            paper::against(paper_whole_hc, hc_whole, seeds),
             over_seeds(mhc_composite, seeds, 4),
             num(mhc_composite.max, 4),
         )
@@ -422,8 +414,12 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
         figures: vec![ReportFigure {
             name: "amax".to_string(),
             caption: format!(
-                "Amax gain of single layers (a, b) and composites (c: prefix H_l⋯H_1, forward; d: suffix H_L⋯H_l, backward) against layer l, HC vs mHC from the same logits. Lines: median over {}; bands: 5–95 %. Log y; the dashed line is gain 1.",
-                count(seeds, "seed", "seeds")
+                "Amax gain of single layers (a, b) and composites (c: prefix H_l⋯H_1, forward; d: suffix H_L⋯H_l, backward) against layer l, HC vs mHC from the same logits. {}. Log y; the dashed line is gain 1.",
+                if seeds == 1 {
+                    "Lines: the one seed".to_string()
+                } else {
+                    format!("Lines: median over {seeds_text}; bands: 5–95 %")
+                }
             ),
             figure: FigureData::Line(figure),
         }],

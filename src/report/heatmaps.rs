@@ -8,11 +8,13 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::analysis::Layer;
+use crate::analysis::gain_figure::logits_description;
 use crate::analysis::{LogitSource, Method};
 use crate::compose::{Composite, prefix_composites};
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Cell, Table, format_number};
+use crate::export::table::count_of;
 use crate::generate::mhc_stack;
 use crate::metrics::{MatrixMetrics, Metric, amax_backward, amax_forward, column_sums, row_sums};
 use crate::plot::{HeatmapFigure, HeatmapPanel, ValueFormat};
@@ -205,10 +207,8 @@ pub(super) fn run(
     let layers = config.layers();
     let logits = config.logits(0)?;
     let mhc = mhc_stack(&logits, config.sinkhorn());
-    let generator = match config.source() {
-        LogitSource::Random(g) => g.describe(),
-        LogitSource::Given { origin, .. } => origin.clone(),
-    };
+    let logits_text = logits_description(config);
+    let layers_text = count_of(layers as u64, "layer");
 
     // --- the synthetic draw ------------------------------------------------------------------
     let mut synthetic: Vec<Shown> = Vec::new();
@@ -303,13 +303,12 @@ pub(super) fn run(
         figures.push(ReportFigure {
             name: format!("synthetic-{}", method.name()),
             caption: format!(
-                "{} H_res of one draw of the generator (logits {generator}, seed {}, {layers} layers, n = {n}){}, single layers and composites in the layout of the paper's Figure 8. Row sums right, column sums below, Amax in the titles.",
+                "{} H_res of one draw of the generator: {logits_text}, {layers_text}, n = {n}{}. Single layers and composites in the layout of the paper's Figure 8; row sums right, column sums below, Amax in the titles.",
                 method.label(),
-                config.seed(),
                 match method {
                     Method::Hc => String::new(),
                     Method::Mhc => format!(
-                        "; mHC = Sinkhorn with t_max = {} ({})",
+                        "; mHC = Sinkhorn with t_max = {}, {}",
                         config.sinkhorn().iterations,
                         config.sinkhorn().order.describe()
                     ),
@@ -317,7 +316,7 @@ pub(super) fn run(
             ),
             figure: FigureData::Heatmap(figure(
                 format!(
-                    "{}: one draw of logits {generator}, {layers} layers",
+                    "{}: one draw of {logits_text}, {layers_text}",
                     method.label()
                 ),
                 subtitle.to_string(),
@@ -334,8 +333,7 @@ pub(super) fn run(
     };
     let mut synthetic_table = Table::new(
         format!(
-            "Metrics of the synthetic matrices (one draw of logits {generator}, seed {}, {layers} layers, n = {n}).",
-            config.seed()
+            "Metrics of the synthetic matrices: one draw of {logits_text}, {layers_text}, n = {n}.",
         ),
         "heatmaps-synthetic",
         metric_header("matrix"),
@@ -512,8 +510,7 @@ pub(super) fn run(
         ));
     }
     let mut run = format!(
-        "We drew one stack of {layers} logit matrices ({generator}, n = {n}, seed {}) and show HC's H_res (the logits) and mHC's (their Sinkhorn normalisation, t_max = {}, {}) in the layout of the paper's Figure 8: {}, each with its row sums, column sums and Amax gains.",
-        config.seed(),
+        "We drew one stack of {layers_text} (n = {n}), {logits_text}, and show HC's H_res (the logits) and mHC's (their Sinkhorn normalisation, t_max = {}, {}) in the layout of the paper's Figure 8: {}, each with its row sums, column sums and Amax gains.",
         config.sinkhorn().iterations,
         config.sinkhorn().order.describe(),
         shown_parts.join(" and "),
@@ -658,7 +655,7 @@ pub(super) fn run(
         (Some((hf, _, _)), Some(s)) => {
             let s2 = s.metrics().get(Metric::Sigma2);
             let mut text = format!(
-                "One draw of {layers} layers gives HC a whole-model Amax of {} and mHC a composite {}",
+                "One draw of {layers_text} gives HC a whole-model forward Amax of {} and mHC a composite {}",
                 num(hf, 3),
                 if synthetic_collapsed {
                     format!("collapsed to J/n (σ₂ = {})", num(s2, 2))
@@ -676,7 +673,7 @@ pub(super) fn run(
             text
         }
         _ => format!(
-            "Heat maps of single and composite H_res of HC and mHC: one draw of {layers} layers."
+            "Heat maps of single and composite H_res of HC and mHC: one draw of {layers_text}."
         ),
     };
 
@@ -685,7 +682,7 @@ pub(super) fn run(
         "streams": n,
         "seed": config.seed(),
         "draw": 0,
-        "logits": generator,
+        "logits": match config.source() { LogitSource::Random(g) => g.describe(), LogitSource::Given { origin, .. } => origin.clone() },
         "identity_weight": match config.source() { LogitSource::Random(g) => number(g.identity_weight()), _ => serde_json::Value::Null },
         "logit_std": match config.source() { LogitSource::Random(g) => number(g.logit_std()), _ => serde_json::Value::Null },
         "shared_std": match config.source() { LogitSource::Random(g) => number(g.shared_std()), _ => serde_json::Value::Null },

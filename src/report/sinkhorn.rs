@@ -3,9 +3,12 @@
 //! logit scale × layer correlation) and seed, the mHC stack is measured in the direction the
 //! Sinkhorn leaves inexact ([`Drift`]: backward when each iteration ends with a row step, as in
 //! the paper, forward otherwise): the whole-model composite's Amax gain, sum range and marginal
-//! error and Birkhoff distance, the same for a single layer (H_1: layers are exchangeable under
-//! the generator, so any layer has the same distribution), and the peak over depth of the
-//! drifting composite curve, the quantity of the paper's ≈ 1.6 (Fig. 7b).
+//! error, the same for a single layer (H_1: layers are exchangeable under the generator, so any
+//! layer has the same distribution), and the peak over depth of the drifting composite curve,
+//! the quantity of the paper's ≈ 1.6 (Fig. 7b). The marginal error measures how far Sinkhorn
+//! leaves a matrix from doubly stochastic; the Birkhoff distance, a quadratic program per matrix,
+//! is not measured (`run_gain` measures the HC stacks of the same logits too, and their large
+//! composites made it the bulk of the run).
 //!
 //! Seeds are paired across t_max: for a given weight, scale and correlation every t_max sees the
 //! same logits (the same master seed), so the curves show the effect of t_max alone.
@@ -17,14 +20,15 @@ use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Cell, Table};
-use crate::generate::SinkhornOrder;
+use crate::export::table::count_of;
+use crate::generate::{LogitGenerator, SinkhornOrder};
 use crate::load::ExactSide;
 use crate::metrics::Metric;
 use crate::plot::{AxisScale, LineFigure, Panel, Series, SeriesStyle};
 
 use super::common::{
-    CURVE_STATS, CsvTable, Field, TidyCsv, and_list, count, exact_side, num, panel_values, param,
-    spans_decades,
+    CURVE_STATS, CsvTable, Field, TidyCsv, and_list, exact_side, num, over_seeds, panel_values,
+    param, spans_decades,
 };
 use super::experiment::{Correlation, SinkhornPoint, SinkhornSpec};
 use super::paper;
@@ -118,11 +122,10 @@ impl Drift {
             ExactSide::Columns => "max_i |Σ_j H_ij − 1|",
         }
     }
-    /// Every metric measured: both gains, the inexact sums and error, the Birkhoff distance.
+    /// Every metric measured: both gains, the inexact sums and error.
     fn metrics(self) -> Vec<Metric> {
         let mut metrics = vec![Metric::AmaxForward, Metric::AmaxBackward];
         metrics.extend(self.sums());
-        metrics.push(Metric::BirkhoffDistance);
         metrics
     }
     /// The selection of one grid point: H_1, the whole model prefix(L), and every layer of the
@@ -188,6 +191,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
     let (layers, streams, seeds) = (first.layers(), first.streams(), first.seeds());
     let order = first.sinkhorn().order;
     let drift = Drift::of(order);
+    let layers_text = count_of(layers as u64, "layer");
     let mut measured: Vec<Measured> = Vec::with_capacity(spec.points.len());
     for point in &spec.points {
         let config = point
@@ -327,7 +331,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                     "Peak over depth of mHC's {} composite gain against Sinkhorn iterations",
                     drift.direction()
                 ),
-                format!("composites of {layers} layers"),
+                format!("composites of {layers_text}"),
             )
         } else {
             (
@@ -341,7 +345,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
         LineFigure::new(title, panels).with_subtitle(format!(
             "{subtitle_what} · n = {streams} · logits w·I + noise of scale s · Sinkhorn {} · median over {}",
             order.describe(),
-            count(seeds, "seed", "seeds")
+            count_of(seeds, "seed")
         ))
     };
 
@@ -368,17 +372,17 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             "mHC whole-model {} Amax gain {} against Sinkhorn iterations t_max (median over {}; n = {streams}; logits w·I + noise of scale s).",
             drift.direction(),
             drift.whole(layers),
-            count(seeds, "seed", "seeds"),
+            count_of(seeds, "seed"),
         ),
         "sinkhorn-gain",
         header.clone(),
     );
     let mut peak_table = Table::new(
         format!(
-            "Peak over depth of mHC's {} composite gain, max over l of {} per seed, against t_max (median over {}; {layers} layers, n = {streams}).{paper_sentence}",
+            "Peak over depth of mHC's {} composite gain, max over l of {} per seed, against t_max (median over {}; {layers_text}, n = {streams}).{paper_sentence}",
             drift.direction(),
             drift.curve(),
-            count(seeds, "seed", "seeds"),
+            count_of(seeds, "seed"),
         ),
         "sinkhorn-peak",
         header.clone(),
@@ -388,7 +392,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             "{} error {} of one mHC layer (H_1) against t_max (median over {}): the truncation error that the composite compounds.",
             capitalised(&format!("{side}-sum")),
             drift.error_formula(),
-            count(seeds, "seed", "seeds"),
+            count_of(seeds, "seed"),
         ),
         "sinkhorn-error",
         header,
@@ -418,10 +422,15 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             error_table.push_row(error_row);
         }
     }
-    let mut note = "Independent: logits w·I + s·G, G drawn per layer.".to_string();
+    let mut note = format!(
+        "Logits follow `gain`'s generator {} ({}) with noise scale s. Independent: w·I + s·G, G drawn per layer (σ = s, no S).",
+        LogitGenerator::FORMULA,
+        LogitGenerator::SHARED_TERM
+    );
     if spec.correlations.contains(&Correlation::Shared) {
         note.push_str(&format!(
-            " Shared: w·I + s·G_shared + {}·s·G with one G_shared per seed for all layers (noise correlation {} between layers).",
+            " Shared: w·I + s·G_shared + {}·s·G with one G_shared per seed for all layers (σ = {}·s; noise correlation {} between layers).",
+            num(spec.shared_per_layer_fraction, 2),
             num(spec.shared_per_layer_fraction, 2),
             num(1.0 / (1.0 + spec.shared_per_layer_fraction.powi(2)), 3),
         ));
@@ -516,31 +525,20 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             .expect("the grid is not empty")
     };
     let featured_peak = peak(featured, t_ref);
-    let spread_of = |s: &Summary| {
-        if seeds > 1 {
-            format!(
-                "median {} (5–95 %: {}–{})",
-                num(s.median, 3),
-                num(s.p05, 3),
-                num(s.p95, 3)
-            )
-        } else {
-            num(s.median, 3)
-        }
-    };
+    let spread_of = |s: &Summary| over_seeds(s, seeds, 3);
     let headline = if paper_applies {
         format!(
-            "At {at_ref}, the peak over depth of mHC's {} composite gain over {layers} layers comes closest to the paper's ≈ {} for {}: {}, with the paper's value {}; at t_max = {t_last} it is {}.",
+            "At {at_ref}, the peak over depth of mHC's {} composite gain over {layers_text} comes closest to the paper's ≈ {} for {}: {}, with the paper's value {}; at t_max = {t_last} it is {}.",
             drift.direction(),
             num(paper::MHC_COMPOSITE_PEAK, 2),
             describe(featured),
             spread_of(featured_peak),
-            paper::against(paper::MHC_COMPOSITE_PEAK, featured_peak),
+            paper::against(paper::MHC_COMPOSITE_PEAK, featured_peak, seeds),
             num(peak(featured, t_last).median, 3),
         )
     } else {
         format!(
-            "At {at_ref}, the peak over depth of mHC's {} composite gain over {layers} layers is largest for {}: {}; at t_max = {t_last} it is {}.",
+            "At {at_ref}, the peak over depth of mHC's {} composite gain over {layers_text} is largest for {}: {}; at t_max = {t_last} it is {}.",
             drift.direction(),
             describe(featured),
             spread_of(featured_peak),
@@ -574,21 +572,23 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                 format!("{} for w = {}", num(lo, 2), param(w))
             } else {
                 format!(
-                    "{} at s = {} and {} at s = {} for w = {}",
+                    "for w = {}, {} at s = {} and {} at s = {}",
+                    param(w),
                     num(lo, 2),
                     scale_text(s_lo),
                     num(error_at((w, c0, s_hi), t_ref), 2),
                     scale_text(s_hi),
-                    param(w)
                 )
             }
         })
         .collect();
+    // Only if the error rises from each scale to the next, for every weight.
     let grows_with_scale = spec.scales.len() > 1
-        && spec
-            .identity_weights
-            .iter()
-            .all(|&w| error_at((w, c0, s_hi), t_ref) > error_at((w, c0, s_lo), t_ref));
+        && spec.identity_weights.iter().all(|&w| {
+            spec.scales
+                .windows(2)
+                .all(|p| error_at((w, c0, p[1]), t_ref) > error_at((w, c0, p[0]), t_ref))
+        });
     let shared_clause = if spec.correlations.contains(&Correlation::Shared)
         && spec.correlations.contains(&Correlation::Independent)
     {
@@ -611,10 +611,22 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
     } else {
         String::new()
     };
+    // The paper's deep layers have n = 4 streams; their diagonal compares with this sweep's only
+    // at that n (the diagonal e^w/(e^w + n − 1) depends on n).
+    let paper_diagonal = if streams == paper::STREAMS {
+        format!(
+            "; the paper's trained deep layers (n = {}) have {}–{} (Fig. 8, H30; docs/theory.md §5.2)",
+            paper::STREAMS,
+            num(paper::DEEP_LAYER_DIAGONAL.0, 2),
+            num(paper::DEEP_LAYER_DIAGONAL.1, 3),
+        )
+    } else {
+        String::new()
+    };
     let run = format!(
-        "We ran mHC's Sinkhorn–Knopp ({}) on {} of {layers}-layer stacks (n = {streams}) for every combination of t_max ∈ {}, identity weight w ∈ {}, noise scale s ∈ {} and layer correlation ({}); logits are w·I + noise. Without noise a layer's diagonal is e^w/(e^w + n − 1): {}; the paper's trained deep layers have {}–{} (Fig. 8, H30; docs/theory.md §5.2). Each iteration ends with a {exact_side_name} step, so the {} gain is 1 to within {} everywhere and the truncation error sits in the {side} sums. A single layer's {side}-sum error at {at_ref} is {} ({} layers){}. In a composite these errors multiply rather than cancel (docs/theory.md §3.4){shared_clause}.",
+        "We ran mHC's Sinkhorn–Knopp ({}) on {} of {layers}-layer stacks (n = {streams}) for every combination of t_max ∈ {}, identity weight w ∈ {}, noise scale s ∈ {} and layer correlation ({}); logits are w·I + noise. Without noise a layer's diagonal is e^w/(e^w + n − 1): {}{paper_diagonal}. Each iteration ends with a {exact_side_name} step, so the whole-model {} gain is 1 to within {} at every grid point and seed, and the truncation error sits in the {side} sums. A single layer's {side}-sum error at {at_ref} ({} layers) is {}{}. In a composite these errors multiply (docs/theory.md §3.4){shared_clause}.",
         order.describe(),
-        count(seeds, "seed", "seeds"),
+        count_of(seeds, "seed"),
         braces(&spec.iterations, |t| t.to_string()),
         braces(&spec.identity_weights, |w| param(*w)),
         braces(&spec.scales, |s| scale_text(*s)),
@@ -624,12 +636,10 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             .collect::<Vec<_>>()
             .join(" vs "),
         and_list(&diagonals),
-        num(paper::DEEP_LAYER_DIAGONAL.0, 2),
-        num(paper::DEEP_LAYER_DIAGONAL.1, 3),
         drift.exact_direction(),
         num(exact_dev.max(f64::MIN_POSITIVE), 2),
-        and_list(&single_errors),
         c0.name(),
+        single_errors.join("; "),
         if grows_with_scale {
             ": the larger the logit scale, the larger the error"
         } else {
@@ -776,7 +786,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                     "Peak over depth of mHC's {} composite gain, max over l of {} per seed, against Sinkhorn iterations t_max (log x), one line per noise scale s; median over {}. One panel per identity weight w and layer correlation.{} Dashed grey: gain 1.",
                     drift.direction(),
                     drift.curve(),
-                    count(seeds, "seed", "seeds"),
+                    count_of(seeds, "seed"),
                     if paper_applies {
                         format!(
                             " Dashed blue: the paper's ≈ {} (Fig. 7b, t_max = {}).",
@@ -794,7 +804,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
                 caption: format!(
                     "{} error of a single mHC layer (H_1) against t_max (log x, log y), one line per noise scale s; median over {}. The {exact_side_name} sums are exact up to rounding: each iteration ends with a {exact_side_name} step. Values below {} (0 once converged to the last bit) are drawn at {}.",
                     capitalised(&format!("{side}-sum")),
-                    count(seeds, "seed", "seeds"),
+                    count_of(seeds, "seed"),
                     num(DRAW_FLOOR, 1),
                     num(DRAW_FLOOR, 1),
                 ),
@@ -819,7 +829,7 @@ pub(super) fn run(spec: &SinkhornSpec, on_progress: &mut dyn FnMut(u64)) -> Resu
             DataFile {
                 name: "sinkhorn.csv".to_string(),
                 description: format!(
-                    "`sinkhorn_iters,identity_weight,logit_scale,correlation,method,composite,layer,metric,stat,value`: for every grid point, the whole-model composite (prefix, layer {layers}) and a single layer (single, layer 1): Amax, {side}-sum range and error, Birkhoff distance (median, p05, p95 over seeds)."
+                    "`sinkhorn_iters,identity_weight,logit_scale,correlation,method,composite,layer,metric,stat,value`: for every grid point, the whole-model composite (prefix, layer {layers}) and a single layer (single, layer 1): Amax, {side}-sum range and error (median, p05, p95 over seeds)."
                 ),
                 bytes: csv.finish()?,
             },
