@@ -54,7 +54,8 @@ fn shipped_experiment_files_parse() {
             "depth-sweep",
             "gain",
             "heatmaps",
-            "sinkhorn-sweep"
+            "sinkhorn-sweep",
+            "training"
         ]
     );
 }

@@ -6,3 +6,4 @@ mod load;
 mod properties;
 mod reference;
 mod report;
+mod series;

@@ -10,6 +10,8 @@ pub mod gain_figure;
 pub mod measure;
 pub mod results;
 mod select;
+pub mod series;
+pub mod series_figure;
 pub mod stats;
 pub mod tokens;
 

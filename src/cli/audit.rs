@@ -16,7 +16,7 @@ use mhc_analyze::metrics::Metric;
 use mhc_analyze::plot;
 
 use super::gain::parse_metric;
-use super::{Outcome, progress, with_threads, write_stdout};
+use super::{Outcome, progress, series, with_threads, write_stdout};
 
 /// What to print on stdout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -62,11 +62,17 @@ Examples:
       A capture of [layers, tokens, n, n] from the PyTorch companion (python/): statistics over tokens,
       worst tokens, figures, and audit_per_token.csv.
   mhc-analyze audit model.safetensors.index.json --max-gain 1.5 --format markdown > comment.md
-      A sharded model as a CI gate, with a Markdown summary for the pull request."
+      A sharded model as a CI gate, with a Markdown summary for the pull request.
+  mhc-analyze audit run/step*.safetensors --out run-audit/
+      A training run: each checkpoint audited (step from its metadata step/global_step/iteration,
+      else the last integer in its name), one row per checkpoint, the layers whose H_res never
+      moved, series.csv, series.json and figures against step. Exit 1 if any checkpoint is unstable."
 )]
 pub struct AuditArgs {
     /// Checkpoint or stack: .safetensors (or its .index.json), .npy, .npz, PyTorch .pt/.pth/.bin.
-    path: PathBuf,
+    /// Several files, or a directory of them: the checkpoints of one training run (a series).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
     /// How H_res is stored [auto, stack, lucidrains-hc, lucidrains-mhc, mhc-pytorch, deepseek-v4].
     #[arg(long, default_value = "auto", value_parser = parse_layout)]
     layout: LayoutChoice,
@@ -119,6 +125,15 @@ pub struct AuditArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Series only: a layer is unmoved when no entry of its H_res ever differs from the first
+    /// checkpoint's by more than this.
+    #[arg(
+        long,
+        default_value_t = 1e-4,
+        value_name = "TOL",
+        allow_negative_numbers = true
+    )]
+    still_tolerance: f64,
 }
 
 /// Token aggregation as typed on the command line.
@@ -158,13 +173,34 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         ignore_evidence: args.ignore_evidence,
         sublayer_order: args.sublayer_order.clone(),
     };
-    let input = open_audit_input(&args.path, &options)?;
+    if series::is_series(&args.paths) {
+        anyhow::ensure!(
+            !args.per_token && args.dump_hres.is_none(),
+            "--per-token and --dump-hres apply to one checkpoint, not to a series of {} paths",
+            args.paths.len()
+        );
+        return series::run_series(series::SeriesRequest {
+            paths: &args.paths,
+            load: options,
+            audit: config,
+            still_tolerance: args.still_tolerance,
+            out: args.out.as_deref(),
+            format: match args.format {
+                AuditFormat::Table => series::SeriesFormat::Table,
+                AuditFormat::Json => series::SeriesFormat::Json,
+                AuditFormat::Markdown => series::SeriesFormat::Markdown,
+            },
+            quiet: args.quiet,
+        });
+    }
+    let path = &args.paths[0];
+    let input = open_audit_input(path, &options)?;
     let prepared = args
         .out
         .as_deref()
         .map(export::OutputDirectory::prepare)
         .transpose()?;
-    let source = args.path.display().to_string();
+    let source = path.display().to_string();
     let tokens = input.tokens.as_ref();
     let mut per_token = match (&args.out, args.per_token) {
         (Some(out), true) => Some(PerTokenWriter::new(
@@ -194,7 +230,7 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
     };
     let json = render::audit_json(subject, &config, &result);
     if let Some(out) = &args.out {
-        let name = file_name(&args.path);
+        let name = file_name(path);
         let gains = audit_gain_figure(&name, &input.provenance, &result, config.max_gain());
         let mean_matrices = result
             .tokens

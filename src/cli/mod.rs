@@ -5,6 +5,7 @@ mod audit;
 mod gain;
 mod progress;
 mod report;
+mod series;
 
 use std::process::ExitCode;
 

@@ -14,7 +14,7 @@ use super::{Outcome, progress, with_threads, write_stdout};
 #[derive(Debug, Args)]
 #[command(
     after_help = "An experiment file names its kind (gain, sinkhorn-sweep, depth-sweep, \
-heatmaps, checkpoint-audit), its parameters and seeds; see experiments/*.toml. Each report folder \
+heatmaps, checkpoint-audit, training), its parameters and seeds; see experiments/*.toml. Each report folder \
 holds report.md, figures (PNG, SVG), tables (LaTeX, Markdown), tidy CSV and manifest.json, written \
 atomically; regenerating gives the same bytes except manifest.json's wall_time_seconds.
 

@@ -803,12 +803,18 @@ fn colorbar_labels(p: &HeatmapPanel) -> [String; 3] {
     [format_value(m, f), "0".to_string(), format_value(-m, f)]
 }
 
-fn row_label(i: usize) -> String {
-    format!("out {}", i + 1)
+fn row_label(p: &HeatmapPanel, i: usize) -> String {
+    p.row_labels
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("out {}", i + 1))
 }
 
-fn col_label(j: usize) -> String {
-    format!("in {}", j + 1)
+fn col_label(p: &HeatmapPanel, j: usize) -> String {
+    p.col_labels
+        .get(j)
+        .cloned()
+        .unwrap_or_else(|| format!("in {}", j + 1))
 }
 
 /// Cell edge length for a matrix whose larger dimension is `n`.
@@ -856,7 +862,7 @@ fn heat_dims(fig: &HeatmapFigure) -> Result<Vec<HeatDims>, PlotError> {
             8.0,
         )?;
         let label_size = HEAT_LABEL_SIZE.min(cell * 0.4);
-        let col_labels: Vec<String> = (0..cols).map(col_label).collect();
+        let col_labels: Vec<String> = (0..cols).map(|j| col_label(p, j)).collect();
         let col_label_size = common_fit(
             col_labels.iter().map(String::as_str),
             label_size,
@@ -909,7 +915,9 @@ fn heat_dims(fig: &HeatmapFigure) -> Result<Vec<HeatDims>, PlotError> {
     }
     for (p, d) in fig.panels.iter().zip(&mut dims) {
         for i in 0..d.rows {
-            d.row_label_w = d.row_label_w.max(text_width(&row_label(i), d.label_size)?);
+            d.row_label_w = d
+                .row_label_w
+                .max(text_width(&row_label(p, i), d.label_size)?);
         }
         for a in &p.row_annotations {
             d.row_annot_w = d.row_annot_w.max(text_width(a, d.label_size)?);
@@ -1039,7 +1047,7 @@ fn draw_heat_panel(
     for r in 0..rows {
         let cy = gy0 + (r as f64 + 0.5) * cell;
         scene.text(
-            row_label(r),
+            row_label(p, r),
             gx0 - 10.0,
             cy,
             d.label_size,
@@ -1062,7 +1070,7 @@ fn draw_heat_panel(
     for c in 0..cols {
         let cx = gx0 + (c as f64 + 0.5) * cell;
         scene.text(
-            col_label(c),
+            col_label(p, c),
             cx,
             gy0 - 6.0,
             d.col_label_size,

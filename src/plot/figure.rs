@@ -190,6 +190,10 @@ pub struct HeatmapPanel {
     pub row_annotations: Vec<String>,
     /// Printed under each column (e.g. column sums); may be empty.
     pub col_annotations: Vec<String>,
+    /// Printed left of each row; empty: `out 1`, `out 2`, … (rows = output streams).
+    pub row_labels: Vec<String>,
+    /// Printed above each column; empty: `in 1`, `in 2`, … (columns = input streams).
+    pub col_labels: Vec<String>,
     pub value_format: ValueFormat,
 }
 
@@ -201,6 +205,8 @@ impl HeatmapPanel {
             matrix,
             row_annotations: Vec::new(),
             col_annotations: Vec::new(),
+            row_labels: Vec::new(),
+            col_labels: Vec::new(),
             value_format: ValueFormat::default(),
         }
     }
@@ -210,6 +216,13 @@ impl HeatmapPanel {
     }
     pub fn with_col_annotations(mut self, a: Vec<String>) -> Self {
         self.col_annotations = a;
+        self
+    }
+    /// The same panel with its own row and column labels (for a table that is not a matrix
+    /// of streams, e.g. layers × checkpoints).
+    pub fn with_axis_labels(mut self, rows: Vec<String>, cols: Vec<String>) -> Self {
+        self.row_labels = rows;
+        self.col_labels = cols;
         self
     }
     pub fn with_value_format(mut self, f: ValueFormat) -> Self {

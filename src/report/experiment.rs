@@ -19,18 +19,20 @@ use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 
 use crate::ConfigError;
+use crate::analysis::series::SeriesConfig;
 use crate::analysis::{AuditConfig, GainConfig, GainParams, TokenAggregation};
 use crate::error::Error;
 use crate::generate::{LogitGenerator, SinkhornOrder, SinkhornParams};
 use crate::load::{Layout, LoadOptions};
 
 /// The kinds of experiment, as written in `kind = "…"`.
-pub const KINDS: [&str; 5] = [
+pub const KINDS: [&str; 6] = [
     "gain",
     "sinkhorn-sweep",
     "depth-sweep",
     "heatmaps",
     "checkpoint-audit",
+    "training",
 ];
 
 /// A parsed, validated experiment file.
@@ -57,6 +59,8 @@ pub enum Spec {
     Heatmaps(HeatmapSpec),
     /// Audits of checkpoints.
     CheckpointAudit(CheckpointSpec),
+    /// Training runs: series of checkpoints against the step.
+    Training(TrainingSpec),
 }
 
 /// `kind = "gain"`.
@@ -240,6 +244,10 @@ impl Experiment {
                 let file: HeatmapFile = source.deserialize()?;
                 (file.title.clone(), Spec::Heatmaps(file.validate(&check)?))
             }
+            "training" => {
+                let file: TrainingFile = source.deserialize()?;
+                (file.title.clone(), Spec::Training(file.validate(&check)?))
+            }
             _ => {
                 let file: CheckpointFile = source.deserialize()?;
                 (
@@ -293,6 +301,7 @@ impl Experiment {
             Spec::DepthSweep(_) => KINDS[2],
             Spec::Heatmaps(_) => KINDS[3],
             Spec::CheckpointAudit(_) => KINDS[4],
+            Spec::Training(_) => KINDS[5],
         }
     }
     /// What to run.
@@ -308,6 +317,7 @@ impl Experiment {
             Spec::DepthSweep(d) => d.configs.iter().map(|c| c.seeds()).sum(),
             Spec::Heatmaps(_) => 1,
             Spec::CheckpointAudit(c) => c.models.len() as u64,
+            Spec::Training(t) => t.runs.iter().map(|r| r.checkpoints.len() as u64).sum(),
         }
     }
 }
@@ -983,5 +993,149 @@ impl CheckpointFile {
             });
         }
         Ok(CheckpointSpec { config, models })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kind = "training"
+// ---------------------------------------------------------------------------------------------
+
+/// One training run of a `training` experiment: its checkpoints, in any order (they are sorted
+/// by step, see [`crate::analysis::series`]).
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// A short identifier (CSV file names, legends, tables).
+    pub name: String,
+    /// A descriptive label (prose).
+    pub label: String,
+    /// The checkpoint files (at least two).
+    pub checkpoints: Vec<InputPath>,
+    /// How to load them.
+    pub options: LoadOptions,
+}
+
+/// `kind = "training"`.
+#[derive(Clone, Debug)]
+pub struct TrainingSpec {
+    /// Each checkpoint's audit and the tolerance of "unmoved".
+    pub config: SeriesConfig,
+    /// The runs, in order.
+    pub runs: Vec<RunSpec>,
+    /// How the checkpoints were made, in the experimenter's words (shown verbatim).
+    pub about: Option<String>,
+    /// A file documenting how the checkpoints were made (cited and hashed).
+    pub provenance: Option<InputPath>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainingFile {
+    #[allow(dead_code)]
+    kind: String,
+    title: String,
+    max_gain: Option<f64>,
+    token_aggregation: Option<TokenAggregation>,
+    still_tolerance: Option<f64>,
+    about: Option<String>,
+    provenance: Option<String>,
+    run: Vec<RunFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFile {
+    name: String,
+    label: String,
+    checkpoints: Vec<String>,
+    layout: Option<String>,
+    key: Option<String>,
+    transpose: Option<bool>,
+}
+
+impl TrainingFile {
+    fn validate(self, check: &Checker<'_, '_>) -> Result<TrainingSpec, Error> {
+        let audit = AuditConfig::new(
+            self.max_gain.unwrap_or(AuditConfig::default().max_gain()),
+            None,
+            self.token_aggregation.unwrap_or_default(),
+        )
+        .map_err(|e| check.gain_error(e, &flat_key))?;
+        let config = SeriesConfig::new(
+            audit,
+            self.still_tolerance
+                .unwrap_or(SeriesConfig::DEFAULT_STILL_TOLERANCE),
+        )
+        .map_err(|e| check.config(&[Seg::Key("still_tolerance")], "still_tolerance", e))?;
+        if self.run.is_empty() {
+            return Err(check.error(
+                &[Seg::Key("run")],
+                "run must list at least one [[run]]".into(),
+            ));
+        }
+        let mut runs: Vec<RunSpec> = Vec::new();
+        for (k, run) in self.run.into_iter().enumerate() {
+            let at = |key: &'static str| [Seg::Key("run"), Seg::Index(k), Seg::Key(key)];
+            let layout = match run.layout.as_deref() {
+                None | Some("auto") => None,
+                Some(name) => Some(
+                    name.parse::<Layout>()
+                        .map_err(|e| check.error(&at("layout"), format!("{e}, or auto")))?,
+                ),
+            };
+            let name = run.name.trim().to_string();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            {
+                return Err(check.error(
+                    &at("name"),
+                    "name must be a short identifier (letters, digits, - and _; it names a CSV file)"
+                        .into(),
+                ));
+            }
+            if runs.iter().any(|r| r.name == name) {
+                return Err(check.error(&at("name"), format!("name '{name}' is used twice")));
+            }
+            if run.label.trim().is_empty() {
+                return Err(check.error(&at("label"), "label must not be empty".into()));
+            }
+            if run.checkpoints.len() < 2 {
+                return Err(check.error(
+                    &at("checkpoints"),
+                    format!(
+                        "checkpoints must list at least 2 files (a training run), got {}",
+                        run.checkpoints.len()
+                    ),
+                ));
+            }
+            runs.push(RunSpec {
+                name,
+                label: run.label.trim().to_string(),
+                checkpoints: run
+                    .checkpoints
+                    .iter()
+                    .map(|written| resolve(check.source.path, written))
+                    .collect(),
+                options: LoadOptions {
+                    layout,
+                    key: run.key,
+                    transpose: run.transpose.unwrap_or(false),
+                    ..LoadOptions::default()
+                },
+            });
+        }
+        Ok(TrainingSpec {
+            config,
+            runs,
+            about: self
+                .about
+                .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|text| !text.is_empty()),
+            provenance: self
+                .provenance
+                .as_deref()
+                .map(|written| resolve(check.source.path, written)),
+        })
     }
 }

@@ -18,6 +18,7 @@ pub mod experiment;
 mod gain;
 mod heatmaps;
 mod sinkhorn;
+mod training;
 
 pub use bundle::{Bundle, IndexEntry, index_readme, render, write_bundle};
 pub use experiment::{Experiment, Spec};
@@ -107,5 +108,6 @@ pub fn run(experiment: &Experiment, on_progress: &mut dyn FnMut(u64)) -> Result<
         Spec::DepthSweep(spec) => depth::run(spec, on_progress),
         Spec::Heatmaps(spec) => heatmaps::run(spec, experiment, on_progress),
         Spec::CheckpointAudit(spec) => checkpoints::run(spec, experiment, on_progress),
+        Spec::Training(spec) => training::run(spec, experiment, on_progress),
     }
 }
