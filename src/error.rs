@@ -31,6 +31,15 @@ pub enum Error {
         /// What was wrong, and what was expected.
         message: String,
     },
+    /// A certificate could not be built from a model's parameters.
+    #[error("{}: {source}", path.display())]
+    Certify {
+        /// The model file.
+        path: PathBuf,
+        /// What was wrong.
+        #[source]
+        source: crate::analysis::certify::CertifyError,
+    },
     /// A figure could not be drawn.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),

@@ -24,6 +24,7 @@
 pub mod analysis;
 mod buffer;
 pub mod compose;
+mod cpu;
 pub mod error;
 pub mod export;
 pub mod generate;

@@ -134,7 +134,7 @@ fn a_growing_hc_model_is_unstable() {
 
 #[test]
 fn forcing_the_wrong_orientation_changes_the_composite() {
-    // A non-symmetric HC model read transposed is a different product (primer §3).
+    // A non-symmetric HC model read transposed is a different product (docs/theory.md §1.1).
     let file = data("checkpoints/lucidrains_hc_24.safetensors");
     let json = |extra: &[&str]| -> serde_json::Value {
         let output = audit()
@@ -232,4 +232,138 @@ fn gguf_and_safetensors_deepseek_v4_audit_alike() {
     }
     assert_eq!(dumps[0], dumps[1]);
     assert_eq!(verdicts[0], verdicts[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What users read (issue 17): the figure, forced layouts, sublayer order, numbers near 1.
+
+#[test]
+fn the_audit_figure_of_values_near_one_shows_their_distance_from_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    audit()
+        .arg(data("checkpoints/hres.safetensors"))
+        .args(["--key", "hres", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(out.join("audit.svg")).unwrap();
+    // The title names the file, not the machine's path.
+    assert!(svg.contains("Audit of hres.safetensors"));
+    assert!(!svg.contains(env!("CARGO_MANIFEST_DIR")));
+    // Gain − 1 on a linear axis, never a log axis whose ticks all read 10⁰.
+    assert!(svg.contains("Amax gain − 1"));
+    assert!(svg.matches("10⁰").count() < 2, "repeated 10⁰ ticks");
+    // The threshold is stated (off the scale of values within 3e-7 of 1).
+    assert!(svg.contains("--max-gain 2"));
+    // An HC model's figure draws the threshold line on a log axis.
+    let hc = dir.path().join("hc");
+    audit()
+        .arg(data("checkpoints/lucidrains_hc_24.safetensors"))
+        .arg("--out")
+        .arg(&hc)
+        .assert()
+        .code(1);
+    let svg = std::fs::read_to_string(hc.join("audit.svg")).unwrap();
+    assert!(svg.contains("--max-gain 2"));
+    assert!(!svg.contains("Amax gain − 1"));
+}
+
+#[test]
+fn a_layout_the_file_contradicts_is_refused_unless_told_to_ignore_the_evidence() {
+    let path = data("checkpoints/lucidrains_hc_24.safetensors");
+    let output = audit()
+        .arg(&path)
+        .args(["--layout", "lucidrains-mhc"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1);
+    assert!(stderr.contains("dynamic_alpha_scale") && stderr.contains("--ignore-evidence"));
+    let output = audit()
+        .arg(&path)
+        .args([
+            "--layout",
+            "lucidrains-mhc",
+            "--ignore-evidence",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        json["ignored_evidence"]
+            .as_str()
+            .unwrap()
+            .contains("dynamic_alpha_scale")
+    );
+    let table = audit()
+        .arg(&path)
+        .args(["--layout", "lucidrains-mhc", "--ignore-evidence"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("forced against the file's evidence with --ignore-evidence"));
+}
+
+#[test]
+fn two_modules_per_block_need_their_order_stated_or_recorded() {
+    let safetensors = data("checkpoints/two_modules.safetensors");
+    let output = audit().arg(&safetensors).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--sublayer-order"), "{stderr}");
+    let stated = audit()
+        .arg(&safetensors)
+        .args(["--sublayer-order", "mixer,ffn", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(stated.status.code(), Some(0));
+    let recorded = audit()
+        .arg(data("checkpoints/two_modules.pt"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(recorded.status.code(), Some(0));
+    let [stated, recorded]: [serde_json::Value; 2] =
+        [stated, recorded].map(|o| serde_json::from_slice(&o.stdout).unwrap());
+    assert_eq!(stated["whole_model"], recorded["whole_model"]);
+    assert_eq!(stated["tensors"], recorded["tensors"]);
+}
+
+#[test]
+fn numbers_near_one_show_their_distance_and_one_token_shows_one_column() {
+    let capture = audit()
+        .arg(data("checkpoints/hres.safetensors"))
+        .args(["--key", "hres"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&capture.stdout);
+    assert!(table.contains("1 + 2.6e-7"), "{table}");
+    assert!(!table.contains("1.000000"), "{table}");
+    let static_h = audit()
+        .arg(data("checkpoints/checkpoint.safetensors"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&static_h.stdout);
+    assert!(table.contains("value"), "{table}");
+    assert!(!table.contains("max over tokens  "), "{table}");
+    assert!(table.contains("worst layers by single-layer Amax gain, the larger of"));
+}
+
+#[test]
+fn a_negative_threshold_is_a_value_not_a_flag() {
+    for value in ["-1", "0"] {
+        audit()
+            .arg(data("checkpoints/checkpoint.safetensors"))
+            .args(["--max-gain", value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "max-gain must be a positive finite number, got {value}"
+            )));
+    }
 }

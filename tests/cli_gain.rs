@@ -273,3 +273,66 @@ fn logits_file_agrees_with_numpy_through_the_cli() {
     }
     assert!(compared > 5000);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What users read (issue 17 §7): counts, the generator, the seed, per-seed metrics.
+
+#[test]
+fn one_layer_reads_as_one_layer() {
+    let output = gain().args(["--layers", "1"]).output().unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("1 layer, 4 streams, 1 token;"), "{table}");
+    assert!(table.contains("whole-model composite H_1 "), "{table}");
+    assert!(
+        !table.contains("1 layers") && !table.contains("H_1⋯H_1"),
+        "{table}"
+    );
+}
+
+#[test]
+fn help_names_the_shared_term_of_the_generator() {
+    let output = gain().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("w·I + S + σ·G"), "{help}");
+    assert!(help.contains("S = s·G_shared"), "{help}");
+}
+
+#[test]
+fn the_figure_names_the_master_seed_and_per_seed_metrics_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    gain()
+        .args([
+            "--layers",
+            "6",
+            "--seeds",
+            "3",
+            "--seed",
+            "42",
+            "--per-seed",
+        ])
+        .args([
+            "--per-seed-metrics",
+            "amax_forward,amax_backward",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let svg = std::fs::read_to_string(out.join("gain.svg")).unwrap();
+    assert!(
+        svg.contains("master seed 42"),
+        "the subtitle names the seed"
+    );
+    let per_seed = std::fs::read_to_string(out.join("gain_per_seed.csv")).unwrap();
+    // 3 seeds × 2 methods × 3 composites × 6 layers × 2 metrics, and the header.
+    assert_eq!(per_seed.lines().count(), 1 + 3 * 2 * 3 * 6 * 2);
+    assert!(per_seed.lines().skip(1).all(|l| l.contains(",amax_")));
+    gain()
+        .args(["--per-seed", "--per-seed-metrics", "amax_sideways", "--out"])
+        .arg(dir.path().join("other"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown metric 'amax_sideways'"));
+}

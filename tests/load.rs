@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use mhc_analyze::LayerStack;
 use mhc_analyze::load::safetensors::ShardedSafetensors;
 use mhc_analyze::load::{
-    Dtype, Format, Layout, LoadError, LoadOptions, LoadedHres, TensorSource, layouts, load_hres,
-    open,
+    Dtype, ExactSide, Format, Layout, LoadError, LoadOptions, LoadedHres, TensorSource, layouts,
+    load_hres, open,
 };
 use ndarray::{Array3, Array4, ArrayD, Axis, Ix2};
 use ndarray_npy::read_npy;
@@ -124,7 +124,7 @@ fn fixture_safetensors_is_detected_as_lucidrains_mhc_and_matches_the_package() {
     assert_eq!(loaded.stack.layers(), 12);
     assert_eq!(loaded.stack.streams(), 4);
     assert_eq!(loaded.stack.tokens(), 1);
-    assert_eq!(loaded.exact_side, Some("columns"));
+    assert_eq!(loaded.exact_side, Some(ExactSide::Columns));
     assert_eq!(loaded.source_dtype, "f32");
     assert_eq!(loaded.tensors.len(), 12);
     assert_eq!(loaded.tensors[1], "layers.1.static_alpha");
@@ -138,6 +138,20 @@ fn fixture_safetensors_is_detected_as_lucidrains_mhc_and_matches_the_package() {
     for h in got.outer_iter() {
         for s in h.sum_axis(Axis(0)) {
             assert!((s - 1.0).abs() < 1e-14, "column sum {s}");
+        }
+    }
+    // Read transposed, the exact marginal is the other one: now every row sums to 1.
+    let transposed = load(
+        &checkpoint("checkpoint.safetensors"),
+        &LoadOptions {
+            transpose: true,
+            ..auto()
+        },
+    );
+    assert_eq!(transposed.exact_side, Some(ExactSide::Rows));
+    for h in layers(&transposed.stack).outer_iter() {
+        for s in h.sum_axis(Axis(1)) {
+            assert!((s - 1.0).abs() < 1e-14, "row sum {s}");
         }
     }
 }
@@ -429,7 +443,7 @@ fn layers_are_ordered_numerically_whatever_the_file_order() {
 fn mhc_pytorch_static_hres_matches_numpy() {
     let loaded = load(&checkpoint("mhc_pytorch.safetensors"), &auto());
     assert_eq!(loaded.layout, Layout::MhcPytorch);
-    assert_eq!(loaded.exact_side, Some("columns"));
+    assert_eq!(loaded.exact_side, Some(ExactSide::Columns));
     assert_eq!(loaded.stack.layers(), 6);
     assert_eq!(
         &loaded.tensors[..3],
@@ -454,7 +468,7 @@ fn mhc_pytorch_static_hres_matches_numpy() {
 fn deepseek_v4_static_hres_matches_the_reference_procedure() {
     let loaded = load(&checkpoint("deepseek_v4.safetensors"), &auto());
     assert_eq!(loaded.layout, Layout::DeepseekV4);
-    assert_eq!(loaded.exact_side, Some("rows"));
+    assert_eq!(loaded.exact_side, Some(ExactSide::Rows));
     assert_eq!(loaded.stack.layers(), 6);
     assert_eq!(
         &loaded.tensors[..3],
@@ -982,7 +996,7 @@ fn logit_boxes_hold_for_random_and_adversarial_inputs_and_are_tight() {
         for l in 0..model.layers() {
             let layer = model.layer(l).unwrap();
             let n = layer.streams();
-            let set = layer.logit_set();
+            let set = layer.logit_set().unwrap();
             assert_eq!(set.map, layer.hres_map());
             assert_eq!(set.proposals.len(), layer.proposals());
             let mut logits = vec![0.0; layer.scratch_len()];
@@ -1008,11 +1022,11 @@ fn logit_boxes_hold_for_random_and_adversarial_inputs_and_are_tight() {
                             continue; // the mix spreads the aligned stream over the others
                         }
                         let bound = if sign > 0.0 {
-                            b.upper[entry]
+                            b.upper()[entry]
                         } else {
-                            b.lower[entry]
+                            b.lower()[entry]
                         };
-                        let width = b.upper[entry] - b.lower[entry];
+                        let width = b.upper()[entry] - b.lower()[entry];
                         let gap = (got[entry] - bound).abs();
                         let tolerance = if exact { 1e-12 } else { 1e-9 } * width.max(1.0);
                         assert!(
@@ -1033,7 +1047,7 @@ fn logit_box_radius_follows_tanh_and_the_scale() {
     let DynamicLayer::Lucidrains(layer) = model.layer(0).unwrap() else {
         panic!("lucidrains layer expected");
     };
-    let set = DynamicLayer::Lucidrains(layer.clone()).logit_set();
+    let set = DynamicLayer::Lucidrains(layer.clone()).logit_set().unwrap();
     let b = &set.proposals[0];
     let n = layer.streams;
     // Hand-worked entry [t = 1, s = 2]: static_alpha[2, skip + 1] ± |scale|·tanh(√dim·‖(γ+1)∘fn[:, skip + 1]‖).
@@ -1047,8 +1061,8 @@ fn logit_box_radius_follows_tanh_and_the_scale() {
     let radius = layer.scale.abs() * ((layer.dim as f64).sqrt() * norm).tanh();
     let center = layer.static_alpha[2 * columns + layer.skip + 1];
     // Equal up to the box's rounding allowance (≈ 1e-14 relative).
-    assert!((b.upper[n + 2] - (center + radius)).abs() < 1e-13);
-    assert!((b.lower[n + 2] - (center - radius)).abs() < 1e-13);
+    assert!((b.upper()[n + 2] - (center + radius)).abs() < 1e-13);
+    assert!((b.lower()[n + 2] - (center - radius)).abs() < 1e-13);
     assert!(radius < layer.scale.abs());
     assert_eq!(set.map, HresMap::Identity);
 }
@@ -1213,7 +1227,7 @@ proptest::proptest! {
         let n = layer.streams();
         let mut logits = vec![0.0; layer.scratch_len()];
         layer.logits(&x, &mut logits);
-        for (p, b) in layer.logit_set().proposals.iter().enumerate() {
+        for (p, b) in layer.logit_set().unwrap().proposals.iter().enumerate() {
             proptest::prop_assert!(b.contains(&logits[p * n * n..(p + 1) * n * n]));
         }
         let h = layer.hres(&x);
@@ -1241,7 +1255,7 @@ fn gguf_deepseek_v4_gives_the_same_stack_as_the_safetensors_model() {
     let gguf = load(&checkpoint("deepseek_v4.gguf"), &auto());
     let reference = load(&checkpoint("deepseek_v4.safetensors"), &auto());
     assert_eq!(gguf.layout, Layout::DeepseekV4);
-    assert_eq!(gguf.exact_side, Some("rows"));
+    assert_eq!(gguf.exact_side, Some(ExactSide::Rows));
     assert_eq!(gguf.source_dtype, "f32");
     assert_eq!(gguf.stack.layers(), 6);
     assert_eq!(gguf.stack.as_array(), reference.stack.as_array());

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::cargo::cargo_bin_cmd;
 use mhc_analyze::export::latex::table_latex;
 use mhc_analyze::export::markdown::{Align, Cell, Table, table_markdown};
-use mhc_analyze::report::{Experiment, Spec};
+use mhc_analyze::report::{Experiment, ExperimentKind, Spec};
 use predicates::prelude::*;
 
 /// A complete `gain` experiment; `extra` is appended (TOML lines).
@@ -47,17 +47,68 @@ fn shipped_experiment_files_parse() {
         }
     }
     kinds.sort();
-    assert_eq!(
-        kinds,
-        [
-            "checkpoint-audit",
-            "depth-sweep",
-            "gain",
-            "heatmaps",
-            "sinkhorn-sweep",
-            "training"
-        ]
-    );
+    // One shipped file of each kind.
+    assert_eq!(kinds, ExperimentKind::ALL);
+}
+
+/// The smallest file of each kind: `kind`, `title` and the keys the kind requires, nothing
+/// else. The match has no catch-all arm, so a new kind needs one here too.
+fn minimal_experiment(kind: ExperimentKind) -> String {
+    let body = match kind {
+        ExperimentKind::Gain => "",
+        ExperimentKind::SinkhornSweep => "[grid]\nsinkhorn_iters = [1, 20]\nlogit_scale = [1.0]\n",
+        ExperimentKind::DepthSweep => "[grid]\nlayers = [1, 3]\nstreams = [2]\n",
+        ExperimentKind::Heatmaps => "single = [2]\n",
+        ExperimentKind::CheckpointAudit => {
+            "[[model]]\nname = \"m\"\nlabel = \"M\"\npath = \"../tests/data/checkpoints/checkpoint.safetensors\"\n"
+        }
+        ExperimentKind::Training => {
+            "[[run]]\nname = \"r\"\nlabel = \"R\"\ncheckpoints = [\"data/training/hc_step0.safetensors\", \"data/training/hc_step50.safetensors\"]\n"
+        }
+    };
+    format!("kind = \"{kind}\"\ntitle = \"Minimal {kind}\"\n{body}")
+}
+
+/// Issue 16 §4 and 17.7: every kind has its own parser (a file of one kind never parses as
+/// another), and a file with only the required keys runs: every other key takes `gain`'s
+/// default, as the README says.
+#[test]
+fn a_minimal_file_of_every_kind_parses_as_that_kind_and_runs() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("experiments")
+        .join("minimal.toml");
+    for kind in ExperimentKind::ALL {
+        let text = minimal_experiment(kind);
+        let experiment =
+            Experiment::parse(&path, &text).unwrap_or_else(|e| panic!("{kind}: {e}\n{text}"));
+        assert_eq!(experiment.kind(), kind, "parsed by its own parser");
+        let report = mhc_analyze::report::run(&experiment, &mut |_| {})
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(!report.headline.is_empty() && !report.figures.is_empty());
+        let bundle = mhc_analyze::report::render(
+            &experiment,
+            &report,
+            "mhc-analyze report minimal.toml",
+            std::time::Instant::now(),
+        )
+        .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(bundle.files.iter().any(|(name, _)| name == "report.md"));
+        if kind == ExperimentKind::Gain {
+            let Spec::Gain(spec) = experiment.spec() else {
+                unreachable!()
+            };
+            let defaults = mhc_analyze::analysis::GainParams::default();
+            assert_eq!(
+                (
+                    spec.config.layers(),
+                    spec.config.streams(),
+                    spec.config.seeds()
+                ),
+                (defaults.layers, defaults.streams, defaults.seeds),
+                "gain's defaults"
+            );
+        }
+    }
 }
 
 #[test]
@@ -99,8 +150,8 @@ fn bad_files_name_the_line_and_the_key() {
             "line 12: key 'sinkhorn_order': unknown variant 'rows'",
         ),
         (
-            gain_experiment(5, "").replace("streams = 4\n", ""),
-            "missing field 'streams'",
+            gain_experiment(5, "").replace("title = \"A small HC vs mHC run\"\n", ""),
+            "missing field 'title'",
         ),
         (
             gain_experiment(5, "").replace("kind = \"gain\"", "kind = \"gainz\""),
@@ -331,4 +382,17 @@ fn a_bad_experiment_is_a_usage_error_and_writes_nothing() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("missing.toml"));
+}
+
+/// Issue 17.7: `report --all` outside the repository says how to name the experiments folder.
+#[test]
+fn report_all_outside_the_repository_names_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    report()
+        .current_dir(dir.path())
+        .args(["--all", "--quiet"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("experiments: no such folder"))
+        .stderr(predicate::str::contains("pass --experiments DIR"));
 }

@@ -1,5 +1,6 @@
 //! The single integration-test binary (one link step): each module covers one area.
 
+mod certify;
 mod cli_audit;
 mod cli_gain;
 mod load;
@@ -7,3 +8,4 @@ mod properties;
 mod reference;
 mod report;
 mod series;
+mod tokens;

@@ -144,12 +144,11 @@ pub fn audit_gain_figure(
         ),
     ];
     let mut subtitle = format!(
-        "layout {} · {} layers · n = {} · {} token{} ({}) · verdict: {}",
+        "layout {} · {} · n = {} · {} ({}) · verdict: {}",
         provenance.layout.name(),
-        layers,
+        crate::export::table::count_of(layers as u64, "layer"),
         result.tokens.streams,
-        tokens,
-        if tokens == 1 { "" } else { "s" },
+        crate::export::table::count_of(tokens, "token"),
         provenance.origin.describe(),
         result.verdict.name()
     );

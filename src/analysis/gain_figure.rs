@@ -95,8 +95,8 @@ pub fn logits_description(config: &GainConfig) -> String {
 pub fn run_description(config: &GainConfig, result: &GainResult, band: Band) -> String {
     let source = logits_description(config);
     let mut text = format!(
-        "{} layers · n = {} · {} · mHC: Sinkhorn {} iterations ({}) · tokens: {}",
-        config.layers(),
+        "{} · n = {} · {} · mHC: Sinkhorn {} iterations ({}) · tokens: {}",
+        crate::export::table::count_of(config.layers() as u64, "layer"),
         config.streams(),
         source,
         config.sinkhorn().iterations,

@@ -5,6 +5,8 @@
 
 pub mod audit;
 pub mod audit_figure;
+pub mod certified;
+pub mod certify;
 pub mod gain;
 pub mod gain_figure;
 pub mod measure;

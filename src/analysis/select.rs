@@ -4,7 +4,8 @@
 //! Values are mapped to integer keys whose signed order is `total_cmp`'s (flip the magnitude
 //! bits of negative numbers), then selected by quickselect: partition around a pivot (median of
 //! nine), keep the parts that hold requested ranks, sort parts of at most 24. On x86-64 with
-//! AVX2 (checked at run time) a partition moves four keys per step: one comparison, then a
+//! AVX2 (detected once by `crate::cpu`, whose `MHC_ANALYZE_PORTABLE` forces the portable path)
+//! a partition moves four keys per step: one comparison, then a
 //! table lookup and a lane permutation pack the smaller keys to the front of a second buffer
 //! and the others to its back. Elsewhere the standard library's `select_nth_unstable_by`
 //! selects on the values themselves. Both give the exact order statistics, so the answers do
@@ -12,6 +13,9 @@
 //! (6920 columns of 1000 values) take 25 ms instead of 42 ms on one core.
 
 use std::cell::RefCell;
+
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::Avx2;
 
 /// Parts this small are sorted by insertion.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -28,8 +32,8 @@ pub(crate) fn order_statistics(values: &mut [f64], ranks: &[usize], out: &mut [f
     debug_assert!(ranks.windows(2).all(|pair| pair[0] < pair[1]));
     debug_assert!(ranks.last().is_none_or(|&rank| rank < values.len()));
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        return with_keys(values, ranks, out);
+    if let Some(avx2) = Avx2::detect() {
+        return with_keys(avx2, values, ranks, out);
     }
     by_standard_library(values, ranks, out);
 }
@@ -82,7 +86,7 @@ thread_local! {
 
 /// The AVX2 path (see the module docs); `values` is left as it is.
 #[cfg(target_arch = "x86_64")]
-fn with_keys(values: &[f64], ranks: &[usize], out: &mut [f64]) {
+fn with_keys(_avx2: Avx2, values: &[f64], ranks: &[usize], out: &mut [f64]) {
     KEY_BUFFERS.with_borrow_mut(|(keys, spare)| {
         keys.clear();
         keys.extend(values.iter().map(|&x| total_order_key(x)));
@@ -91,7 +95,7 @@ fn with_keys(values: &[f64], ranks: &[usize], out: &mut [f64]) {
         let mut found = vec![0; ranks.len()];
         // Introselect's bound: after 2·log2(n) partitions a part is sorted instead.
         let depth = 2 * (usize::BITS - values.len().leading_zeros());
-        // SAFETY: AVX2 was detected by the caller.
+        // SAFETY: the `Avx2` token proves that the CPU has AVX2.
         unsafe { select_keys(keys, spare, ranks, 0, &mut found, depth) };
         for (slot, &key) in out.iter_mut().zip(found.iter()) {
             *slot = from_total_order_key(key);
@@ -322,7 +326,7 @@ mod tests {
         inputs
     }
 
-    fn check(select: fn(&mut [f64], &[usize], &mut [f64])) {
+    fn check(select: impl Fn(&mut [f64], &[usize], &mut [f64])) {
         for input in awkward_inputs() {
             let mut sorted = input.clone();
             sorted.sort_by(f64::total_cmp);
@@ -352,8 +356,10 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_avx2_path_finds_the_sorted_ranks() {
-        if std::is_x86_feature_detected!("avx2") {
-            check(|values, ranks, out| with_keys(values, ranks, out));
+        let avx2 = Avx2::detect_ignoring_override();
+        assert_eq!(avx2.is_some(), std::is_x86_feature_detected!("avx2"));
+        if let Some(avx2) = avx2 {
+            check(|values, ranks, out| with_keys(avx2, values, ranks, out));
         }
     }
 

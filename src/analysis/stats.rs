@@ -68,8 +68,13 @@ impl DrawStatistics {
     /// reference point for the sketch (length `width`; see the module docs). Quantiles are exact
     /// when `draws × width` ≤ [`EXACT_VALUE_BUDGET`], sketched otherwise.
     pub fn new(references: &[f64], draws: usize) -> Self {
+        Self::with_budget(references, draws, EXACT_VALUE_BUDGET)
+    }
+
+    /// [`Self::new`] with another exact budget (tests reach the sketch with small runs).
+    pub(crate) fn with_budget(references: &[f64], draws: usize, budget: usize) -> Self {
         let width = references.len();
-        let exact = draws.saturating_mul(width.max(1)) <= EXACT_VALUE_BUDGET;
+        let exact = draws.saturating_mul(width.max(1)) <= budget;
         let storage = if exact {
             Storage::Exact {
                 rows: vec![0.0; draws * width],

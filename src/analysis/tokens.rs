@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::measure::measure_token;
 use super::results::{Audited, Layer, Results, RowLayout, Selection};
-use super::stats::{DrawStatistics, MAX_DRAWS};
+use super::stats::{DrawStatistics, EXACT_VALUE_BUDGET, MAX_DRAWS};
 use crate::compose::Composite;
 use crate::error::{ConfigError, Error};
 use crate::metrics::Metric;
@@ -180,6 +180,18 @@ impl TokenRow<'_> {
 pub fn fold_tokens(
     source: &dyn TokenSource,
     options: &TokenFoldOptions,
+    on_chunk: impl FnMut(&TokenChunk<'_>) -> Result<(), Error>,
+    on_progress: impl FnMut(u64),
+) -> Result<TokenStatistics, Error> {
+    fold_tokens_within(source, options, EXACT_VALUE_BUDGET, on_chunk, on_progress)
+}
+
+/// [`fold_tokens`] with another exact budget of stored values (tests reach the sketch with
+/// small stacks).
+fn fold_tokens_within(
+    source: &dyn TokenSource,
+    options: &TokenFoldOptions,
+    exact_budget: usize,
     mut on_chunk: impl FnMut(&TokenChunk<'_>) -> Result<(), Error>,
     mut on_progress: impl FnMut(u64),
 ) -> Result<TokenStatistics, Error> {
@@ -194,7 +206,8 @@ pub fn fold_tokens(
     }
     let layout = RowLayout::new(1, layers, options.selection.clone());
     let width = layout.width();
-    let mut statistics = DrawStatistics::for_layout(&layout, tokens as usize);
+    let mut statistics =
+        DrawStatistics::with_budget(&layout.sketch_references(), tokens as usize, exact_budget);
     let chunk = options
         .chunk_tokens
         .unwrap_or(CHUNK_VALUES / width.max(1))
@@ -303,4 +316,93 @@ fn measure_rows(layout: &RowLayout, n: usize, matrices: &[f64], rows: &mut [f64]
             measure_token(&slices, n, layout, &mut row[..layout.profile_width()]);
             layout.fill_peaks(0, row);
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::results::{Quantiles, Stat};
+    use crate::compose::Composite;
+    use ndarray::Array4;
+
+    /// 4 layers × 300 tokens of HC-like matrices (entries 0.25 ± 0.3, row sums near 1).
+    fn stack() -> LayerStack {
+        let data = Array4::from_shape_fn((4, 300, 3, 3), |(l, t, i, j)| {
+            let u = ((l * 7919 + t * 104_729 + i * 13 + j * 7) as f64 * 0.618_033_988_7).fract();
+            let base = if i == j { 0.7 } else { 0.15 };
+            base + 0.3 * (u - 0.5)
+        });
+        LayerStack::new(data, "test").unwrap()
+    }
+
+    fn fold(chunk: usize, threads: usize, budget: usize) -> TokenStatistics {
+        let options = TokenFoldOptions {
+            chunk_tokens: Some(chunk),
+            ..TokenFoldOptions::default()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| fold_tokens_within(&stack(), &options, budget, |_| Ok(()), |_| {}))
+            .unwrap()
+    }
+
+    fn bits(statistics: &TokenStatistics) -> Vec<u64> {
+        let results = &statistics.results;
+        let mut out = Vec::new();
+        for composite in Composite::ALL {
+            for layer in Layer::all(results.layers()) {
+                for &metric in results.layout().metrics().metrics() {
+                    let summary = results.summary(Audited::Stack, composite, layer, metric);
+                    out.extend(Stat::ALL.map(|s| summary.get(s).to_bits()));
+                }
+            }
+        }
+        for worst in &statistics.worst_tokens {
+            out.extend(worst.tokens.iter().flat_map(|(t, v)| [*t, v.to_bits()]));
+        }
+        out
+    }
+
+    #[test]
+    fn sketched_and_exact_folds_do_not_depend_on_chunks_or_threads() {
+        for budget in [EXACT_VALUE_BUDGET, 1000] {
+            let reference = fold(300, 1, budget);
+            assert_eq!(
+                matches!(reference.results.quantiles(), Quantiles::Exact),
+                budget == EXACT_VALUE_BUDGET
+            );
+            for (chunk, threads) in [(1, 2), (7, 3), (64, 2), (299, 1)] {
+                assert_eq!(bits(&fold(chunk, threads, budget)), bits(&reference));
+            }
+        }
+    }
+
+    #[test]
+    fn the_sketch_stays_within_its_accuracy_of_the_exact_statistics() {
+        let exact = fold(64, 2, EXACT_VALUE_BUDGET).results;
+        let sketched = fold(64, 2, 1000).results;
+        for composite in Composite::ALL {
+            for layer in Layer::all(exact.layers()) {
+                for metric in [Metric::AmaxForward, Metric::Sigma2, Metric::RowSumMin] {
+                    let e = exact.summary(Audited::Stack, composite, layer, metric);
+                    let s = sketched.summary(Audited::Stack, composite, layer, metric);
+                    assert_eq!((e.min, e.max, e.mean), (s.min, s.max, s.mean));
+                    let reference = crate::analysis::results::sketch_reference(metric);
+                    for stat in [Stat::Median, Stat::P90, Stat::P99] {
+                        let (a, b) = (e.get(stat), s.get(stat));
+                        // Interpolation between two ranks can mix buckets: allow the accuracy of
+                        // the larger of the bracketing distances (the spread of this column).
+                        let scale = (a - reference).abs().max((e.max - reference).abs());
+                        assert!(
+                            (a - b).abs()
+                                <= crate::analysis::stats::SKETCH_RELATIVE_ACCURACY * scale * 1.01,
+                            "{composite:?} {layer} {metric:?} {stat:?}: {a} vs {b}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -6,11 +6,15 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use mhc_analyze::analysis::audit_figure::{audit_gain_figure, audit_heatmap_figure};
+use mhc_analyze::analysis::certified::{CertifiedVerdict, SearchParams, certify_model};
+use mhc_analyze::analysis::certify::Arithmetic;
 use mhc_analyze::analysis::{AuditConfig, TokenAggregation, Verdict, audit};
 use mhc_analyze::export::audit::{self as render, AuditSubject};
 use mhc_analyze::export::csv::PerTokenWriter;
 use mhc_analyze::export::{self, StagedFile};
-use mhc_analyze::load::input::open_audit_input;
+use mhc_analyze::generate::probe::ProbeConfig;
+use mhc_analyze::load::dynamic::{DynamicModel, DynamicOptions};
+use mhc_analyze::load::input::{open_audit_input, open_probe_input};
 use mhc_analyze::load::{Layout, LoadOptions};
 use mhc_analyze::metrics::Metric;
 use mhc_analyze::plot;
@@ -113,6 +117,25 @@ pub struct AuditArgs {
     /// The metrics written to audit_per_token.csv, comma-separated [default: all].
     #[arg(long, value_delimiter = ',', value_parser = parse_metric, requires = "per_token")]
     per_token_metrics: Vec<Metric>,
+    /// Audit N synthetic tokens per layer instead of the static H_res: standard-normal hidden
+    /// states through the layout's own norm, projection and Sinkhorn (parameter layouts only).
+    #[arg(long, value_name = "N", conflicts_with_all = ["key", "transpose"])]
+    probe: Option<u64>,
+    /// The probe's seed (same seed, same tokens, on any number of threads).
+    #[arg(long, value_name = "K", default_value_t = 0, requires = "probe")]
+    probe_seed: u64,
+    /// Also bound the whole-model (and every composite's) Amax gains over every input the layers
+    /// can receive, from the parameters alone: [lower, upper] and a verdict (certified stable,
+    /// unstable or not certified) that sets the exit code (parameter layouts only).
+    #[arg(long, conflicts_with_all = ["key", "transpose"])]
+    certify: bool,
+    /// The arithmetic the model computes H_res in, for the certificate's rounding allowance.
+    #[arg(long, value_enum, default_value = "f32", requires = "certify")]
+    model_arithmetic: ArithmeticArg,
+    /// lucidrains HC without the tanh on its dynamic projection (HyperConnections(tanh=False);
+    /// the file does not record it, the package default applies tanh).
+    #[arg(long)]
+    hc_without_tanh: bool,
     /// Write the analysed matrices ([L,n,n] or [L,T,n,n], f64, rows = output streams) to a .npy file.
     #[arg(long, value_name = "OUT.npy")]
     dump_hres: Option<PathBuf>,
@@ -136,6 +159,17 @@ pub struct AuditArgs {
     still_tolerance: f64,
 }
 
+/// The model's arithmetic as typed on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ArithmeticArg {
+    /// binary32 (every published implementation runs its Sinkhorn in f32).
+    F32,
+    /// binary64.
+    F64,
+    /// Exact real arithmetic (no rounding allowance: a real model's matrices may exceed it).
+    Exact,
+}
+
 /// Token aggregation as typed on the command line.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum TokenArg {
@@ -143,6 +177,14 @@ enum TokenArg {
     MeanOfMetrics,
     /// Also: the mean matrix over tokens per layer, then metrics.
     MetricOfMean,
+}
+
+/// The per-token model's settings that the file does not record.
+fn dynamic_options(args: &AuditArgs) -> DynamicOptions {
+    DynamicOptions {
+        lucidrains_hc_tanh: !args.hc_without_tanh,
+        ..DynamicOptions::default()
+    }
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
@@ -175,8 +217,9 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
     };
     if series::is_series(&args.paths) {
         anyhow::ensure!(
-            !args.per_token && args.dump_hres.is_none(),
-            "--per-token and --dump-hres apply to one checkpoint, not to a series of {} paths",
+            !args.per_token && args.dump_hres.is_none() && args.probe.is_none() && !args.certify,
+            "--per-token, --dump-hres, --probe and --certify apply to one checkpoint, not to a \
+             series of {} paths",
             args.paths.len()
         );
         return series::run_series(series::SeriesRequest {
@@ -194,7 +237,15 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         });
     }
     let path = &args.paths[0];
-    let input = open_audit_input(path, &options)?;
+    let input = match args.probe {
+        Some(tokens) => open_probe_input(
+            path,
+            &options,
+            ProbeConfig::new(tokens, args.probe_seed)?,
+            dynamic_options(args),
+        )?,
+        None => open_audit_input(path, &options)?,
+    };
     let prepared = args
         .out
         .as_deref()
@@ -228,7 +279,38 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         source: &source,
         provenance: &input.provenance,
     };
-    let json = render::audit_json(subject, &config, &result);
+    let certified = if args.certify {
+        let model = DynamicModel::open(path, &options, dynamic_options(args))?;
+        let probe = args.probe.map(|tokens| (tokens, args.probe_seed));
+        Some(certify_model(
+            &model,
+            &result,
+            probe,
+            match args.model_arithmetic {
+                ArithmeticArg::F32 => Arithmetic::F32,
+                ArithmeticArg::F64 => Arithmetic::F64,
+                ArithmeticArg::Exact => Arithmetic::Exact,
+            },
+            SearchParams {
+                seed: args.probe_seed,
+                ..SearchParams::default()
+            },
+            config.max_gain(),
+        )?)
+    } else {
+        None
+    };
+    let mut json = render::audit_json(subject, &config, &result);
+    if let Some(certified) = &certified {
+        json["certificate"] = render::certificate_json(certified);
+    }
+    let markdown = || {
+        let mut text = render::audit_markdown(subject, &result);
+        if let Some(certified) = &certified {
+            text.push_str(&render::certificate_markdown(certified));
+        }
+        text
+    };
     if let Some(out) = &args.out {
         let name = file_name(path);
         let gains = audit_gain_figure(&name, &input.provenance, &result, config.max_gain());
@@ -244,10 +326,7 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
                 render::audit_csv(&input.provenance, &result)?,
             ),
             (out.join("audit.json"), export::json::to_bytes(&json)),
-            (
-                out.join("audit.md"),
-                render::audit_markdown(subject, &result).into_bytes(),
-            ),
+            (out.join("audit.md"), markdown().into_bytes()),
             (out.join("audit.png"), plot::line_figure_png(&gains)?),
             (
                 out.join("audit.svg"),
@@ -276,15 +355,24 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     match args.format {
-        AuditFormat::Table => write_stdout(render::audit_table(subject, &result).as_bytes())?,
+        AuditFormat::Table => {
+            let mut table = render::audit_table(subject, &result);
+            if let Some(certified) = &certified {
+                table.push_str(&render::certificate_table(certified));
+            }
+            write_stdout(table.as_bytes())?
+        }
         AuditFormat::Json => write_stdout(&export::json::to_bytes(&json))?,
-        AuditFormat::Markdown => write_stdout(render::audit_markdown(subject, &result).as_bytes())?,
+        AuditFormat::Markdown => write_stdout(markdown().as_bytes())?,
     }
     if let Some(directory) = prepared {
         directory.keep();
     }
-    Ok(match result.verdict {
-        Verdict::Stable => Outcome::Done,
-        Verdict::Unstable => Outcome::Finding,
+    // With --certify, the certificate's verdict decides the exit code.
+    Ok(match (&certified, result.verdict) {
+        (Some(c), _) if c.verdict == CertifiedVerdict::CertifiedStable => Outcome::Done,
+        (Some(_), _) => Outcome::Finding,
+        (None, Verdict::Stable) => Outcome::Done,
+        (None, Verdict::Unstable) => Outcome::Finding,
     })
 }

@@ -6,6 +6,7 @@ mod gain;
 mod progress;
 mod report;
 mod series;
+mod shell;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,10 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Run experiment files into report folders: figures, LaTeX/Markdown tables, CSV, report.md.
     Report(report::ReportArgs),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff), or write every page into a folder with --out.
+    Man(shell::ManArgs),
 }
 
 /// Output format on stdout.
@@ -71,6 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Gain(args) => gain::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Report(args) => report::run(args),
+        Command::Completions(args) => shell::run_completions(args),
+        Command::Man(args) => shell::run_man(args),
     }
 }
 

@@ -13,8 +13,8 @@ use super::{Outcome, progress, with_threads, write_stdout};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "An experiment file names its kind (gain, sinkhorn-sweep, depth-sweep, \
-heatmaps, checkpoint-audit, training), its parameters and seeds; see experiments/*.toml. Each report folder \
+    after_help = "An experiment file names its kind, its parameters and seeds; experiments/ holds \
+one file of each kind. Each report folder \
 holds report.md, figures (PNG, SVG), tables (LaTeX, Markdown), tidy CSV and manifest.json, written \
 atomically; regenerating gives the same bytes except manifest.json's wall_time_seconds.
 
@@ -41,14 +41,9 @@ pub struct ReportArgs {
     /// one folder per experiment and README.md [default: reports].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Where --all finds the experiment files.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "experiments",
-        requires = "all"
-    )]
-    experiments: PathBuf,
+    /// Where --all finds the experiment files [default: experiments].
+    #[arg(long, value_name = "DIR", requires = "all")]
+    experiments: Option<PathBuf>,
     /// Worker threads [default: all cores]. Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
@@ -57,10 +52,32 @@ pub struct ReportArgs {
     quiet: bool,
 }
 
-/// The experiment files of `folder`: every `*.toml`, sorted by name.
-fn experiment_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(folder)
-        .with_context(|| format!("{}: cannot list the experiment files", folder.display()))?;
+/// The folder `--all` reads when `--experiments` is not given: the repository's.
+const DEFAULT_EXPERIMENTS: &str = "experiments";
+
+/// The experiment files of `folder`: every `*.toml`, sorted by name. `given` says whether the
+/// folder was passed with `--experiments`; if not, a missing or empty default folder (`report
+/// --all` run outside the repository) says how to name another one.
+fn experiment_files(folder: &Path, given: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let hint = if given {
+        ""
+    } else {
+        " (run from the repository root, or pass --experiments DIR)"
+    };
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!(
+                "{}: no such folder of experiment files{hint}",
+                folder.display()
+            )
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("{}: cannot list the experiment files", folder.display())
+            });
+        }
+    };
     let mut files = Vec::new();
     for entry in entries {
         let path = entry
@@ -73,7 +90,7 @@ fn experiment_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
     files.sort();
     anyhow::ensure!(
         !files.is_empty(),
-        "{}: no experiment files (*.toml) found",
+        "{}: no experiment files (*.toml) found{hint}",
         folder.display()
     );
     Ok(files)
@@ -82,7 +99,10 @@ fn experiment_files(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let paths = match &args.experiment {
         Some(path) => vec![path.clone()],
-        None => experiment_files(&args.experiments)?,
+        None => match &args.experiments {
+            Some(folder) => experiment_files(folder, true)?,
+            None => experiment_files(Path::new(DEFAULT_EXPERIMENTS), false)?,
+        },
     };
     // Every file is checked before anything runs.
     let experiments: Vec<Experiment> = paths

@@ -9,8 +9,12 @@ use std::fmt::Write;
 use serde_json::{Map, Value, json};
 
 use super::json::{number, quantiles_text, summary_object};
-use super::table::format_significant;
+use super::table::{count_of, format_significant};
 use crate::analysis::audit::{AuditConfig, AuditResult};
+use crate::analysis::certified::{
+    CertifiedAudit, CertifiedVerdict, CompositeInterval, GainInterval,
+};
+use crate::analysis::certify::{Arithmetic, Bound, BoundMethod, Strength};
 use crate::analysis::{Audited, Layer, Stat};
 use crate::compose::Composite;
 use crate::error::Error;
@@ -53,23 +57,19 @@ fn header_lines(subject: AuditSubject<'_>, result: &AuditResult) -> (String, Str
     let provenance = subject.provenance;
     let results = result.results();
     let exact = match provenance.exact_side {
-        Some(side) => format!(
-            "; {} sums exact by construction",
-            side.trim_end_matches('s')
-        ),
+        Some(side) => format!("; {} sums exact by construction", side.singular()),
         None => String::new(),
     };
     let tokens = results.draws();
     (
         format!("mhc-analyze audit: {}", subject.source),
         format!(
-            "layout {} ({}); {} layers, {} streams, {} token{} ({}), stored as {}{exact}",
+            "layout {} ({}); {}, {}, {} ({}), stored as {}{exact}",
             provenance.layout.name(),
             provenance.reason,
-            results.layers(),
-            streams(result),
-            tokens,
-            if tokens == 1 { "" } else { "s" },
+            count_of(results.layers() as u64, "layer"),
+            count_of(streams(result) as u64, "stream"),
+            count_of(tokens, "token"),
             provenance.origin.describe(),
             provenance.source_dtype
         ),
@@ -207,11 +207,27 @@ pub fn audit_table(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     for chunk in per_layer.chunks(6) {
         let _ = writeln!(out, " {}", chunk.join(" ").trim_end());
     }
-    let _ = writeln!(out, "\nverdict: {}", result.verdict.name());
+    let _ = writeln!(
+        out,
+        "\nverdict: {}{}",
+        result.verdict.name(),
+        forced_text(subject.provenance)
+    );
     for check in &result.checks {
         let _ = writeln!(out, "  - {}", check.describe());
     }
     out
+}
+
+/// What the verdict rests on when the layout was forced against the file's evidence.
+fn forced_text(provenance: &Provenance) -> String {
+    match &provenance.ignored_evidence {
+        Some(evidence) => format!(
+            " (layout {} forced against the file's evidence with --ignore-evidence: {evidence})",
+            provenance.layout.name()
+        ),
+        None => String::new(),
+    }
 }
 
 /// `H_12⋯H_1`, or `H_1` for one layer.
@@ -229,9 +245,10 @@ pub fn audit_markdown(subject: AuditSubject<'_>, result: &AuditResult) -> String
     let results = result.results();
     let _ = writeln!(
         out,
-        "### mhc-analyze audit: `{}` — **{}**\n",
+        "### mhc-analyze audit: `{}` — **{}**{}\n",
         subject.source,
-        result.verdict.name()
+        result.verdict.name(),
+        forced_text(subject.provenance)
     );
     let (_, details) = header_lines(subject, result);
     let _ = writeln!(out, "{details}.\n");
@@ -354,6 +371,7 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
         })).collect::<Vec<_>>(),
         "worst_layers_ranked_by": WORST_LAYERS_RANKING,
         "verdict": result.verdict.name(),
+        "ignored_evidence": provenance.ignored_evidence,
         "reasons": result.checks.iter().map(|c| c.describe()).collect::<Vec<_>>(),
         "checks": result.checks.iter().map(|c| json!({
             "quantity": c.quantity, "value": number(c.value), "limit": number(c.limit), "passed": c.passed,
@@ -381,4 +399,170 @@ pub fn audit_csv(provenance: &Provenance, result: &AuditResult) -> Result<Vec<u8
     super::csv::results_csv(result.results(), &Stat::OVER_TOKENS, |_| {
         provenance.layout.name().to_string()
     })
+}
+
+/// What a certificate bound says, in words.
+fn strength_text(bound: &Bound) -> String {
+    match bound.strength {
+        Strength::ExactSide => "exact side of the Sinkhorn map".to_string(),
+        Strength::Informative => match bound.method {
+            BoundMethod::LayerProduct => "product of per-layer bounds".to_string(),
+            BoundMethod::IntervalPropagation => "interval propagation".to_string(),
+            BoundMethod::MassCap => "mass cap".to_string(),
+            BoundMethod::ExactSide => "exact side".to_string(),
+        },
+        Strength::StructuralCapOnly => {
+            "USELESS: only the structural cap n; the reachable logits are too wide".to_string()
+        }
+        Strength::BeyondF64 => format!(
+            "beyond f64: 10^{}",
+            format_significant(bound.log10_upper, DIGITS)
+        ),
+    }
+}
+
+/// An upper bound's value: the number, or its power of ten beyond f64.
+fn upper_text(bound: &Bound) -> String {
+    if bound.upper.is_finite() {
+        format_significant(bound.upper, DIGITS)
+    } else {
+        format!("10^{}", format_significant(bound.log10_upper, DIGITS))
+    }
+}
+
+/// The certificate's lines for the terminal table.
+pub fn certificate_table(certified: &CertifiedAudit) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\ncertificate over every input each layer can receive (upper: a sound bound from the parameters, model arithmetic {}; lower: the largest gain of an input found)",
+        arithmetic_name(certified.certificate.arithmetic)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>14} {:>14} {:>12}  upper bound from",
+        "whole-model composite", "lower", "upper", "upper/lower"
+    );
+    let whole = certified.whole_model();
+    for (name, interval) in [
+        ("amax_forward", &whole.forward),
+        ("amax_backward", &whole.backward),
+    ] {
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>14} {:>14} {:>12}  {}",
+            name,
+            format_significant(interval.lower, DIGITS),
+            upper_text(&interval.upper),
+            format_significant(interval.ratio(), DIGITS),
+            strength_text(&interval.upper)
+        );
+    }
+    if [&whole.forward, &whole.backward]
+        .iter()
+        .any(|i| i.upper.strength == Strength::StructuralCapOnly)
+    {
+        let _ = writeln!(
+            out,
+            "  the upper bound says nothing here: trust the lower bound and the probe (--probe N) instead"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "verdict (certificate): {} ({})",
+        certified.verdict.name(),
+        certificate_reason(certified)
+    );
+    out
+}
+
+fn arithmetic_name(arithmetic: Arithmetic) -> &'static str {
+    match arithmetic {
+        Arithmetic::Exact => "exact",
+        Arithmetic::F64 => "f64",
+        Arithmetic::F32 => "f32",
+    }
+}
+
+/// Why the certificate's verdict is what it is, in words.
+pub fn certificate_reason(certified: &CertifiedAudit) -> String {
+    let whole = certified.whole_model();
+    let limit = format_significant(certified.max_gain, DIGITS);
+    match certified.verdict {
+        CertifiedVerdict::CertifiedStable => {
+            format!("both whole-model upper bounds ≤ {limit} for every input")
+        }
+        CertifiedVerdict::Unstable => format!(
+            "an exhibited input has whole-model gain {} > {limit}",
+            format_significant(whole.forward.lower.max(whole.backward.lower), DIGITS)
+        ),
+        CertifiedVerdict::NotCertified => {
+            format!("an upper bound exceeds {limit} but no input found does")
+        }
+    }
+}
+
+/// The certificate as JSON: whole model and every layer's single, prefix and suffix intervals,
+/// the method, the assumptions and the verdict.
+pub fn certificate_json(certified: &CertifiedAudit) -> Value {
+    let gain = |interval: &GainInterval| {
+        json!({
+            "lower": number(interval.lower),
+            "lower_from": interval.lower_source,
+            "upper": number(interval.upper.upper),
+            "log10_upper": number(interval.upper.log10_upper),
+            "upper_method": interval.upper.method,
+            "upper_strength": interval.upper.strength,
+        })
+    };
+    let pair = |c: &CompositeInterval| json!({"amax_forward": gain(&c.forward), "amax_backward": gain(&c.backward)});
+    let per_layer: Vec<Value> = (0..certified.single.len())
+        .map(|k| {
+            json!({
+                "layer": k + 1,
+                "single": pair(&certified.single[k]),
+                "prefix": pair(&certified.prefix[k]),
+                "suffix": pair(&certified.suffix[k]),
+            })
+        })
+        .collect();
+    json!({
+        "method": "upper: sound bounds from each layer's reachable logit box through its Sinkhorn map and across depth (docs/certificate.md); lower: the largest gain of an admissible input exhibited (the audited tokens, then a local search in input space)",
+        "arithmetic": certified.certificate.arithmetic,
+        "assumptions": certified.certificate.assumptions.iter().map(|a| a.describe()).collect::<Vec<_>>(),
+        "search": certified.search,
+        "probe": certified.probe.map(|(tokens, seed)| json!({"tokens": tokens, "seed": seed})),
+        "max_gain": number(certified.max_gain),
+        "whole_model": pair(certified.whole_model()),
+        "per_layer": per_layer,
+        "verdict": certified.verdict.name(),
+        "reason": certificate_reason(certified),
+    })
+}
+
+/// The certificate's section of the Markdown summary.
+pub fn certificate_markdown(certified: &CertifiedAudit) -> String {
+    let mut out = String::new();
+    let whole = certified.whole_model();
+    let _ = writeln!(
+        out,
+        "\n**Certificate over every input** — **{}** ({})\n",
+        certified.verdict.name(),
+        certificate_reason(certified)
+    );
+    let _ = writeln!(out, "| whole model | lower | upper | upper from |");
+    let _ = writeln!(out, "|---|---:|---:|---|");
+    for (name, interval) in [
+        ("amax_forward", &whole.forward),
+        ("amax_backward", &whole.backward),
+    ] {
+        let _ = writeln!(
+            out,
+            "| `{name}` | {} | {} | {} |",
+            format_significant(interval.lower, DIGITS),
+            upper_text(&interval.upper),
+            strength_text(&interval.upper)
+        );
+    }
+    out
 }

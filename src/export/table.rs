@@ -7,6 +7,16 @@ use crate::analysis::Summary;
 use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method};
 use crate::metrics::Metric;
 
+/// `1 layer`, `64 layers`: a count with its noun, singular for one.
+pub fn count_of(count: impl Into<u64>, noun: &str) -> String {
+    let count = count.into();
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// The one number format of every table, prose sentence and figure label: `x` rounded to
 /// `digits` significant digits, in fixed notation when the rounded magnitude lies in
 /// [10⁻³, 10^digits) and scientific otherwise (`1.235e5`, `2.5e-7`). A value that rounds to 1 but
@@ -80,10 +90,10 @@ pub fn gain_table(config: &GainConfig, result: &GainResult) -> String {
     };
     let _ = writeln!(
         out,
-        "mhc-analyze gain: {} layers, {} streams, {} token(s); {source}",
-        config.layers(),
-        config.streams(),
-        config.tokens()
+        "mhc-analyze gain: {}, {}, {}; {source}",
+        count_of(config.layers() as u64, "layer"),
+        count_of(config.streams() as u64, "stream"),
+        count_of(config.tokens() as u64, "token")
     );
     let _ = writeln!(
         out,
@@ -129,7 +139,10 @@ pub fn gain_table(config: &GainConfig, result: &GainResult) -> String {
     let hc_width = cells.iter().map(|c| c.1.len()).max().unwrap_or(0).max(10);
     let mhc_width = cells.iter().map(|c| c.2.len()).max().unwrap_or(0).max(10);
     let _ = writeln!(out);
-    let header = format!("whole-model composite H_{}⋯H_1", config.layers());
+    let header = format!(
+        "whole-model composite {}",
+        super::audit::whole_model_name(config.layers())
+    );
     let _ = writeln!(
         out,
         "{header:<label_width$}  {:>hc_width$}  {:>mhc_width$}",
@@ -175,5 +188,11 @@ mod tests {
         assert_eq!(format_significant(1.0004, 4), "1 + 4.0e-4");
         assert_eq!(format_significant(1.00049, 4), "1 + 4.9e-4");
         assert_eq!(format_significant(1.0006, 4), "1.001");
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count_of(1u64, "layer"), "1 layer");
+        assert_eq!(count_of(64u64, "layer"), "64 layers");
     }
 }

@@ -4,11 +4,13 @@
 
 pub mod logits;
 pub mod logits_file;
+pub mod map;
 pub mod probe;
 pub mod sinkhorn;
 
 pub use logits::{LogitGenerator, task_rng};
 pub use logits_file::read_logits_npy;
+pub use map::HresMap;
 pub use sinkhorn::{SinkhornOrder, SinkhornParams, sinkhorn, sinkhorn_4_many, sinkhorn_in_place};
 
 use ndarray::Array4;

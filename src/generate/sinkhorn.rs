@@ -10,12 +10,14 @@
 //! Logit ranges above [`LOG_DOMAIN_RANGE`] would underflow `exp` to 0 and could empty a row; those
 //! matrices are normalised in the log domain instead (the same iterates in exact arithmetic), so
 //! large logits never produce NaN.
+//!
+//! The ordinary iteration is written once, generic over the lanes of `crate::lanes` with one
+//! matrix per lane: [`sinkhorn_in_place`] runs it in one scalar lane, [`sinkhorn_4_many`] on
+//! four 4×4 matrices per SIMD operation, with the same bits.
 
 use serde::{Deserialize, Serialize};
 
-#[cfg(target_arch = "x86_64")]
-use crate::lanes::Avx;
-use crate::lanes::Lanes;
+use crate::lanes::{self, Kernel, Lanes, MAX_LANES, Scalar, Simd};
 
 /// Which marginal each iteration normalises first; the other one ends exact.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,109 +82,106 @@ pub fn sinkhorn_in_place(matrix: &mut [f64], n: usize, params: &SinkhornParams) 
         sinkhorn_log_domain(matrix, n, params);
         return;
     }
-    for _ in 0..params.iterations {
-        match params.order {
-            SinkhornOrder::ColumnsThenRows => {
-                normalise_columns(matrix, n);
-                normalise_rows(matrix, n);
-            }
-            SinkhornOrder::RowsThenColumns => {
-                normalise_rows(matrix, n);
-                normalise_columns(matrix, n);
-            }
-        }
-    }
+    iterate(Scalar, matrix, n, params);
 }
 
 /// [`sinkhorn_in_place`] on every 4×4 matrix of `matrices` (consecutive row-major blocks of 16
-/// values), bit for bit the same answers, about four times faster: four matrices share each
-/// SIMD operation (one matrix per lane), with the same operations in the same order as the
-/// one-matrix code (products by 1/sum, sums from the first entry down or across).
+/// values), bit for bit the same answers, about four times faster: the same iteration with one
+/// matrix per SIMD lane, so four matrices share each operation (AVX when the CPU has it, see
+/// `crate::lanes`).
 pub fn sinkhorn_4_many(matrices: &mut [f64], params: &SinkhornParams) {
     assert_eq!(matrices.len() % 16, 0, "sinkhorn_4_many: 4×4 matrices");
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked just above).
-        unsafe { sinkhorn_4_avx(matrices, params) };
-        return;
-    }
-    sinkhorn_4_lanes::<wide::f64x4>(matrices, params);
+    lanes::dispatch(SinkhornMany { matrices, params });
 }
 
-/// [`sinkhorn_4_lanes`] with AVX registers.
-///
-/// # Safety
-/// The CPU must support AVX.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn sinkhorn_4_avx(matrices: &mut [f64], params: &SinkhornParams) {
-    sinkhorn_4_lanes::<Avx>(matrices, params);
+/// Sinkhorn on groups of 4×4 matrices, lane l holding matrix l of the group: `entries[k]` is
+/// entry k (row-major) of all of them. A matrix that needs the log domain leaves its lane
+/// unused and is normalised alone; so is the remainder of fewer matrices than lanes.
+struct SinkhornMany<'a> {
+    matrices: &'a mut [f64],
+    params: &'a SinkhornParams,
 }
 
-/// Sinkhorn on groups of four 4×4 matrices, lane l holding matrix l of the group: `entries[k]`
-/// is entry k (row-major) of all four. A matrix that needs the log domain leaves its lane
-/// unused and is normalised alone; so is the remainder of fewer than four matrices.
-#[inline(always)]
-fn sinkhorn_4_lanes<V: Lanes>(matrices: &mut [f64], params: &SinkhornParams) {
-    let mut groups = matrices.chunks_exact_mut(64);
-    for group in &mut groups {
-        let mut ordinary = [true; 4];
-        for (lane, matrix) in group.chunks_exact_mut(16).enumerate() {
-            ordinary[lane] = exponentiate(matrix);
-        }
-        let mut entries: [V; 16] = std::array::from_fn(|k| {
-            V::from_array(std::array::from_fn(|lane| group[16 * lane + k]))
-        });
-        for _ in 0..params.iterations {
-            match params.order {
-                SinkhornOrder::ColumnsThenRows => {
-                    normalise_columns_4(&mut entries);
-                    normalise_rows_4(&mut entries);
+impl Kernel for SinkhornMany<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self, simd: S) {
+        let lanes = S::F64s::COUNT;
+        let mut groups = self.matrices.chunks_exact_mut(16 * lanes);
+        for group in &mut groups {
+            let mut ordinary = [true; MAX_LANES];
+            for (lane, matrix) in group.chunks_exact_mut(16).enumerate() {
+                ordinary[lane] = exponentiate(matrix);
+            }
+            let mut entries = [simd.splat(0.0); 16];
+            for (k, entry) in entries.iter_mut().enumerate() {
+                *entry = simd.load_with(|lane| group[16 * lane + k]);
+            }
+            iterate(simd, &mut entries, 4, self.params);
+            for (k, value) in entries.iter().enumerate() {
+                for (lane, &x) in value.to_array().as_ref().iter().enumerate() {
+                    if ordinary[lane] {
+                        group[16 * lane + k] = x;
+                    }
                 }
-                SinkhornOrder::RowsThenColumns => {
-                    normalise_rows_4(&mut entries);
-                    normalise_columns_4(&mut entries);
+            }
+            for (lane, matrix) in group.chunks_exact_mut(16).enumerate() {
+                if !ordinary[lane] {
+                    sinkhorn_log_domain(matrix, 4, self.params);
                 }
             }
         }
-        for (k, value) in entries.iter().enumerate() {
-            for (lane, x) in value.to_array().into_iter().enumerate() {
-                if ordinary[lane] {
-                    group[16 * lane + k] = x;
-                }
-            }
-        }
-        for (lane, matrix) in group.chunks_exact_mut(16).enumerate() {
-            if !ordinary[lane] {
-                sinkhorn_log_domain(matrix, 4, params);
-            }
-        }
-    }
-    for matrix in groups.into_remainder().chunks_exact_mut(16) {
-        sinkhorn_in_place(matrix, 4, params);
-    }
-}
-
-/// [`normalise_columns`] for four 4×4 matrices in lanes.
-#[inline(always)]
-fn normalise_columns_4<V: Lanes>(entries: &mut [V; 16]) {
-    for j in 0..4 {
-        let sum = entries[j] + entries[4 + j] + entries[8 + j] + entries[12 + j];
-        let inverse = V::splat(1.0) / sum;
-        for i in 0..4 {
-            entries[4 * i + j] = entries[4 * i + j] * inverse;
+        for matrix in groups.into_remainder().chunks_exact_mut(16) {
+            sinkhorn_in_place(matrix, 4, self.params);
         }
     }
 }
 
-/// [`normalise_rows`] for four 4×4 matrices in lanes.
+/// The ordinary iteration on n×n matrices held entry by entry in lanes (`entries[i·n + j]`:
+/// entry (i, j) of one matrix per lane), after [`exponentiate`].
 #[inline(always)]
-fn normalise_rows_4<V: Lanes>(entries: &mut [V; 16]) {
-    for row in entries.chunks_exact_mut(4) {
-        let sum = row[0] + row[1] + row[2] + row[3];
-        let inverse = V::splat(1.0) / sum;
+fn iterate<S: Simd>(simd: S, entries: &mut [S::F64s], n: usize, params: &SinkhornParams) {
+    for _ in 0..params.iterations {
+        match params.order {
+            SinkhornOrder::ColumnsThenRows => {
+                normalise_columns(simd, entries, n);
+                normalise_rows(simd, entries, n);
+            }
+            SinkhornOrder::RowsThenColumns => {
+                normalise_rows(simd, entries, n);
+                normalise_columns(simd, entries, n);
+            }
+        }
+    }
+}
+
+/// Each row times 1/(its sum), the sum taken from the first entry across.
+#[inline(always)]
+fn normalise_rows<S: Simd>(simd: S, entries: &mut [S::F64s], n: usize) {
+    for row in entries.chunks_exact_mut(n) {
+        let mut sum = row[0];
+        for &value in &row[1..] {
+            sum = sum + value;
+        }
+        let inverse = simd.splat(1.0) / sum;
         for value in row {
             *value = *value * inverse;
+        }
+    }
+}
+
+/// Each column times 1/(its sum), the sum taken from the first entry down.
+#[inline(always)]
+fn normalise_columns<S: Simd>(simd: S, entries: &mut [S::F64s], n: usize) {
+    for j in 0..n {
+        let mut sum = entries[j];
+        for i in 1..n {
+            sum = sum + entries[i * n + j];
+        }
+        let inverse = simd.splat(1.0) / sum;
+        for i in 0..n {
+            entries[i * n + j] = entries[i * n + j] * inverse;
         }
     }
 }
@@ -203,29 +202,6 @@ fn exponentiate(matrix: &mut [f64]) -> bool {
         *value = (*value - max).exp();
     }
     true
-}
-
-fn normalise_rows(m: &mut [f64], n: usize) {
-    for row in m.chunks_exact_mut(n) {
-        let sum: f64 = row.iter().sum();
-        let inverse = 1.0 / sum;
-        for value in row.iter_mut() {
-            *value *= inverse;
-        }
-    }
-}
-
-fn normalise_columns(m: &mut [f64], n: usize) {
-    for j in 0..n {
-        let mut sum = 0.0;
-        for i in 0..n {
-            sum += m[i * n + j];
-        }
-        let inverse = 1.0 / sum;
-        for i in 0..n {
-            m[i * n + j] *= inverse;
-        }
-    }
 }
 
 /// The same iteration on log-entries: each step subtracts the log-sum-exp of a row or column.
@@ -373,12 +349,31 @@ mod tests {
             let scale = [0.3, 3.0, 40.0, 0.0][index % 4];
             for k in 0..16 {
                 values.push(match index {
-                    5 => [700.0, -10.0][k % 2], // range 710 > LOG_DOMAIN_RANGE
+                    5 => 1500.0 * next(), // a range above LOG_DOMAIN_RANGE
                     _ => scale * next() + f64::from(u8::from(k % 5 == 0)),
                 });
             }
         }
         values
+    }
+
+    /// [`SinkhornMany`] on its own copy of the matrices, returning them.
+    struct OnCopy {
+        matrices: Vec<f64>,
+        params: SinkhornParams,
+    }
+
+    impl Kernel for OnCopy {
+        type Output = Vec<f64>;
+        #[inline(always)]
+        fn run<S: Simd>(mut self, simd: S) -> Vec<f64> {
+            SinkhornMany {
+                matrices: &mut self.matrices,
+                params: &self.params,
+            }
+            .run(simd);
+            self.matrices
+        }
     }
 
     #[test]
@@ -393,20 +388,35 @@ mod tests {
             };
             // 11 matrices: two full groups (one with a log-domain matrix) and a remainder of 3.
             let inputs = lane_inputs(11);
+            let log_domain = &inputs[80..96];
+            let range = log_domain.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x))
+                - log_domain.iter().fold(f64::INFINITY, |m, &x| m.min(x));
+            assert!(range > LOG_DOMAIN_RANGE, "{range}");
             let mut one_by_one = inputs.clone();
             for matrix in one_by_one.chunks_exact_mut(16) {
                 sinkhorn_in_place(matrix, 4, &params);
             }
-            let mut portable = inputs.clone();
-            sinkhorn_4_lanes::<wide::f64x4>(&mut portable, &params);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let paths = lanes::on_every_path(|| OnCopy {
+                matrices: inputs.clone(),
+                params,
+            });
+            assert!(paths.len() >= 2);
+            for (path, answer) in paths {
+                assert_eq!(bits(&answer), bits(&one_by_one), "{path}, {order:?}");
+            }
             let mut dispatched = inputs.clone();
             sinkhorn_4_many(&mut dispatched, &params);
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&portable), bits(&one_by_one), "{order:?}");
             assert_eq!(bits(&dispatched), bits(&one_by_one), "{order:?}");
-            // The log-domain matrix (index 5) was normalised: its rows sum to 1.
-            for row in one_by_one[80..96].chunks_exact(4) {
-                assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12, "{row:?}");
+            // The log-domain matrix (index 5) was normalised: the side normalised last sums
+            // to 1.
+            let h = &one_by_one[80..96];
+            for line in 0..4 {
+                let sum: f64 = match order {
+                    SinkhornOrder::ColumnsThenRows => h[4 * line..4 * line + 4].iter().sum(),
+                    SinkhornOrder::RowsThenColumns => (0..4).map(|i| h[4 * i + line]).sum(),
+                };
+                assert!((sum - 1.0).abs() < 1e-12, "{order:?}: {h:?}");
             }
         }
     }

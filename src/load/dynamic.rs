@@ -39,86 +39,8 @@ use super::layouts::{
     self, DeepseekDynamic, Layout, LoadOptions, LucidrainsDynamic, MhcPytorchDynamic,
 };
 use super::{LoadError, TensorSource, open};
-use crate::generate::{SinkhornParams, sinkhorn_in_place};
-
-/// Entry-wise bounds on the H_res logits of one layer (one proposal), **our orientation**
-/// (row i = output stream i), row-major n×n: every input the layer can receive gives logits
-/// `L` with `lower ≤ L ≤ upper` entry-wise.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LogitBox {
-    /// Streams.
-    pub n: usize,
-    /// Lower bounds, row-major n×n.
-    pub lower: Vec<f64>,
-    /// Upper bounds, row-major n×n.
-    pub upper: Vec<f64>,
-}
-
-impl LogitBox {
-    /// The box `center ± radius`, entry-wise, widened by the rounding of an f64 evaluation
-    /// with dot products of `terms` products: `4·(terms + 2)·ε·(|center| + radius)`, so that
-    /// [`DynamicLayer::logits`] itself never leaves it (the bound is attained exactly by some
-    /// inputs, where rounding can land either side). The float32 rounding of a model running
-    /// in float32 (relative ≈ 1e-7) is not included.
-    pub(crate) fn around(n: usize, center: &[f64], radius: &[f64], terms: usize) -> Self {
-        let relative = 4.0 * (terms + 2) as f64 * f64::EPSILON;
-        let widened: Vec<f64> = center
-            .iter()
-            .zip(radius)
-            .map(|(c, r)| r + relative * (c.abs() + r))
-            .collect();
-        Self {
-            n,
-            lower: center.iter().zip(&widened).map(|(c, r)| c - r).collect(),
-            upper: center.iter().zip(&widened).map(|(c, r)| c + r).collect(),
-        }
-    }
-
-    /// Whether `logits` (row-major n×n, our orientation) lie in the box.
-    pub fn contains(&self, logits: &[f64]) -> bool {
-        logits.len() == self.n * self.n
-            && logits
-                .iter()
-                .zip(self.lower.iter().zip(&self.upper))
-                .all(|(v, (lo, hi))| lo <= v && v <= hi)
-    }
-}
-
-/// How one layer's logits (our orientation) become its H_res.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum HresMap {
-    /// H_res = the logits (lucidrains HC: no constraint).
-    Identity,
-    /// H_res = Sinkhorn–Knopp of exp(logits) ([`sinkhorn_in_place`], which subtracts the
-    /// maximum first; the normalisations cancel the shift, so this equals the packages' plain
-    /// exp): lucidrains mHC and mhc-pytorch, 20 × (rows, then columns) in our orientation.
-    Sinkhorn(SinkhornParams),
-    /// DeepSeek-V4's Sinkhorn, written in our orientation (H = combᵀ): softmax over each
-    /// **column** of the logits + ε, divide each row by its sum + ε, then `iterations − 1` ×
-    /// (columns + ε, rows + ε). Row sums end within ε of 1.
-    DeepseekSinkhorn {
-        /// `hc_sinkhorn_iters` (20).
-        iterations: u32,
-        /// `hc_eps` (1e-6).
-        eps: f64,
-    },
-}
-
-impl HresMap {
-    /// Replaces the row-major n×n `logits` (our orientation) by the H_res they give.
-    pub fn apply(&self, logits: &mut [f64], n: usize) {
-        match *self {
-            Self::Identity => {}
-            Self::Sinkhorn(params) => sinkhorn_in_place(logits, n, &params),
-            Self::DeepseekSinkhorn { iterations, eps } => {
-                transpose_in_place(logits, n);
-                layouts::deepseek_sinkhorn(logits, n, iterations, eps);
-                transpose_in_place(logits, n);
-            }
-        }
-    }
-}
+pub use crate::analysis::certify::LogitBox;
+pub use crate::generate::HresMap;
 
 /// Everything a certificate needs about one layer: H_res = mean over proposals p of
 /// `map(L_p)`, with each `L_p` in `proposals[p]` (one proposal except for lucidrains mHC
@@ -229,17 +151,18 @@ impl DynamicLayer {
         self.proposals() * self.streams().pow(2)
     }
 
-    /// Bounds on the logits over every input (see the module docs for the derivation).
-    pub fn logit_set(&self) -> LogitSet {
+    /// Bounds on the logits over every input (see the module docs for the derivation). An
+    /// error when a bound is not a finite number within [`crate::analysis::certify`]'s range.
+    pub fn logit_set(&self) -> Result<LogitSet, crate::analysis::certify::CertifyError> {
         let proposals = match self {
-            Self::Lucidrains(p) => p.logit_boxes(),
-            Self::MhcPytorch(p) => vec![p.logit_box()],
-            Self::Deepseek(p) => vec![p.logit_box()],
+            Self::Lucidrains(p) => p.logit_boxes()?,
+            Self::MhcPytorch(p) => vec![p.logit_box()?],
+            Self::Deepseek(p) => vec![p.logit_box()?],
         };
-        LogitSet {
+        Ok(LogitSet {
             map: self.hres_map(),
             proposals,
-        }
+        })
     }
 
     /// The H_res of the layout's own initialisation (row-major n×n, our orientation), or
@@ -386,13 +309,5 @@ impl DynamicModel {
             )
         })?;
         layouts::read_dynamic_layer(self.source.as_ref(), self.layout, site, &self.options)
-    }
-}
-
-fn transpose_in_place(m: &mut [f64], n: usize) {
-    for i in 0..n {
-        for j in i + 1..n {
-            m.swap(i * n + j, j * n + i);
-        }
     }
 }

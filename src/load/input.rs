@@ -9,10 +9,15 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::capture::{CaptureMetadata, read_capture_metadata};
-use super::layouts::{Layout, LoadOptions, LoadedHres, describe, load_hres_from, resolve_stack};
+use super::dynamic::{DynamicModel, DynamicOptions};
+use super::layouts::{
+    ExactSide, Layout, LoadOptions, LoadedHres, describe, load_hres_from, resolve_stack,
+};
 use super::stream::StackFile;
 use super::{LoadError, open};
 use crate::analysis::TokenSource;
+use crate::error::Error;
+use crate::generate::probe::{ProbeConfig, probe_stack};
 
 /// Where the audited tokens come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -52,15 +57,17 @@ pub struct Provenance {
     pub tensors: Vec<String>,
     /// The stored dtype(s) of those tensors, e.g. `f32` (several joined with `+`).
     pub source_dtype: String,
-    /// `"rows"` or `"columns"`: the marginal the layout's Sinkhorn leaves exact, in the loaded
-    /// orientation; `None` when no Sinkhorn is involved.
-    pub exact_side: Option<&'static str>,
+    /// The marginal the layout's Sinkhorn leaves exact, in the loaded orientation; `None` when
+    /// no Sinkhorn is involved.
+    pub exact_side: Option<ExactSide>,
     /// Caveats for the report.
     pub notes: Vec<String>,
     /// What the tokens are.
     pub origin: TokenOrigin,
     /// The capture companion's metadata, for a capture it wrote.
     pub capture: Option<CaptureMetadata>,
+    /// The file's evidence for another layout, overruled with `--ignore-evidence`.
+    pub ignored_evidence: Option<String>,
 }
 
 impl Provenance {
@@ -79,6 +86,7 @@ impl Provenance {
                 TokenOrigin::StaticParameters
             },
             capture: None,
+            ignored_evidence: loaded.ignored_evidence.clone(),
         }
     }
 }
@@ -164,6 +172,45 @@ pub fn open_audit_input(path: &Path, options: &LoadOptions) -> Result<AuditInput
         notes,
         origin: TokenOrigin::Stored,
         capture,
+        ignored_evidence: None,
+    };
+    Ok(AuditInput {
+        tokens: Box::new(stack),
+        provenance,
+    })
+}
+
+/// A probe of a model's parameters for an audit: `probe.tokens()` synthetic hidden states per
+/// layer, each an independent standard-normal input pushed through the layout's own norm,
+/// projection and Sinkhorn ([`crate::generate::probe`]), as a stack of per-token H_res.
+pub fn open_probe_input(
+    path: &Path,
+    options: &LoadOptions,
+    probe: ProbeConfig,
+    dynamic: DynamicOptions,
+) -> Result<AuditInput, Error> {
+    let model = DynamicModel::open(path, options, dynamic)?;
+    let stack = probe_stack(&model, &probe)?;
+    let first = model.layer(0)?;
+    let [rows, dim] = first.input_shape();
+    let mut notes = vec![format!(
+        "probe: {} synthetic hidden states per layer, each x ∈ R^({rows}×{dim}) with independent standard-normal entries (ChaCha8 seeded with --probe-seed {}, stream = layer, Box–Muller), through the layout's own norm, projection and Sinkhorn; not the distribution of a trained model's real hidden states",
+        probe.tokens(),
+        probe.seed()
+    )];
+    notes.extend(model.notes().iter().cloned());
+    let tensors = (0..model.layers()).map(|l| model.layer_name(l)).collect();
+    let layout = model.layout();
+    let provenance = Provenance {
+        layout,
+        reason: model.reason().to_string(),
+        tensors,
+        source_dtype: "f64 (computed)".to_string(),
+        exact_side: layout.exact_side(),
+        notes,
+        origin: TokenOrigin::Probe,
+        capture: None,
+        ignored_evidence: model.ignored_evidence().map(str::to_string),
     };
     Ok(AuditInput {
         tokens: Box::new(stack),

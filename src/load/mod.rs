@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StackError;
 
 pub use dynamic::{DynamicLayer, DynamicModel, DynamicOptions, HresMap, LogitBox, LogitSet};
-pub use layouts::{Layout, LoadOptions, LoadedHres, load_hres};
+pub use layouts::{ExactSide, Layout, LoadOptions, LoadedHres, load_hres};
 
 /// Element type of a stored tensor. Only the floating-point types can be read as f64; the
 /// others are listed (so that names and shapes are complete) but refused by

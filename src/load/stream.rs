@@ -53,6 +53,17 @@ impl StackFile {
         what: &str,
         transpose: bool,
     ) -> Result<Self, LoadError> {
+        Self::open_inflating_at_most(source, name, what, transpose, MAX_INFLATED_BYTES)
+    }
+
+    /// [`Self::open`] with another limit on the bytes a compressed tensor may inflate to.
+    fn open_inflating_at_most(
+        source: &dyn TensorSource,
+        name: &str,
+        what: &str,
+        transpose: bool,
+        limit: u64,
+    ) -> Result<Self, LoadError> {
         let path = source.path();
         let info = source.info(name)?;
         super::float_size_or_err(path, &info)?;
@@ -68,7 +79,7 @@ impl StackFile {
                 inflated_bytes,
                 compressed_bytes,
             } => {
-                let file = inflate(source, name, inflated_bytes, compressed_bytes)?;
+                let file = inflate(source, name, inflated_bytes, compressed_bytes, limit)?;
                 (layout, file, true)
             }
             TensorStorage::Other => {
@@ -265,15 +276,16 @@ fn stack_shape(shape: &[usize], what: &str) -> Result<(usize, u64, usize), LoadE
 
 /// Inflates a compressed tensor into an anonymous temporary file (flat memory; disk = the
 /// inflated size; the file disappears when the returned handle is dropped), refusing members
-/// beyond [`MAX_INFLATED_BYTES`].
+/// that would inflate beyond `limit` bytes.
 fn inflate(
     source: &dyn TensorSource,
     name: &str,
     inflated_bytes: u64,
     compressed_bytes: u64,
+    limit: u64,
 ) -> Result<File, LoadError> {
     let path = source.path();
-    if inflated_bytes > MAX_INFLATED_BYTES {
+    if inflated_bytes > limit {
         return Err(LoadError::tensor(
             path,
             name,
@@ -282,7 +294,7 @@ fn inflate(
                 human_bytes(compressed_bytes),
                 human_bytes(inflated_bytes),
                 inflated_bytes as f64 / compressed_bytes.max(1) as f64,
-                human_bytes(MAX_INFLATED_BYTES)
+                human_bytes(limit)
             ),
         ));
     }
@@ -322,5 +334,58 @@ fn human_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array4;
+    use ndarray_npy::NpzWriter;
+
+    fn deflated_stack(dir: &Path) -> (std::path::PathBuf, Array4<f32>) {
+        let array = Array4::from_shape_fn((3, 50, 2, 2), |(l, t, i, j)| {
+            (l * 1000 + t * 10 + i * 2 + j) as f32 * 0.001
+        });
+        let path = dir.join("stack.npz");
+        let mut npz = NpzWriter::new_compressed(File::create(&path).unwrap());
+        npz.add_array("hres", &array).unwrap();
+        npz.finish().unwrap();
+        (path, array)
+    }
+
+    #[test]
+    fn a_deflated_member_is_inflated_once_and_read_by_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, array) = deflated_stack(dir.path());
+        let source = crate::load::open(&path).unwrap();
+        let stack = StackFile::open(source.as_ref(), "hres", "stack.npz", false).unwrap();
+        assert!(stack.inflated());
+        let mut out = vec![0.0; 7 * 3 * 4];
+        stack.read_tokens(20..27, &mut out).unwrap();
+        for k in 0..7 {
+            for l in 0..3 {
+                for e in 0..4 {
+                    let expected = f64::from(array[[l, 20 + k, e / 2, e % 2]]);
+                    assert_eq!(out[(k * 3 + l) * 4 + e], expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_that_would_inflate_beyond_the_limit_is_refused_up_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = deflated_stack(dir.path());
+        let source = crate::load::open(&path).unwrap();
+        // 3 × 50 × 4 f32 = 2400 bytes of elements.
+        let err = StackFile::open_inflating_at_most(source.as_ref(), "hres", "x", false, 2399)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tensor 'hres' is compressed"), "{err}");
+        assert!(err.contains("would inflate to 2.4 kB"), "{err}");
+        assert!(
+            StackFile::open_inflating_at_most(source.as_ref(), "hres", "x", false, 2400).is_ok()
+        );
     }
 }

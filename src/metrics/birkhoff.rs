@@ -11,7 +11,7 @@
 //!
 //! [`birkhoff_projection`] maximises g by a semismooth Newton method:
 //!
-//! - **Start** at the multipliers of the affine projection P_A(M) (primer §2.5). When P_A(M) ≥ 0
+//! - **Start** at the multipliers of the affine projection P_A(M) (docs/theory.md §2.4). When P_A(M) ≥ 0
 //!   (every mHC matrix in practice) that is already the optimum and no Newton step is taken.
 //! - **Direction**: the generalised Hessian is the signless Laplacian of the bipartite graph of
 //!   the positive entries. Each connected component that has as many rows as columns is grounded
@@ -31,17 +31,23 @@
 //! at rounding level, `64·n·ε·max(1, max|M|)`; up to two more steps polish towards
 //! `4·n·ε·max(1, max|M|)` and the best iterate is returned. Should Newton fail to get there in
 //! [`MAX_NEWTON_ITERATIONS`], [`dykstra_projection`] (alternating projections with Dykstra's
-//! correction, primer §2.5) takes over; the result says which method answered.
+//! correction, docs/theory.md §2.4) takes over; the result says which method answered.
 //!
-//! For n ≤ 8 the solver works in a stack buffer (no heap allocation; [`birkhoff_distance`]
-//! allocates nothing at all), with fixed-size arrays for n ≤ 4 (the rows of a 4×4 M in SIMD
-//! lanes, module `rows`); larger n use one heap buffer.
+//! The solver is written once. The two steps that touch every entry (the primal point with its
+//! gradient, and the line search; module `rows`) hold each row of M in lanes of `crate::lanes`:
+//! four at a time (AVX when the CPU has it, else `wide::f64x4`) when n is a multiple of four,
+//! one scalar lane otherwise, with the same operations in the same order either way, so the
+//! answers do not depend on the lanes or the CPU. For n ≤ 8 the solver works in a stack buffer
+//! (no heap allocation; [`birkhoff_distance`] allocates nothing at all); larger n use one heap
+//! buffer.
 
 // Comparisons are written `!(x > 0.0)` on purpose: a NaN must take the failure branch.
 // Index loops mirror the textbook LDLᵀ and Schur-complement formulas they implement.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
 
 mod rows;
+
+use crate::lanes::{self, Kernel, Lanes, Scalar, Simd};
 
 /// Newton iterations before falling back to Dykstra.
 pub const MAX_NEWTON_ITERATIONS: u32 = 100;
@@ -78,18 +84,10 @@ pub struct BirkhoffProjection {
 /// n ≤ 8 (unless Newton fails and Dykstra takes over).
 pub fn birkhoff_distance(m: &[f64], n: usize) -> f64 {
     assert_eq!(m.len(), n * n, "birkhoff_distance: expected an n×n matrix");
-    match n {
-        2 => fixed_distance::<2>(m, fixed::solve),
-        3 => fixed_distance::<3>(m, fixed::solve),
-        4 => fixed_distance::<4>(m, rows::solve),
-        _ => with_workspace(n, |ws| match newton(m, n, ws) {
-            Some(_) => {
-                ws.primal(m, n);
-                frobenius_distance(m, ws.x)
-            }
-            None => dykstra_fallback(m, n).distance,
-        }),
-    }
+    solve(m, n, |solution| match solution {
+        Some(solution) => frobenius_distance(m, solution.x),
+        None => dykstra_fallback(m, n).distance,
+    })
 }
 
 /// The projection of `m` onto B_n with its multipliers (see the module docs).
@@ -99,72 +97,115 @@ pub fn birkhoff_projection(m: &[f64], n: usize) -> BirkhoffProjection {
         n * n,
         "birkhoff_projection: expected an n×n matrix"
     );
-    match n {
-        2 => fixed_projection::<2>(m, fixed::solve),
-        3 => fixed_projection::<3>(m, fixed::solve),
-        4 => fixed_projection::<4>(m, rows::solve),
-        _ => general_projection(m, n),
-    }
-}
-
-/// [`birkhoff_projection`] by the slice-based solver, whatever n.
-fn general_projection(m: &[f64], n: usize) -> BirkhoffProjection {
-    with_workspace(n, |ws| match newton(m, n, ws) {
-        Some(outcome) => {
-            ws.primal(m, n);
-            BirkhoffProjection {
-                distance: frobenius_distance(m, ws.x),
-                projection: ws.x.to_vec(),
-                row_multipliers: ws.best_u.to_vec(),
-                column_multipliers: ws.best_v.to_vec(),
-                marginal_error: outcome.residual,
-                iterations: outcome.iterations,
-                method: ProjectionMethod::Newton,
-            }
-        }
+    solve(m, n, |solution| match solution {
+        Some(solution) => BirkhoffProjection {
+            distance: frobenius_distance(m, solution.x),
+            projection: solution.x.to_vec(),
+            row_multipliers: solution.u.to_vec(),
+            column_multipliers: solution.v.to_vec(),
+            marginal_error: solution.outcome.residual,
+            iterations: solution.outcome.iterations,
+            method: ProjectionMethod::Newton,
+        },
         None => dykstra_fallback(m, n),
     })
 }
 
-fn to_array<const N: usize>(m: &[f64]) -> [[f64; N]; N] {
-    let mut a = [[0.0; N]; N];
-    for (i, row) in a.iter_mut().enumerate() {
-        row.copy_from_slice(&m[i * N..(i + 1) * N]);
-    }
-    a
-}
-
-/// A Newton solver on fixed-size arrays: [`fixed::solve`], or [`rows::solve`] for n = 4.
-type FixedSolver<const N: usize> = fn(&[[f64; N]; N]) -> Option<fixed::Solution<N>>;
-
-fn fixed_distance<const N: usize>(m: &[f64], solve: FixedSolver<N>) -> f64 {
-    let a = to_array::<N>(m);
-    match solve(&a) {
-        Some(solution) => {
-            let x = solution.projection(&a);
-            frobenius_distance(m, x.as_flattened())
-        }
-        None => dykstra_fallback(m, N).distance,
+/// The Newton solver on `m`, then `finish` on its solution (None if it failed). The rows of M
+/// go in the widest lanes that fit them: four (AVX or portable) when n is a multiple of four,
+/// else one. Small n are compile-time constants, so that their loops unroll.
+fn solve<R>(m: &[f64], n: usize, finish: impl FnOnce(Option<Solution<'_>>) -> R) -> R {
+    match n {
+        2 => Scalar.vectorize(Newton::<_, 2> { m, n, finish }),
+        3 => Scalar.vectorize(Newton::<_, 3> { m, n, finish }),
+        4 => lanes::dispatch(Newton::<_, 4> { m, n, finish }),
+        8 => lanes::dispatch(Newton::<_, 8> { m, n, finish }),
+        _ if n.is_multiple_of(4) => lanes::dispatch(Newton::<_, 0> { m, n, finish }),
+        _ => Scalar.vectorize(Newton::<_, 0> { m, n, finish }),
     }
 }
 
-fn fixed_projection<const N: usize>(m: &[f64], solve: FixedSolver<N>) -> BirkhoffProjection {
-    let a = to_array::<N>(m);
-    match solve(&a) {
-        Some(solution) => {
-            let x = solution.projection(&a);
-            BirkhoffProjection {
-                distance: frobenius_distance(m, x.as_flattened()),
-                projection: x.as_flattened().to_vec(),
-                row_multipliers: solution.u.to_vec(),
-                column_multipliers: solution.v.to_vec(),
-                marginal_error: solution.residual,
-                iterations: solution.iterations,
-                method: ProjectionMethod::Newton,
-            }
+/// [`newton`] on the n×n matrix `m`, then `finish` on its solution (`finish` computes no lane
+/// values, so a closure will do), as a [`Kernel`]. N = n when N > 0 (a constant), any n for
+/// N = 0. The lanes it runs with must divide n.
+struct Newton<'a, F, const N: usize> {
+    m: &'a [f64],
+    n: usize,
+    finish: F,
+}
+
+impl<R, F, const N: usize> Kernel for Newton<'_, F, N>
+where
+    F: FnOnce(Option<Solution<'_>>) -> R,
+{
+    type Output = R;
+
+    /// The workspace is made here, inside the code that `Simd::vectorize` compiles, so that
+    /// the lengths of its slices are constants wherever n is (no bounds checks in the loops).
+    #[inline(always)]
+    fn run<S: Simd>(self, simd: S) -> R {
+        let n = if N == 0 { self.n } else { N };
+        debug_assert_eq!(n, self.n);
+        if n <= 4 {
+            let mut floats = [0.0; float_len(4)];
+            let mut masks = [0u64; 4];
+            let ws = Workspace::new(n, &mut floats, &mut masks, &mut [], &mut []);
+            newton_then(simd, self.m, n, ws, self.finish)
+        } else if n <= STACK_N {
+            let mut floats = [0.0; float_len(STACK_N)];
+            let mut masks = [0u64; STACK_N];
+            let ws = Workspace::new(n, &mut floats, &mut masks, &mut [], &mut []);
+            newton_then(simd, self.m, n, ws, self.finish)
+        } else {
+            let mut floats = vec![0.0; float_len(n)];
+            let mut masks = vec![0u64; n];
+            let graph = if n > MASK_N { 2 * n } else { 0 };
+            let mut parent = vec![0usize; graph];
+            let mut balance = vec![0isize; graph];
+            let ws = Workspace::new(n, &mut floats, &mut masks, &mut parent, &mut balance);
+            newton_then(simd, self.m, n, ws, self.finish)
         }
-        None => dykstra_fallback(m, N),
     }
+}
+
+/// [`newton`], then `finish` on the solution it found (X computed here, where n is known).
+#[inline(always)]
+fn newton_then<S: Simd, R>(
+    simd: S,
+    m: &[f64],
+    n: usize,
+    mut ws: Workspace<'_>,
+    finish: impl FnOnce(Option<Solution<'_>>) -> R,
+) -> R {
+    let Some(outcome) = newton(simd, m, n, &mut ws) else {
+        return finish(None);
+    };
+    // X = max(0, M − u 1ᵀ − 1 vᵀ) at the best multipliers.
+    for ((x, m), &u) in
+        ws.x.chunks_exact_mut(n)
+            .zip(m.chunks_exact(n))
+            .zip(&*ws.best_u)
+    {
+        for ((x, &m), &v) in x.iter_mut().zip(m).zip(&*ws.best_v) {
+            *x = (m - u - v).max(0.0);
+        }
+    }
+    finish(Some(Solution {
+        outcome,
+        u: ws.best_u,
+        v: ws.best_v,
+        x: ws.x,
+    }))
+}
+
+/// The optimum the Newton solver found.
+struct Solution<'a> {
+    outcome: Outcome,
+    /// Row and column multipliers.
+    u: &'a [f64],
+    v: &'a [f64],
+    /// X*, row-major.
+    x: &'a [f64],
 }
 
 fn dykstra_fallback(m: &[f64], n: usize) -> BirkhoffProjection {
@@ -202,7 +243,7 @@ struct Workspace<'a> {
     /// 1 for a row or column of an unbalanced component (regularised), else 0.
     row_shift: &'a mut [f64],
     column_shift: &'a mut [f64],
-    /// X(u, v), row-major.
+    /// X*, row-major: X at the best multipliers, computed once Newton is done.
     x: &'a mut [f64],
     /// 1 where X > 0, else 0 (row-major).
     support: &'a mut [f64],
@@ -231,44 +272,8 @@ const STACK_N: usize = 8;
 /// Largest n whose support graph fits the 64-bit row masks.
 const MASK_N: usize = 64;
 
-fn with_workspace<R>(n: usize, body: impl FnOnce(&mut Workspace<'_>) -> R) -> R {
-    if n <= 4 {
-        let mut floats = [0.0; float_len(4)];
-        let mut masks = [0u64; 4];
-        body(&mut Workspace::new(
-            n,
-            &mut floats,
-            &mut masks,
-            &mut [],
-            &mut [],
-        ))
-    } else if n <= STACK_N {
-        let mut floats = [0.0; float_len(STACK_N)];
-        let mut masks = [0u64; STACK_N];
-        body(&mut Workspace::new(
-            n,
-            &mut floats,
-            &mut masks,
-            &mut [],
-            &mut [],
-        ))
-    } else {
-        let mut floats = vec![0.0; float_len(n)];
-        let mut masks = vec![0u64; n];
-        let graph = if n > MASK_N { 2 * n } else { 0 };
-        let mut parent = vec![0usize; graph];
-        let mut balance = vec![0isize; graph];
-        body(&mut Workspace::new(
-            n,
-            &mut floats,
-            &mut masks,
-            &mut parent,
-            &mut balance,
-        ))
-    }
-}
-
 impl<'a> Workspace<'a> {
+    #[inline(always)]
     fn new(
         n: usize,
         floats: &'a mut [f64],
@@ -318,15 +323,6 @@ impl<'a> Workspace<'a> {
             balance,
         }
     }
-
-    /// X = max(0, M − u 1ᵀ − 1 vᵀ) at the best multipliers.
-    fn primal(&mut self, m: &[f64], n: usize) {
-        for i in 0..n {
-            for j in 0..n {
-                self.x[i * n + j] = (m[i * n + j] - self.best_u[i] - self.best_v[j]).max(0.0);
-            }
-        }
-    }
 }
 
 /// What the Newton solver reports; the multipliers are in the workspace's `best_u`, `best_v`.
@@ -335,8 +331,14 @@ struct Outcome {
     iterations: u32,
 }
 
-/// The semismooth Newton iteration (module docs), on slices: any n.
-fn newton(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> Option<Outcome> {
+/// The semismooth Newton iteration (module docs), with the entry-wise steps in the lanes of
+/// `simd` (their count must divide n).
+#[inline(always)]
+fn newton<S: Simd>(simd: S, m: &[f64], n: usize, ws: &mut Workspace<'_>) -> Option<Outcome> {
+    assert!(
+        n.is_multiple_of(S::F64s::COUNT),
+        "newton: lanes must divide n"
+    );
     let m = &m[..n * n];
     let nf = n as f64;
     let scale = scale_of(m);
@@ -365,7 +367,7 @@ fn newton(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> Option<Outcome> {
     let mut polish_steps = 0;
     let mut last_residual = f64::INFINITY;
     for iteration in 0..MAX_NEWTON_ITERATIONS {
-        let residual = primal_and_gradient(m, n, ws);
+        let residual = rows::primal_and_gradient(simd, m, n, ws);
         if residual <= tolerance {
             if best.as_ref().is_none_or(|b| residual < b.residual) {
                 best = Some(Outcome {
@@ -383,7 +385,8 @@ fn newton(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> Option<Outcome> {
         if !newton_direction(n, ws, residual) {
             break;
         }
-        let Some(t) = line_search(m, n, ws, step_cap(residual, &mut last_residual)) else {
+        let Some(t) = rows::line_search(simd, m, n, ws, step_cap(residual, &mut last_residual))
+        else {
             break;
         };
         for i in 0..n {
@@ -394,35 +397,11 @@ fn newton(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> Option<Outcome> {
     best
 }
 
-/// X(u, v), its support and the gradient of f = −g: (1 − row sums, 1 − column sums), into the
-/// workspace. Returns max |gradient|.
-fn primal_and_gradient(m: &[f64], n: usize, ws: &mut Workspace<'_>) -> f64 {
-    ws.grad_cols[..n].iter_mut().for_each(|g| *g = 1.0);
-    let mut worst = 0.0f64;
-    for i in 0..n {
-        let mut row = 1.0;
-        let mut mask = 0u64;
-        for j in 0..n {
-            let a = m[i * n + j] - ws.u[i] - ws.v[j];
-            let positive = a > 0.0;
-            let x = a.max(0.0);
-            ws.x[i * n + j] = x;
-            ws.support[i * n + j] = if positive { 1.0 } else { 0.0 };
-            mask |= (positive as u64) << (j % 64);
-            row -= x;
-            ws.grad_cols[j] -= x;
-        }
-        ws.row_mask[i] = mask;
-        ws.grad_rows[i] = row;
-        worst = worst.max(row.abs());
-    }
-    ws.grad_cols[..n].iter().fold(worst, |w, g| w.max(g.abs()))
-}
-
 /// Marks the grounded columns (`column_free` = 0): the first column of every connected
 /// component of the support graph that has as many rows as columns and at least one edge. The
 /// rows and columns of those balanced components get no regularisation: `row_shift` and
 /// `column_shift` are 0 there and 1 elsewhere (a factor of μ).
+#[inline(always)]
 fn ground_balanced_components(n: usize, ws: &mut Workspace<'_>) {
     ws.column_free[..n].iter_mut().for_each(|f| *f = 1.0);
     ws.row_shift[..n].iter_mut().for_each(|f| *f = 1.0);
@@ -535,6 +514,7 @@ fn ground_by_union_find(n: usize, ws: &mut Workspace<'_>) {
 /// A the 0/1 support, then `du = W (−∇_u f − A dv)`. A grounded column's row and column of S
 /// are replaced by the identity's (its step is exactly 0). S is solved by LDLᵀ; false if it is
 /// not numerically positive definite.
+#[inline(always)]
 fn newton_direction(n: usize, ws: &mut Workspace<'_>, residual: f64) -> bool {
     let mu = residual.min(1.0) * 1e-2;
     ground_balanced_components(n, ws);
@@ -590,70 +570,11 @@ fn newton_direction(n: usize, ws: &mut Workspace<'_>, residual: f64) -> bool {
 /// step then moves along the component's null direction, which leaves X unchanged until an
 /// entry crosses zero, and capped steps would crawl towards that kink (HC composites with
 /// entries of 1e5 needed thousands of steps).
+#[inline(always)]
 fn step_cap(residual: f64, last_residual: &mut f64) -> f64 {
     let stalled = residual > 0.9 * *last_residual;
     *last_residual = residual;
     if stalled { f64::INFINITY } else { 1.0 }
-}
-
-/// The exact minimiser t ∈ (0, 1] of f along the step (`ws.du`, `ws.dv`), or None when the step
-/// is not a descent direction. (Beyond the full step the piecewise quadratic model behind the
-/// direction is stale: minimising further can jump to a far worse support.)
-///
-/// With a_ij = M_ij − u_i − v_j and b_ij = du_i + dv_j, f(t) = ½Σ max(0, a_ij − t·b_ij)² + Σu +
-/// Σv + t(Σdu + Σdv) is convex and piecewise quadratic; its derivative
-/// `f'(t) = Σdu + Σdv − Σ_active b_ij (a_ij − t·b_ij)` is piecewise linear and increasing, with a
-/// kink where an entry leaves (a > 0, b > 0) or enters (a ≤ 0, b < 0) the support. Visiting the
-/// kinks in order finds the segment where f' crosses zero (or reaches t = 1 first); the next kink
-/// is selected lazily, since the zero usually comes after a few of them.
-fn line_search(m: &[f64], n: usize, ws: &mut Workspace<'_>, cap: f64) -> Option<f64> {
-    let kink_t = &mut ws.kink_t[..n * n];
-    // f'(t) = offset + slope·t on the current segment.
-    let mut offset = ws.du[..n].iter().sum::<f64>() + ws.dv[..n].iter().sum::<f64>();
-    let mut slope = 0.0;
-    for i in 0..n {
-        for j in 0..n {
-            let k = i * n + j;
-            let a = m[k] - ws.u[i] - ws.v[j];
-            let b = ws.du[i] + ws.dv[j];
-            let (ab, bb) = (b * a, b * b);
-            let active = a > 0.0;
-            if active {
-                offset -= ab;
-                slope += bb;
-            }
-            let leaves = active && b > 0.0;
-            let enters = !active && b < 0.0;
-            kink_t[k] = if leaves || enters {
-                a / b
-            } else {
-                f64::INFINITY
-            };
-            ws.kink_offset[k] = if leaves { ab } else { -ab };
-            ws.kink_slope[k] = if leaves { -bb } else { bb };
-        }
-    }
-    if !(offset < 0.0) {
-        return None;
-    }
-    let mut low = 0.0f64;
-    loop {
-        let mut next = 0;
-        let mut t = kink_t[0];
-        for (k, &candidate) in kink_t.iter().enumerate().skip(1) {
-            if candidate < t {
-                t = candidate;
-                next = k;
-            }
-        }
-        if let Some(step) = segment_step(offset, slope, low, t, cap) {
-            return step;
-        }
-        offset += ws.kink_offset[next];
-        slope += ws.kink_slope[next];
-        low = t;
-        kink_t[next] = f64::INFINITY;
-    }
 }
 
 /// One segment of the line search: f'(τ) = offset + slope·τ on [low, t] (t: the next kink),
@@ -676,6 +597,7 @@ fn segment_step(offset: f64, slope: f64, low: f64, t: f64, cap: f64) -> Option<O
 
 /// Solves S·x = b in place for symmetric positive definite S (n×n, row-major) by LDLᵀ (the lower
 /// triangle and diagonal of S are overwritten); false if a pivot is not positive.
+#[inline(always)]
 fn ldlt_solve(s: &mut [f64], b: &mut [f64], n: usize) -> bool {
     let s = &mut s[..n * n];
     let b = &mut b[..n];
@@ -717,338 +639,6 @@ fn ldlt_solve(s: &mut [f64], b: &mut [f64], n: usize) -> bool {
     true
 }
 
-/// The Newton solver on fixed-size arrays for small n: the same iteration as [`newton`] (same
-/// operations in the same order), with loops of known length and branch-free inner loops.
-mod fixed {
-    use super::MAX_NEWTON_ITERATIONS;
-
-    /// Optimal multipliers and what the solver reports.
-    pub(super) struct Solution<const N: usize> {
-        pub u: [f64; N],
-        pub v: [f64; N],
-        pub residual: f64,
-        pub iterations: u32,
-    }
-
-    impl<const N: usize> Solution<N> {
-        /// X = max(0, M − u 1ᵀ − 1 vᵀ).
-        pub fn projection(&self, m: &[[f64; N]; N]) -> [[f64; N]; N] {
-            let mut x = [[0.0; N]; N];
-            for i in 0..N {
-                for j in 0..N {
-                    x[i][j] = (m[i][j] - self.u[i] - self.v[j]).max(0.0);
-                }
-            }
-            x
-        }
-    }
-
-    /// The support and the gradient of f = −g at the current multipliers.
-    pub(super) struct State<const N: usize> {
-        /// 1 where X > 0, else 0.
-        pub support: [[f64; N]; N],
-        /// Bit j of row i: X_ij > 0.
-        pub masks: [u64; N],
-        pub grad_rows: [f64; N],
-        pub grad_cols: [f64; N],
-    }
-
-    /// The two steps of a Newton iteration that touch every entry of M: the primal point with
-    /// its gradient, and the exact line search. [`Scalar`] computes them entry by entry;
-    /// `super::rows` keeps each row of a 4×4 M in SIMD lanes and computes the same values.
-    pub(super) trait Kernel<const N: usize> {
-        /// M.
-        fn matrix(&self) -> &[[f64; N]; N];
-        /// The support and gradient at (u, v), and max |gradient|: X = max(0, M − u1ᵀ − 1vᵀ),
-        /// gradient (1 − X1, 1 − Xᵀ1).
-        fn primal(&self, u: &[f64; N], v: &[f64; N]) -> (State<N>, f64);
-        /// The exact step along (du, dv), capped at `cap` (see [`super::line_search`]).
-        fn line_search(
-            &self,
-            u: &[f64; N],
-            v: &[f64; N],
-            du: &[f64; N],
-            dv: &[f64; N],
-            cap: f64,
-        ) -> Option<f64>;
-    }
-
-    /// The steps computed entry by entry, for any N.
-    pub(super) struct Scalar<'a, const N: usize>(pub &'a [[f64; N]; N]);
-
-    impl<const N: usize> Kernel<N> for Scalar<'_, N> {
-        fn matrix(&self) -> &[[f64; N]; N] {
-            self.0
-        }
-
-        #[inline(always)]
-        fn primal(&self, u: &[f64; N], v: &[f64; N]) -> (State<N>, f64) {
-            let m = self.0;
-            let mut state = State {
-                support: [[0.0; N]; N],
-                masks: [0; N],
-                grad_rows: [0.0; N],
-                grad_cols: [1.0; N],
-            };
-            let mut worst = 0.0f64;
-            for i in 0..N {
-                let mut row = 1.0;
-                let mut mask = 0u64;
-                for j in 0..N {
-                    let a = m[i][j] - u[i] - v[j];
-                    let positive = a > 0.0;
-                    let x = a.max(0.0);
-                    state.support[i][j] = indicator(positive);
-                    mask |= (positive as u64) << j;
-                    row -= x;
-                    state.grad_cols[j] -= x;
-                }
-                state.masks[i] = mask;
-                state.grad_rows[i] = row;
-                worst = worst.max(row.abs());
-            }
-            let worst = state.grad_cols.iter().fold(worst, |w, g| w.max(g.abs()));
-            (state, worst)
-        }
-
-        #[inline(always)]
-        fn line_search(
-            &self,
-            u: &[f64; N],
-            v: &[f64; N],
-            du: &[f64; N],
-            dv: &[f64; N],
-            cap: f64,
-        ) -> Option<f64> {
-            let m = self.0;
-            let mut offset = du.iter().sum::<f64>() + dv.iter().sum::<f64>();
-            let mut slope = 0.0;
-            let mut kink_t = [[f64::INFINITY; N]; N];
-            let mut kink_offset = [[0.0; N]; N];
-            let mut kink_slope = [[0.0; N]; N];
-            for i in 0..N {
-                for j in 0..N {
-                    let a = m[i][j] - u[i] - v[j];
-                    let b = du[i] + dv[j];
-                    let (ab, bb) = (b * a, b * b);
-                    let active = a > 0.0;
-                    offset -= if active { ab } else { 0.0 };
-                    slope += if active { bb } else { 0.0 };
-                    let leaves = active & (b > 0.0);
-                    let enters = !active & (b < 0.0);
-                    let t = a / b;
-                    kink_t[i][j] = if leaves | enters { t } else { f64::INFINITY };
-                    kink_offset[i][j] = if leaves { ab } else { -ab };
-                    kink_slope[i][j] = if leaves { -bb } else { bb };
-                }
-            }
-            if !(offset < 0.0) {
-                return None;
-            }
-            let kink_t = kink_t.as_flattened_mut();
-            let mut low = 0.0f64;
-            loop {
-                let mut next = 0;
-                let mut t = kink_t[0];
-                for (k, &candidate) in kink_t.iter().enumerate().skip(1) {
-                    let smaller = candidate < t;
-                    t = if smaller { candidate } else { t };
-                    next = if smaller { k } else { next };
-                }
-                if let Some(step) = super::segment_step(offset, slope, low, t, cap) {
-                    return step;
-                }
-                offset += kink_offset.as_flattened()[next];
-                slope += kink_slope.as_flattened()[next];
-                low = t;
-                kink_t[next] = f64::INFINITY;
-            }
-        }
-    }
-
-    /// 1.0 if `b`, else 0.0, without a branch.
-    #[inline(always)]
-    fn indicator(b: bool) -> f64 {
-        f64::from_bits(1.0f64.to_bits() & 0u64.wrapping_sub(b as u64))
-    }
-
-    /// The multipliers of the projection of M, computed entry by entry.
-    pub(super) fn solve<const N: usize>(m: &[[f64; N]; N]) -> Option<Solution<N>> {
-        solve_with(&Scalar(m))
-    }
-
-    /// The Newton iteration on the kernel's M with its per-entry steps.
-    #[inline(always)]
-    pub(super) fn solve_with<const N: usize>(kernel: &impl Kernel<N>) -> Option<Solution<N>> {
-        let m = kernel.matrix();
-        let nf = N as f64;
-        let scale = m.as_flattened().iter().fold(1.0f64, |s, x| s.max(x.abs()));
-        let tolerance = 64.0 * nf * f64::EPSILON * scale;
-        let floor = 4.0 * nf * f64::EPSILON * scale;
-        let mut rows = [0.0; N];
-        let mut total = 0.0;
-        for i in 0..N {
-            rows[i] = m[i].iter().sum::<f64>() - 1.0;
-            total += rows[i];
-        }
-        let mut cols = [0.0; N];
-        for (j, c) in cols.iter_mut().enumerate() {
-            *c = (0..N).map(|i| m[i][j]).sum::<f64>() - 1.0;
-        }
-        let shift = total / (2.0 * nf * nf);
-        let mut u = [0.0; N];
-        let mut v = [0.0; N];
-        for i in 0..N {
-            u[i] = rows[i] / nf - shift;
-            v[i] = cols[i] / nf - shift;
-        }
-        let mut best: Option<Solution<N>> = None;
-        let mut polish_steps = 0;
-        let mut last_residual = f64::INFINITY;
-        for iteration in 0..MAX_NEWTON_ITERATIONS {
-            let (state, residual) = kernel.primal(&u, &v);
-            if residual <= tolerance {
-                if best.as_ref().is_none_or(|b| residual < b.residual) {
-                    best = Some(Solution {
-                        u,
-                        v,
-                        residual,
-                        iterations: iteration,
-                    });
-                }
-                if residual <= floor || polish_steps == 2 {
-                    break;
-                }
-                polish_steps += 1;
-            }
-            let Some((du, dv)) = direction(&state, residual) else {
-                break;
-            };
-            let cap = super::step_cap(residual, &mut last_residual);
-            let Some(t) = kernel.line_search(&u, &v, &du, &dv, cap) else {
-                break;
-            };
-            for i in 0..N {
-                u[i] += t * du[i];
-                v[i] += t * dv[i];
-            }
-        }
-        best
-    }
-
-    /// The support graph's components (see `ground_balanced_components`): 0 for the grounded
-    /// columns and 1 for the others, and the masks of the rows and of the columns that lie in
-    /// balanced components.
-    #[inline(always)]
-    fn components<const N: usize>(masks: &[u64; N]) -> ([f64; N], u64, u64) {
-        let mut free = [1.0; N];
-        let (mut balanced_rows, mut balanced_cols) = (0u64, 0u64);
-        let mut remaining = (1u64 << N) - 1;
-        while remaining != 0 {
-            let (rows, cols) = super::component_of(masks, remaining.trailing_zeros() as usize);
-            if cols != 0 && rows.count_ones() == cols.count_ones() {
-                free[cols.trailing_zeros() as usize] = 0.0;
-                balanced_rows |= rows;
-                balanced_cols |= cols;
-            }
-            remaining &= !rows;
-        }
-        (free, balanced_rows, balanced_cols)
-    }
-
-    /// The regularised Newton step (see `newton_direction`).
-    #[inline(always)]
-    fn direction<const N: usize>(state: &State<N>, residual: f64) -> Option<([f64; N], [f64; N])> {
-        let mu = residual.min(1.0) * 1e-2;
-        let (free, balanced_rows, balanced_cols) = components(&state.masks);
-        let shift = |balanced: u64, k: usize| if (balanced >> k) & 1 == 1 { 0.0 } else { mu };
-        let support = &state.support;
-        let mut schur = [[0.0; N]; N];
-        let mut dv = [0.0; N];
-        let mut weight = [0.0; N];
-        for j in 0..N {
-            schur[j][j] = shift(balanced_cols, j);
-            dv[j] = -state.grad_cols[j];
-        }
-        for i in 0..N {
-            let row = &support[i];
-            let w = 1.0 / (row.iter().sum::<f64>() + shift(balanced_rows, i));
-            weight[i] = w;
-            let wg = w * state.grad_rows[i];
-            for j in 0..N {
-                let pj = row[j];
-                schur[j][j] += pj;
-                dv[j] += pj * wg;
-                let wp = w * pj;
-                for l in 0..N {
-                    schur[j][l] -= wp * row[l];
-                }
-            }
-        }
-        for j in 0..N {
-            let fj = free[j];
-            dv[j] *= fj;
-            for l in 0..N {
-                let identity = if j == l { 1.0 - fj } else { 0.0 };
-                schur[j][l] = fj * free[l] * schur[j][l] + identity;
-            }
-        }
-        if !ldlt_solve(&mut schur, &mut dv) {
-            return None;
-        }
-        let mut du = [0.0; N];
-        for i in 0..N {
-            let mut s = -state.grad_rows[i];
-            for j in 0..N {
-                s -= support[i][j] * dv[j];
-            }
-            du[i] = weight[i] * s;
-        }
-        Some((du, dv))
-    }
-
-    /// LDLᵀ solve of the symmetric positive definite `s` (see `ldlt_solve`).
-    #[inline(always)]
-    fn ldlt_solve<const N: usize>(s: &mut [[f64; N]; N], b: &mut [f64; N]) -> bool {
-        for j in 0..N {
-            let mut d = s[j][j];
-            for k in 0..j {
-                let l = s[j][k];
-                d -= l * l * s[k][k];
-            }
-            if !(d > 0.0) || !d.is_finite() {
-                return false;
-            }
-            s[j][j] = d;
-            for i in (j + 1)..N {
-                let mut v = s[i][j];
-                for k in 0..j {
-                    v -= s[i][k] * s[j][k] * s[k][k];
-                }
-                s[i][j] = v / d;
-            }
-        }
-        for i in 0..N {
-            let mut v = b[i];
-            for k in 0..i {
-                v -= s[i][k] * b[k];
-            }
-            b[i] = v;
-        }
-        for i in 0..N {
-            b[i] /= s[i][i];
-        }
-        for i in (0..N).rev() {
-            let mut v = b[i];
-            for k in (i + 1)..N {
-                v -= s[k][i] * b[k];
-            }
-            b[i] = v;
-        }
-        true
-    }
-}
-
 /// ‖a − b‖_F: the plain sum of squares when it is safely inside the normal range (no
 /// overflow, no underflow of the terms that matter), else scaled by max |a − b| first.
 fn frobenius_distance(a: &[f64], b: &[f64]) -> f64 {
@@ -1075,7 +665,7 @@ fn frobenius_distance(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Dykstra's alternating projections between the affine set A = {X1 = 1, Xᵀ1 = 1} and the
-/// orthant K = {X ≥ 0} (primer §2.5), stopped when ‖X − Y‖_F and X's marginal errors are both
+/// orthant K = {X ≥ 0} (docs/theory.md §2.4), stopped when ‖X − Y‖_F and X's marginal errors are both
 /// below `tolerance` or after `max_iterations`. Slow (linear convergence) but simple: the
 /// independent cross-check of [`birkhoff_projection`] and its fallback.
 pub fn dykstra_projection(
@@ -1205,13 +795,6 @@ mod tests {
             "{} iterations",
             projection.iterations
         );
-        let general = general_projection(&m, 4);
-        assert_kkt(&m, 4, &general);
-        let relative = (general.distance - projection.distance).abs() / projection.distance;
-        assert!(
-            relative < 1e-12,
-            "4×4 path and general path differ by {relative:e}"
-        );
         let dykstra = dykstra_projection(&m, 4, 1e-9, 2_000_000);
         let relative = (dykstra.distance - projection.distance).abs() / projection.distance;
         assert!(relative < 1e-9, "Dykstra differs by {relative:e}");
@@ -1268,7 +851,7 @@ mod tests {
         assert_kkt(&m, 4, &newton);
         let dykstra = dykstra_projection(&m, 4, 1e-13, 5_000_000);
         assert!((newton.distance - dykstra.distance).abs() < 1e-9 * newton.distance);
-        // The primer's table: 16.69 for HC H1 (two significant digits of printed input).
+        // docs/theory.md §5.2: 16.69 for HC H1 (two significant digits of printed input).
         assert!(
             (newton.distance - 16.69).abs() < 0.01,
             "{}",

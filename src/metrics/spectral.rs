@@ -14,35 +14,35 @@
 //!   converge.
 //! - The rotation comes from α = ‖a‖², β = ‖b‖², γ = aᵀb as `h = √((β−α)² + 4γ²)`,
 //!   `c = (|β−α| + h)·w`, `s = ±2γ·w` with `w = 1/√(2h(|β−α| + h))`: two square roots and one
-//!   division; for small angles (|2γ| < 2⁻¹³|β−α|) a series in `x = 2γ/(β−α)` needs only the
-//!   division. Both are orthogonal to rounding, which is all that the accuracy of the singular
-//!   values depends on.
-//! - Column norms are cached and recomputed from the columns after each rotation.
+//!   division, orthogonal to rounding, which is all that the accuracy of the singular values
+//!   depends on.
+//! - Dot products and squared norms are summed in pairs, `(x₀ + x₁) + (x₂ + x₃) + …`, and the
+//!   norms are recomputed from the columns after each rotation.
+//! - A sweep visits every pair of columns: for n = 4 in three rounds of two disjoint pairs
+//!   (two rotations in a row are independent), for other n row by row, (0, 1), (0, 2), …,
+//!   (n − 2, n − 1). A matrix is done after a sweep without rotation.
 //!
-//! n = 4 (every published model) has a batched path, [`singular_values_4_many`]: 24 matrices
-//! in flight in SIMD lanes (AVX when the CPU has it, checked at run time; otherwise
-//! `wide::f64x4`), with the six pairs of a sweep in three rounds of two disjoint pairs and a
-//! lane refilled as soon as its matrix converges. It always uses the two-square-root formula
-//! (no series branch), so every lane runs the same instructions; the answers do not depend on
-//! the batch, the lane or the CPU. n ≤ 8 works on the stack; only larger n allocate. The public
-//! functions other than [`singular_values`] (which returns a `Vec`) allocate nothing for n ≤ 8.
+//! The kernel is written once, generic over the lanes of `crate::lanes`, with one matrix per
+//! lane. A single matrix runs in one scalar lane ([`singular_values_into`]); many 4×4 matrices
+//! (every published model) run 24 at a time in SIMD lanes ([`singular_values_4_many`]: AVX when
+//! the CPU has it, else `wide::f64x4`), a lane refilled as soon as its matrix converges. Every
+//! lane runs the same instructions, so the answers do not depend on the batch, the lane or the
+//! CPU. n ≤ 8 works on the stack; only larger n allocate. The public functions other than
+//! [`singular_values`] (which returns a `Vec`) allocate nothing for n ≤ 8.
 
 // Comparisons are written `!(x > y)` on purpose: a NaN must take the skip/failure branch.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+use std::ops::{Add, Mul};
+
 use crate::compose::{binary_exponent, power_of_two};
-#[cfg(target_arch = "x86_64")]
-use crate::lanes::Avx;
-use crate::lanes::Lanes;
+use crate::lanes::{self, Kernel, Lanes, MAX_LANES, Scalar, Simd};
 
 /// Largest n whose work buffers live on the stack.
 const STACK_N: usize = 8;
 
 /// Column squared norms below this (after scaling the largest entry into [1, 2)) are not rotated.
 const NEGLIGIBLE: f64 = 3.872_591_914_849_318_3e-121; // 2^-400
-
-/// Above |2γ| < SMALL_ANGLE·|β − α| the rotation uses the series (see the module docs).
-const SMALL_ANGLE: f64 = 1.220_703_125e-4; // 2^-13
 
 /// Sweeps before giving up (convergence takes 3 to 8 for n ≤ 8).
 const MAX_SWEEPS: usize = 60;
@@ -54,30 +54,20 @@ pub fn singular_values(p: &[f64], n: usize) -> Vec<f64> {
     sigma
 }
 
-/// Singular values of the row-major n×n matrix `p` into `out[..n]`, largest first. Allocates
-/// nothing for n ≤ 8. Non-finite input gives NaN.
+/// Singular values of the row-major n×n matrix `p` into `out[..n]`, largest first: the kernel
+/// of [`singular_values_4_many`] in one scalar lane, the same bits. Allocates nothing for
+/// n ≤ 8. Non-finite input gives NaN.
 pub fn singular_values_into(p: &[f64], n: usize, out: &mut [f64]) {
     assert_eq!(p.len(), n * n, "singular_values: expected an n×n matrix");
     let out = &mut out[..n];
-    if n == 4 {
-        out.copy_from_slice(&singular_values_4(p));
-        return;
-    }
-    let Some((factor, unscale)) = prescale(p) else {
-        let zero = p.iter().all(|x| *x == 0.0);
-        out.fill(if zero { 0.0 } else { f64::NAN });
-        return;
-    };
     if n <= STACK_N {
-        let mut columns = [0.0; STACK_N * STACK_N];
-        let mut norms = [0.0; STACK_N];
-        jacobi(p, n, factor, &mut columns[..n * n], &mut norms[..n]);
-        finish(&norms[..n], unscale, out);
+        let mut columns = [[0.0]; STACK_N * STACK_N];
+        let mut norms = [[0.0]; STACK_N];
+        jacobi(Scalar, p, n, out, &mut columns[..n * n], &mut norms[..n]);
     } else {
-        let mut columns = vec![0.0; n * n];
-        let mut norms = vec![0.0; n];
-        jacobi(p, n, factor, &mut columns, &mut norms);
-        finish(&norms, unscale, out);
+        let mut columns = vec![[0.0]; n * n];
+        let mut norms = vec![[0.0]; n];
+        jacobi(Scalar, p, n, out, &mut columns, &mut norms);
     }
 }
 
@@ -134,98 +124,6 @@ fn prescale(p: &[f64]) -> Option<(f64, f64)> {
     Some((power_of_two(-exponent), power_of_two(exponent)))
 }
 
-/// Sorted singular values from the squared column norms.
-fn finish(norms: &[f64], unscale: f64, out: &mut [f64]) {
-    for (s, &norm) in out.iter_mut().zip(norms) {
-        *s = norm.sqrt() * unscale;
-    }
-    out.sort_unstable_by(|a, b| b.total_cmp(a));
-}
-
-/// The rotation (c, s) that orthogonalises columns with squared norms α, β and dot product γ
-/// (see the module docs).
-#[inline(always)]
-fn rotation(alpha: f64, beta: f64, gamma: f64) -> (f64, f64) {
-    let d = beta - alpha;
-    let two_gamma = 2.0 * gamma;
-    if two_gamma.abs() < SMALL_ANGLE * d.abs() {
-        let x = two_gamma / d;
-        let t = 0.5 * x - 0.125 * x * x * x;
-        let t2 = t * t;
-        let c = 1.0 - 0.5 * t2 + 0.375 * t2 * t2;
-        return (c, t * c);
-    }
-    let h = (d * d + two_gamma * two_gamma).sqrt();
-    let ad = d.abs() + h;
-    let w = 1.0 / ((h + h) * ad).sqrt();
-    (ad * w, with_sign_of_product(two_gamma, gamma, d) * w)
-}
-
-/// |x| with the sign of a·b.
-#[inline(always)]
-fn with_sign_of_product(x: f64, a: f64, b: f64) -> f64 {
-    const SIGN: u64 = 1 << 63;
-    f64::from_bits((x.to_bits() & !SIGN) | ((a.to_bits() ^ b.to_bits()) & SIGN))
-}
-
-/// One-sided Jacobi on the n×n matrix `p·factor`, stored column-major in `columns`; the squared
-/// column norms end in `norms`.
-fn jacobi(p: &[f64], n: usize, factor: f64, columns: &mut [f64], norms: &mut [f64]) {
-    for i in 0..n {
-        for j in 0..n {
-            columns[j * n + i] = p[i * n + j] * factor;
-        }
-    }
-    for (j, norm) in norms.iter_mut().enumerate() {
-        *norm = dot(&columns[j * n..(j + 1) * n], &columns[j * n..(j + 1) * n]);
-    }
-    let tolerance = n as f64 * f64::EPSILON;
-    let tolerance2 = tolerance * tolerance;
-    for _ in 0..MAX_SWEEPS {
-        let mut rotated = false;
-        for j in 0..n {
-            for k in (j + 1)..n {
-                let (alpha, beta) = (norms[j], norms[k]);
-                if alpha < NEGLIGIBLE || beta < NEGLIGIBLE {
-                    continue;
-                }
-                let (left, right) = columns.split_at_mut(k * n);
-                let a = &mut left[j * n..(j + 1) * n];
-                let b = &mut right[..n];
-                let gamma = dot(a, b);
-                if !(gamma * gamma > tolerance2 * alpha * beta) {
-                    continue;
-                }
-                rotated = true;
-                let (c, s) = rotation(alpha, beta, gamma);
-                for (x, y) in a.iter_mut().zip(b.iter_mut()) {
-                    let (xa, yb) = (*x, *y);
-                    *x = c * xa - s * yb;
-                    *y = s * xa + c * yb;
-                }
-                norms[j] = dot(a, a);
-                norms[k] = dot(b, b);
-            }
-        }
-        if !rotated {
-            break;
-        }
-    }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// Singular values of one 4×4 matrix, largest first: [`singular_values_4_many`] on one matrix.
-fn singular_values_4(p: &[f64]) -> [f64; 4] {
-    let mut matrix = [0.0; 16];
-    matrix.copy_from_slice(&p[..16]);
-    let mut out = [[0.0; 4]];
-    singular_values_4_many(&[matrix], &mut out);
-    out[0]
-}
-
 /// Singular values of many row-major 4×4 matrices, each largest first: `out[i]` for
 /// `matrices[i]`. Bit-identical to [`singular_values`] on each matrix, whatever the batch and
 /// whatever the CPU (see `crate::lanes`). Non-finite input gives NaN, the zero matrix zeros.
@@ -243,158 +141,251 @@ pub fn singular_values_4_many(matrices: &[[f64; 16]], out: &mut [[f64; 4]]) {
         out.len() >= matrices.len(),
         "singular_values_4_many: output too short"
     );
+    let (matrices, out) = (matrices.as_flattened(), out.as_flattened_mut());
     // Up to four matrices fill one lane group: the other five would only cost time (a lone
     // matrix takes 0.7 µs this way, 1.3 µs in the full kernel).
-    let one_group = matrices.len() <= 4;
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX (checked just above).
-        unsafe {
-            if one_group {
-                jacobi_4_avx_one_group(matrices, out);
-            } else {
-                jacobi_4_avx(matrices, out);
-            }
-        }
-        return;
-    }
-    if one_group {
-        jacobi_4_lanes::<wide::f64x4, 1>(matrices, out);
+    if matrices.len() <= 4 * 16 {
+        lanes::dispatch(JacobiMany::<4, 1> { matrices, out });
     } else {
-        jacobi_4_lanes::<wide::f64x4, LANE_GROUPS>(matrices, out);
+        lanes::dispatch(JacobiMany::<4, LANE_GROUPS> { matrices, out });
     }
 }
 
-/// [`jacobi_4_lanes`] with AVX registers.
-///
-/// # Safety
-/// The CPU must support AVX.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn jacobi_4_avx(matrices: &[[f64; 16]], out: &mut [[f64; 4]]) {
-    jacobi_4_lanes::<Avx, LANE_GROUPS>(matrices, out);
-}
-
-/// [`jacobi_4_lanes`] with AVX registers and one lane group (kept out of [`jacobi_4_avx`], whose
-/// code stays that of the full kernel).
-///
-/// # Safety
-/// The CPU must support AVX.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-unsafe fn jacobi_4_avx_one_group(matrices: &[[f64; 16]], out: &mut [[f64; 4]]) {
-    jacobi_4_lanes::<Avx, 1>(matrices, out);
-}
-
-/// Groups of four lanes in flight: independent dependency chains that hide the latency of the
+/// Groups of lanes in flight: independent dependency chains that hide the latency of the
 /// √, √, ÷ chain of each rotation (gain, S = 1000, one thread: 2 groups 655 ms, 4 → 645, 6 → 635,
 /// 8 → 640).
 const LANE_GROUPS: usize = 6;
 
-/// Matrices in flight.
-const IN_FLIGHT: usize = 4 * LANE_GROUPS;
+/// The most matrices in flight: [`LANE_GROUPS`] groups of the widest lanes.
+const MAX_SLOTS: usize = MAX_LANES * LANE_GROUPS;
 
-/// The column pairs of one sweep, in three rounds of two disjoint pairs.
-const SWEEP_PAIRS: [(usize, usize); 6] = [(0, 2), (1, 3), (0, 1), (2, 3), (0, 3), (1, 2)];
+/// The column pairs of a 4×4 sweep, in three rounds of two disjoint pairs.
+const ROUNDS_4: [(usize, usize); 6] = [(0, 2), (1, 3), (0, 1), (2, 3), (0, 3), (1, 2)];
 
-/// The matrices in flight: slot `g·4 + m` is lane m of group g.
-struct InFlight<V> {
-    /// `columns[g][j][i]`: entry (i, j) of the scaled matrix, transformed by the rotations.
-    columns: [[[V; 4]; 4]; LANE_GROUPS],
-    /// Squared column norms, recomputed from the columns after each rotation.
-    norms: [[V; 4]; LANE_GROUPS],
-    /// Mask of the lanes rotated during the current sweep.
-    rotated: [V; LANE_GROUPS],
-    /// The power of two that undoes each slot's prescaling.
-    unscale: [f64; IN_FLIGHT],
-    /// Index of each slot's matrix in the input.
-    matrix: [usize; IN_FLIGHT],
-    /// Sweeps done on each slot's matrix.
-    sweeps: [usize; IN_FLIGHT],
-    /// Whether a slot holds a matrix.
-    live: [bool; IN_FLIGHT],
+/// [`jacobi`] on the N×N matrices `matrices` (consecutive row-major blocks) with `GROUPS`
+/// lane groups, as a [`Kernel`] for `lanes::dispatch`: N is a constant, so the loops over
+/// rows and columns unroll.
+struct JacobiMany<'a, const N: usize, const GROUPS: usize> {
+    matrices: &'a [f64],
+    /// N singular values per matrix, largest first.
+    out: &'a mut [f64],
 }
 
-/// One-sided Jacobi on every 4×4 matrix of `matrices` (see [`singular_values_4_many`]), with
-/// the first `GROUPS` lane groups in use (at most [`LANE_GROUPS`]).
+impl<const N: usize, const GROUPS: usize> Kernel for JacobiMany<'_, N, GROUPS> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd>(self, simd: S) {
+        let zero = [simd.splat(0.0); GROUPS];
+        if N <= 4 {
+            let mut columns = [zero; 16];
+            let mut norms = [zero; 4];
+            jacobi(
+                simd,
+                self.matrices,
+                N,
+                self.out,
+                &mut columns[..N * N],
+                &mut norms[..N],
+            );
+        } else {
+            let mut columns = vec![zero; N * N];
+            let mut norms = vec![zero; N];
+            jacobi(simd, self.matrices, N, self.out, &mut columns, &mut norms);
+        }
+    }
+}
+
+/// The matrices in flight: slot `g·L + l` is lane l of group g (L lanes per value). The lane
+/// groups are the innermost index, so that one column pair serves every group. The functions
+/// that use it take n as an argument, a constant where the caller's is.
+struct InFlight<'a, V, const GROUPS: usize> {
+    /// `columns[j·n + i][g]`: entry (i, j) of the scaled matrices of group g, transformed by
+    /// the rotations.
+    columns: &'a mut [[V; GROUPS]],
+    /// `norms[j][g]`: squared norm of column j, recomputed after each rotation.
+    norms: &'a mut [[V; GROUPS]],
+    /// Mask of the lanes rotated during the current sweep.
+    rotated: [V; GROUPS],
+    /// The power of two that undoes each slot's prescaling.
+    unscale: [f64; MAX_SLOTS],
+    /// Index of each slot's matrix in the input.
+    matrix: [usize; MAX_SLOTS],
+    /// Sweeps done on each slot's matrix.
+    sweeps: [usize; MAX_SLOTS],
+    /// Whether a slot holds a matrix.
+    live: [bool; MAX_SLOTS],
+}
+
+/// One-sided Jacobi (module docs) on every n×n matrix of `matrices` (consecutive row-major
+/// blocks of n² values), one matrix per lane, with `GROUPS` lane groups in flight (at most
+/// [`LANE_GROUPS`]); the singular values of matrix m go to `out[m·n..(m + 1)·n]`, largest
+/// first. `columns` (n² values) and `norms` (n) are work space.
 #[inline(always)]
-fn jacobi_4_lanes<V: Lanes, const GROUPS: usize>(matrices: &[[f64; 16]], out: &mut [[f64; 4]]) {
-    let zero = V::splat(0.0);
+fn jacobi<S: Simd, const GROUPS: usize>(
+    simd: S,
+    matrices: &[f64],
+    n: usize,
+    out: &mut [f64],
+    columns: &mut [[S::F64s; GROUPS]],
+    norms: &mut [[S::F64s; GROUPS]],
+) {
+    if n == 0 {
+        return;
+    }
+    let slots = GROUPS * S::F64s::COUNT;
+    assert!(GROUPS <= LANE_GROUPS && slots <= MAX_SLOTS);
+    let zero = simd.splat(0.0);
     let mut state = InFlight {
-        columns: [[[zero; 4]; 4]; LANE_GROUPS],
-        norms: [[zero; 4]; LANE_GROUPS],
-        rotated: [zero; LANE_GROUPS],
-        unscale: [1.0; IN_FLIGHT],
-        matrix: [0; IN_FLIGHT],
-        sweeps: [0; IN_FLIGHT],
-        live: [false; IN_FLIGHT],
+        columns: &mut columns[..n * n],
+        norms: &mut norms[..n],
+        rotated: [zero; GROUPS],
+        unscale: [1.0; MAX_SLOTS],
+        matrix: [0; MAX_SLOTS],
+        sweeps: [0; MAX_SLOTS],
+        live: [false; MAX_SLOTS],
     };
     let mut next = 0;
-    for slot in 0..4 * GROUPS {
-        load_next(&mut state, slot, matrices, &mut next, out);
+    for slot in 0..slots {
+        load_next(&mut state, n, slot, matrices, &mut next, out);
     }
     while state.live.iter().any(|&live| live) {
-        for (j, k) in SWEEP_PAIRS {
-            rotate_pair::<V, GROUPS>(&mut state, j, k);
+        if n == 4 {
+            for (j, k) in ROUNDS_4 {
+                rotate_pair(simd, &mut state, n, j, k);
+            }
+        } else {
+            for j in 0..n {
+                for k in (j + 1)..n {
+                    rotate_pair(simd, &mut state, n, j, k);
+                }
+            }
         }
         let mut rotated = 0;
         for (group, mask) in state.rotated.iter_mut().enumerate() {
-            rotated |= mask.bitmask() << (4 * group);
+            rotated |= mask.bitmask() << (S::F64s::COUNT * group);
             *mask = zero;
         }
-        for slot in 0..4 * GROUPS {
+        for slot in 0..slots {
             if !state.live[slot] {
                 continue;
             }
             state.sweeps[slot] += 1;
             if rotated & (1 << slot) == 0 || state.sweeps[slot] >= MAX_SWEEPS {
-                let (group, lane) = (slot / 4, slot % 4);
-                let mut sigma = [0.0; 4];
-                for (s, norm) in sigma.iter_mut().zip(&state.norms[group]) {
-                    *s = norm.to_array()[lane].sqrt() * state.unscale[slot];
+                let (group, lane) = (slot / S::F64s::COUNT, slot % S::F64s::COUNT);
+                let sigma = &mut out[state.matrix[slot] * n..][..n];
+                for (s, norm) in sigma.iter_mut().zip(state.norms.iter()) {
+                    *s = norm[group].to_array().as_ref()[lane].sqrt() * state.unscale[slot];
                 }
-                // Sorting network, largest first.
-                for (a, b) in [(0, 1), (2, 3), (0, 2), (1, 3), (1, 2)] {
-                    if sigma[a] < sigma[b] {
-                        sigma.swap(a, b);
-                    }
-                }
-                out[state.matrix[slot]] = sigma;
-                load_next(&mut state, slot, matrices, &mut next, out);
+                sort_descending(sigma);
+                load_next(&mut state, n, slot, matrices, &mut next, out);
             }
         }
     }
 }
 
+/// Sorts by insertion, largest first (the values are never NaN).
+#[inline(always)]
+fn sort_descending(values: &mut [f64]) {
+    for i in 1..values.len() {
+        let value = values[i];
+        let mut j = i;
+        while j > 0 && values[j - 1] < value {
+            values[j] = values[j - 1];
+            j -= 1;
+        }
+        values[j] = value;
+    }
+}
+
+/// A sum whose terms are added in pairs, `(t₀ + t₁) + (t₂ + t₃) + …`, the pair sums from the
+/// left (a lone last term is added as it is): the order of every dot product and squared
+/// norm here. (No closure touches lane values in this kernel: a closure body is not
+/// `#[inline(always)]`, so its lane operations could miss the AVX code that
+/// `Simd::vectorize` compiles.)
+#[derive(Clone, Copy)]
+struct PairSum<T> {
+    total: Option<T>,
+    unpaired: Option<T>,
+}
+
+impl<T: Copy + Add<Output = T>> PairSum<T> {
+    #[inline(always)]
+    fn new() -> Self {
+        Self {
+            total: None,
+            unpaired: None,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, term: T) {
+        match self.unpaired.take() {
+            None => self.unpaired = Some(term),
+            Some(first) => {
+                let pair = first + term;
+                self.total = Some(match self.total {
+                    None => pair,
+                    Some(total) => total + pair,
+                });
+            }
+        }
+    }
+
+    /// The sum of at least one term.
+    #[inline(always)]
+    fn sum(self) -> T {
+        match (self.total, self.unpaired) {
+            (Some(total), Some(last)) => total + last,
+            (Some(total), None) => total,
+            (None, Some(last)) => last,
+            (None, None) => panic!("PairSum: no terms"),
+        }
+    }
+}
+
+/// Σ x_i[g]·y_i[g] over the entries of two columns, for lane group g, in pairs ([`PairSum`]).
+#[inline(always)]
+fn dot<T: Copy + Add<Output = T> + Mul<Output = T>, const GROUPS: usize>(
+    x: &[[T; GROUPS]],
+    y: &[[T; GROUPS]],
+    g: usize,
+) -> T {
+    let mut sum = PairSum::new();
+    for (x, y) in x.iter().zip(y) {
+        sum.push(x[g] * y[g]);
+    }
+    sum.sum()
+}
+
 /// Loads the next matrix that needs rotations into `slot` (answering zero and non-finite
 /// matrices on the way), or empties the slot when none is left.
 #[inline(always)]
-fn load_next<V: Lanes>(
-    state: &mut InFlight<V>,
+fn load_next<V: Lanes, const GROUPS: usize>(
+    state: &mut InFlight<'_, V, GROUPS>,
+    n: usize,
     slot: usize,
-    matrices: &[[f64; 16]],
+    matrices: &[f64],
     next: &mut usize,
-    out: &mut [[f64; 4]],
+    out: &mut [f64],
 ) {
-    let (group, lane) = (slot / 4, slot % 4);
-    while let Some(p) = matrices.get(*next) {
+    let (group, lane) = (slot / V::COUNT, slot % V::COUNT);
+    while let Some(p) = matrices.get(*next * n * n..(*next + 1) * n * n) {
         let index = *next;
         *next += 1;
         let Some((factor, unscale)) = prescale(p) else {
             let zero = p.iter().all(|x| *x == 0.0);
-            out[index] = [if zero { 0.0 } else { f64::NAN }; 4];
+            out[index * n..][..n].fill(if zero { 0.0 } else { f64::NAN });
             continue;
         };
-        for (j, (column, norm)) in state.columns[group]
-            .iter_mut()
-            .zip(&mut state.norms[group])
-            .enumerate()
-        {
-            let x: [f64; 4] = std::array::from_fn(|i| p[i * 4 + j] * factor);
-            for (entry, value) in column.iter_mut().zip(x) {
-                entry.lanes_mut()[lane] = value;
+        for j in 0..n {
+            let mut squares = PairSum::new();
+            for i in 0..n {
+                let x = p[i * n + j] * factor;
+                state.columns[j * n + i][group].lanes_mut().as_mut()[lane] = x;
+                squares.push(x * x);
             }
-            norm.lanes_mut()[lane] = (x[0] * x[0] + x[1] * x[1]) + (x[2] * x[2] + x[3] * x[3]);
+            state.norms[j][group].lanes_mut().as_mut()[lane] = squares.sum();
         }
         state.unscale[slot] = unscale;
         state.matrix[slot] = index;
@@ -403,11 +394,8 @@ fn load_next<V: Lanes>(
         return;
     }
     // Nothing left: zero columns are never rotated.
-    for (column, norm) in state.columns[group].iter_mut().zip(&mut state.norms[group]) {
-        for entry in column.iter_mut() {
-            entry.lanes_mut()[lane] = 0.0;
-        }
-        norm.lanes_mut()[lane] = 0.0;
+    for entry in state.columns.iter_mut().chain(state.norms.iter_mut()) {
+        entry[group].lanes_mut().as_mut()[lane] = 0.0;
     }
     state.live[slot] = false;
 }
@@ -415,18 +403,29 @@ fn load_next<V: Lanes>(
 /// Rotates columns j and k in every lane whose pair is not orthogonal to the tolerance (see the
 /// module docs); the other lanes get the identity rotation, which leaves them unchanged.
 #[inline(always)]
-fn rotate_pair<V: Lanes, const GROUPS: usize>(state: &mut InFlight<V>, j: usize, k: usize) {
-    const TOLERANCE2: f64 = (4.0 * f64::EPSILON) * (4.0 * f64::EPSILON);
-    let negligible = V::splat(NEGLIGIBLE);
-    let mut gamma = [V::splat(0.0); LANE_GROUPS];
-    let mut active = [V::splat(0.0); LANE_GROUPS];
+fn rotate_pair<S: Simd, const GROUPS: usize>(
+    simd: S,
+    state: &mut InFlight<'_, S::F64s, GROUPS>,
+    n: usize,
+    j: usize,
+    k: usize,
+) {
+    assert!(j < k && k < n, "rotate_pair: columns j < k < n");
+    // (n·ε)², n·ε being the accuracy of a computed dot product.
+    let tolerance = n as f64 * f64::EPSILON;
+    let tolerance2 = simd.splat(tolerance * tolerance);
+    let negligible = simd.splat(NEGLIGIBLE);
+    let zero = simd.splat(0.0);
+    let (left, right) = state.columns[..n * n].split_at_mut(k * n);
+    let (a, b) = (&mut left[j * n..][..n], &mut right[..n]);
+    let mut gamma = [zero; GROUPS];
+    let mut active = [zero; GROUPS];
     let mut any = 0;
     for group in 0..GROUPS {
-        let (a, b) = (&state.columns[group][j], &state.columns[group][k]);
-        let (alpha, beta) = (state.norms[group][j], state.norms[group][k]);
-        gamma[group] = (a[0] * b[0] + a[1] * b[1]) + (a[2] * b[2] + a[3] * b[3]);
+        let (alpha, beta) = (state.norms[j][group], state.norms[k][group]);
+        gamma[group] = dot(a, b, group);
         active[group] = (gamma[group] * gamma[group])
-            .greater(V::splat(TOLERANCE2) * alpha * beta)
+            .greater(tolerance2 * alpha * beta)
             .and(alpha.greater_or_equal(negligible))
             .and(beta.greater_or_equal(negligible));
         any |= active[group].bitmask();
@@ -436,18 +435,17 @@ fn rotate_pair<V: Lanes, const GROUPS: usize>(state: &mut InFlight<V>, j: usize,
     }
     // In stages over all groups, so that the groups' square roots and divisions (long
     // latencies, one chain per group) are in flight together instead of one group at a time.
-    let one = V::splat(1.0);
-    let mut h = [one; LANE_GROUPS];
-    let mut ad = [one; LANE_GROUPS];
-    let mut d = [one; LANE_GROUPS];
+    let one = simd.splat(1.0);
+    let mut h = [one; GROUPS];
+    let mut ad = [one; GROUPS];
+    let mut d = [one; GROUPS];
     for group in 0..GROUPS {
-        let (alpha, beta) = (state.norms[group][j], state.norms[group][k]);
-        d[group] = beta - alpha;
+        d[group] = state.norms[k][group] - state.norms[j][group];
         let two_gamma = gamma[group] + gamma[group];
         h[group] = (d[group] * d[group] + two_gamma * two_gamma).sqrt();
         ad[group] = d[group].abs() + h[group];
     }
-    let mut w = [one; LANE_GROUPS];
+    let mut w = [one; GROUPS];
     for group in 0..GROUPS {
         w[group] = one / ((h[group] + h[group]) * ad[group]).sqrt();
     }
@@ -456,20 +454,23 @@ fn rotate_pair<V: Lanes, const GROUPS: usize>(state: &mut InFlight<V>, j: usize,
             // The identity rotation everywhere in this group: nothing to do.
             continue;
         }
-        let (a, b) = (state.columns[group][j], state.columns[group][k]);
         let gamma = gamma[group];
         let two_gamma = gamma + gamma;
         let c = active[group].select(ad[group] * w[group], one);
         let s = active[group].select(
             two_gamma.abs_with_sign_of_product(gamma, d[group]) * w[group],
-            V::splat(0.0),
+            zero,
         );
-        let x: [V; 4] = std::array::from_fn(|i| c * a[i] - s * b[i]);
-        let y: [V; 4] = std::array::from_fn(|i| s * a[i] + c * b[i]);
-        state.norms[group][j] = (x[0] * x[0] + x[1] * x[1]) + (x[2] * x[2] + x[3] * x[3]);
-        state.norms[group][k] = (y[0] * y[0] + y[1] * y[1]) + (y[2] * y[2] + y[3] * y[3]);
-        state.columns[group][j] = x;
-        state.columns[group][k] = y;
+        let (mut squares_a, mut squares_b) = (PairSum::new(), PairSum::new());
+        for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+            let (xa, yb) = (x[group], y[group]);
+            let (xa, yb) = (c * xa - s * yb, s * xa + c * yb);
+            (x[group], y[group]) = (xa, yb);
+            squares_a.push(xa * xa);
+            squares_b.push(yb * yb);
+        }
+        state.norms[j][group] = squares_a.sum();
+        state.norms[k][group] = squares_b.sum();
         state.rotated[group] = state.rotated[group].or(active[group]);
     }
 }
@@ -525,49 +526,98 @@ mod tests {
         matrices
     }
 
-    #[test]
-    fn batch_equals_one_at_a_time_and_every_lane_type() {
-        let matrices = assorted_4x4();
-        let mut batch = vec![[0.0; 4]; matrices.len()];
-        singular_values_4_many(&matrices, &mut batch);
-        let mut portable = vec![[0.0; 4]; matrices.len()];
-        jacobi_4_lanes::<wide::f64x4, LANE_GROUPS>(&matrices, &mut portable);
-        for (k, matrix) in matrices.iter().enumerate() {
-            let alone = singular_values(matrix, 4);
-            let bits = |s: &[f64]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&alone), bits(&batch[k]), "matrix {k}");
-            assert_eq!(bits(&portable[k]), bits(&batch[k]), "matrix {k}");
+    /// [`JacobiMany`] on `matrices`, returning the singular values.
+    struct Batch<'a, const N: usize, const GROUPS: usize>(&'a [f64]);
+
+    impl<const N: usize, const GROUPS: usize> Kernel for Batch<'_, N, GROUPS> {
+        type Output = Vec<u64>;
+        #[inline(always)]
+        fn run<S: Simd>(self, simd: S) -> Vec<u64> {
+            let mut out = vec![0.0; self.0.len() / N];
+            JacobiMany::<N, GROUPS> {
+                matrices: self.0,
+                out: &mut out,
+            }
+            .run(simd);
+            out.iter().map(|x| x.to_bits()).collect()
         }
-        // The special cases answer as the general path does.
+    }
+
+    /// `singular_values` on each N×N matrix of `matrices`, as bits.
+    fn one_at_a_time<const N: usize>(matrices: &[f64]) -> Vec<u64> {
+        matrices
+            .chunks_exact(N * N)
+            .flat_map(|p| singular_values(p, N))
+            .map(f64::to_bits)
+            .collect()
+    }
+
+    #[test]
+    fn batch_equals_one_at_a_time_on_every_lane_type() {
+        let matrices = assorted_4x4();
+        let flat = matrices.as_flattened();
+        let alone = one_at_a_time::<4>(flat);
+        let mut paths = lanes::on_every_path(|| Batch::<4, LANE_GROUPS>(flat));
+        paths.extend(lanes::on_every_path(|| Batch::<4, 1>(flat)));
+        assert!(paths.len() >= 4);
+        for (path, batch) in &paths {
+            assert_eq!(batch, &alone, "{path}");
+        }
+        let mut dispatched = vec![[0.0; 4]; matrices.len()];
+        singular_values_4_many(&matrices, &mut dispatched);
+        let dispatched: Vec<u64> = dispatched
+            .as_flattened()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(dispatched, alone);
+        // The special cases: zeros for the zero matrix, NaN for non-finite input.
+        let batch = singular_values_4_many_vec(&matrices);
         assert_eq!(batch[63], [0.0; 4]);
         assert!(batch[64].iter().chain(&batch[65]).all(|x| x.is_nan()));
         assert!(batch[66][0] > 1e299 && batch[67][0] > 0.0);
     }
 
+    fn singular_values_4_many_vec(matrices: &[[f64; 16]]) -> Vec<[f64; 4]> {
+        let mut out = vec![[0.0; 4]; matrices.len()];
+        singular_values_4_many(matrices, &mut out);
+        out
+    }
+
     #[test]
-    fn batch_agrees_with_the_general_path() {
-        // The general one-sided Jacobi (n ≠ 4 code) on the same matrices: the same values to
-        // rounding (different rotation formulas, different orders).
+    fn lanes_equal_one_lane_for_other_sizes() {
+        // Dense matrices of n = 3, 5 and 8 (the row-by-row sweep order), 30 of each.
+        fn dense<const N: usize>() -> Vec<f64> {
+            (0..30 * N * N)
+                .map(|k| ((k as f64 * 0.754_877_666_2).fract() - 0.5) * (1.0 + (k % 7) as f64))
+                .collect()
+        }
+        fn check<const N: usize>() {
+            let matrices = dense::<N>();
+            let alone = one_at_a_time::<N>(&matrices);
+            for (path, batch) in lanes::on_every_path(|| Batch::<N, LANE_GROUPS>(&matrices)) {
+                assert_eq!(batch, alone, "n = {N}, {path}");
+            }
+        }
+        check::<3>();
+        check::<5>();
+        check::<8>();
+    }
+
+    #[test]
+    fn agrees_with_nalgebra_on_assorted_matrices() {
+        // An independent SVD (nalgebra's bidiagonalisation and implicit QR): the same values
+        // to rounding, relative to σ₁.
         for matrix in assorted_4x4()
             .iter()
-            .filter(|m| m.iter().all(|x| x.is_finite()))
+            .filter(|m| m.iter().all(|x| x.is_finite()) && m.iter().any(|x| *x != 0.0))
         {
-            let batch = singular_values(matrix, 4);
-            let mut general = [0.0; 4];
-            match prescale(matrix) {
-                Some((factor, unscale)) => {
-                    let mut columns = [0.0; 16];
-                    let mut norms = [0.0; 4];
-                    jacobi(matrix, 4, factor, &mut columns, &mut norms);
-                    finish(&norms, unscale, &mut general);
-                }
-                None => continue,
-            }
-            for (b, g) in batch.iter().zip(&general) {
-                assert!(
-                    (b - g).abs() <= 1e-14 * batch[0],
-                    "{batch:?} vs {general:?}"
-                );
+            let ours = singular_values(matrix, 4);
+            let reference = nalgebra::Matrix4::from_row_slice(matrix);
+            let mut theirs: Vec<f64> = reference.singular_values().iter().copied().collect();
+            theirs.sort_by(|a, b| b.total_cmp(a));
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert!((a - b).abs() <= 1e-14 * ours[0], "{ours:?} vs {theirs:?}");
             }
         }
     }

@@ -2,10 +2,25 @@
 //! constructors ([`GainParams::validate`], [`LogitGenerator::new`], [`AuditConfig::new`]), so a
 //! file accepts exactly what the command-line flags accept.
 //!
-//! Every file names its `kind` and a `title`; the other keys depend on the kind (see
-//! `experiments/*.toml` for one file of each). Keys are the `gain` flags with `_` for `-`
-//! (`logit_std`, `sinkhorn_iters`, …); a grid lists values under `[grid]`. Unknown keys, wrong
-//! types and out-of-range values are errors that name the file, the line and the key:
+//! Every file names its `kind` ([`ExperimentKind`]) and a `title`; the other keys depend on the
+//! kind (see `experiments/*.toml` for one file of each). Keys are the `gain` flags with `_` for
+//! `-` (`logit_std`, `sinkhorn_iters`, …); a grid lists values under `[grid]`. Every key that is
+//! also a `gain` flag is optional and takes `gain`'s default ([`GainParams::default`],
+//! [`LogitGenerator::default`], [`SinkhornParams::default`]). Required, besides `kind` and
+//! `title`:
+//!
+//! | kind | required keys |
+//! |---|---|
+//! | `gain` | none |
+//! | `sinkhorn-sweep` | `grid.sinkhorn_iters`, `grid.logit_scale`; `shared_per_layer_fraction` when `grid.correlation` lists `"shared"` |
+//! | `depth-sweep` | `grid.layers` (at least two depths), `grid.streams` |
+//! | `heatmaps` | `single` or `products` (at least one matrix to show) |
+//! | `checkpoint-audit` | at least one `[[model]]` with `name`, `label` and `path` |
+//! | `training` | at least one `[[run]]` with `name`, `label` and `checkpoints` (at least two) |
+//!
+//! In a sweep, `grid.identity_weight` defaults to `[1]` and `grid.correlation` to
+//! `["independent"]` (the `gain` generator: no shared part). Unknown keys, wrong types and
+//! out-of-range values are errors that name the file, the line and the key:
 //!
 //! ```text
 //! experiments/x.toml: line 3: unknown field 'layerz', expected one of 'kind', 'title', …
@@ -14,7 +29,8 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 
@@ -25,15 +41,60 @@ use crate::error::Error;
 use crate::generate::{LogitGenerator, SinkhornOrder, SinkhornParams};
 use crate::load::{Layout, LoadOptions};
 
-/// The kinds of experiment, as written in `kind = "…"`.
-pub const KINDS: [&str; 6] = [
-    "gain",
-    "sinkhorn-sweep",
-    "depth-sweep",
-    "heatmaps",
-    "checkpoint-audit",
-    "training",
-];
+/// The kinds of experiment, as written in `kind = "…"` (kebab-case). Each kind has its own
+/// parser and its own [`Spec`] variant; the matches over this enum have no catch-all arm, so a
+/// new kind does not compile until it has both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExperimentKind {
+    /// HC vs mHC over seeds at one depth: `kind = "gain"`.
+    Gain,
+    /// mHC against Sinkhorn iterations, logit scale and layer correlation.
+    SinkhornSweep,
+    /// HC growth and mHC stream collapse against depth and stream count.
+    DepthSweep,
+    /// Heat maps of single and composite H_res.
+    Heatmaps,
+    /// Audits of checkpoints side by side.
+    CheckpointAudit,
+    /// Training runs: each a series of checkpoints audited against the step.
+    Training,
+}
+
+impl ExperimentKind {
+    /// Every kind, in the order of the enum.
+    pub const ALL: [ExperimentKind; 6] = [
+        Self::Gain,
+        Self::SinkhornSweep,
+        Self::DepthSweep,
+        Self::Heatmaps,
+        Self::CheckpointAudit,
+        Self::Training,
+    ];
+
+    /// The spelling in `kind = "…"`, in the manifest and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gain => "gain",
+            Self::SinkhornSweep => "sinkhorn-sweep",
+            Self::DepthSweep => "depth-sweep",
+            Self::Heatmaps => "heatmaps",
+            Self::CheckpointAudit => "checkpoint-audit",
+            Self::Training => "training",
+        }
+    }
+
+    /// The kind spelled `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+impl std::fmt::Display for ExperimentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// A parsed, validated experiment file.
 #[derive(Clone, Debug)]
@@ -63,6 +124,20 @@ pub enum Spec {
     Training(TrainingSpec),
 }
 
+impl Spec {
+    /// The kind this specification runs.
+    pub fn kind(&self) -> ExperimentKind {
+        match self {
+            Spec::Gain(_) => ExperimentKind::Gain,
+            Spec::SinkhornSweep(_) => ExperimentKind::SinkhornSweep,
+            Spec::DepthSweep(_) => ExperimentKind::DepthSweep,
+            Spec::Heatmaps(_) => ExperimentKind::Heatmaps,
+            Spec::CheckpointAudit(_) => ExperimentKind::CheckpointAudit,
+            Spec::Training(_) => ExperimentKind::Training,
+        }
+    }
+}
+
 /// `kind = "gain"`.
 #[derive(Clone, Debug)]
 pub struct GainSpec {
@@ -71,7 +146,7 @@ pub struct GainSpec {
 }
 
 /// How the layers of a draw are correlated in the Sinkhorn sweep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Correlation {
     /// Every layer draws its own logits: `logit_std = scale`, `shared_std = 0`.
@@ -198,22 +273,21 @@ impl Experiment {
     pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
         let source = Source { path, text };
         let document = DeTable::parse(text).map_err(|e| source.toml_error(&e))?;
-        let kind = match find(document.get_ref(), &[Seg::Key("kind")]) {
+        let kind = match find(document.get_ref(), &[Seg::Key(Key::Kind)]) {
             None => return Err(source.error(None, missing_kind())),
             Some(value) => match value.get_ref().as_str() {
-                Some(kind) if KINDS.contains(&kind) => kind.to_string(),
-                Some(other) => {
-                    return Err(source.error(
+                Some(name) => ExperimentKind::from_name(name).ok_or_else(|| {
+                    source.error(
                         Some(value.span()),
-                        format!("unknown kind '{other}', expected one of {}", quoted(&KINDS)),
-                    ));
-                }
+                        format!("unknown kind '{name}', expected one of {}", kind_names()),
+                    )
+                })?,
                 None => {
                     return Err(source.error(
                         Some(value.span()),
                         format!(
                             "kind must be a string, one of {}, got {}",
-                            quoted(&KINDS),
+                            kind_names(),
                             value.get_ref().type_str()
                         ),
                     ));
@@ -224,40 +298,41 @@ impl Experiment {
             source: &source,
             document: document.get_ref(),
         };
-        let (title, spec) = match kind.as_str() {
-            "gain" => {
+        let (title, spec) = match kind {
+            ExperimentKind::Gain => {
                 let file: GainFile = source.deserialize()?;
                 (file.title.clone(), Spec::Gain(file.validate(&check)?))
             }
-            "sinkhorn-sweep" => {
+            ExperimentKind::SinkhornSweep => {
                 let file: SinkhornFile = source.deserialize()?;
                 (
                     file.title.clone(),
                     Spec::SinkhornSweep(file.validate(&check)?),
                 )
             }
-            "depth-sweep" => {
+            ExperimentKind::DepthSweep => {
                 let file: DepthFile = source.deserialize()?;
                 (file.title.clone(), Spec::DepthSweep(file.validate(&check)?))
             }
-            "heatmaps" => {
+            ExperimentKind::Heatmaps => {
                 let file: HeatmapFile = source.deserialize()?;
                 (file.title.clone(), Spec::Heatmaps(file.validate(&check)?))
             }
-            "training" => {
-                let file: TrainingFile = source.deserialize()?;
-                (file.title.clone(), Spec::Training(file.validate(&check)?))
-            }
-            _ => {
+            ExperimentKind::CheckpointAudit => {
                 let file: CheckpointFile = source.deserialize()?;
                 (
                     file.title.clone(),
                     Spec::CheckpointAudit(file.validate(&check)?),
                 )
             }
+            ExperimentKind::Training => {
+                let file: TrainingFile = source.deserialize()?;
+                (file.title.clone(), Spec::Training(file.validate(&check)?))
+            }
         };
+        debug_assert_eq!(spec.kind(), kind, "each kind has its own parser");
         if title.trim().is_empty() {
-            return Err(check.error(&[Seg::Key("title")], "title must not be empty".into()));
+            return Err(check.error(&[Seg::Key(Key::Title)], "title must not be empty".into()));
         }
         let name = path
             .file_stem()
@@ -293,16 +368,9 @@ impl Experiment {
     pub fn title(&self) -> &str {
         &self.title
     }
-    /// The `kind` as written.
-    pub fn kind(&self) -> &'static str {
-        match self.spec {
-            Spec::Gain(_) => KINDS[0],
-            Spec::SinkhornSweep(_) => KINDS[1],
-            Spec::DepthSweep(_) => KINDS[2],
-            Spec::Heatmaps(_) => KINDS[3],
-            Spec::CheckpointAudit(_) => KINDS[4],
-            Spec::Training(_) => KINDS[5],
-        }
+    /// The kind, as named by `kind = "…"`.
+    pub fn kind(&self) -> ExperimentKind {
+        self.spec.kind()
     }
     /// What to run.
     pub fn spec(&self) -> &Spec {
@@ -331,16 +399,17 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn quoted(names: &[&str]) -> String {
-    names
+/// `'gain', 'sinkhorn-sweep', …`.
+fn kind_names() -> String {
+    ExperimentKind::ALL
         .iter()
-        .map(|n| format!("'{n}'"))
+        .map(|kind| format!("'{kind}'"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 fn missing_kind() -> String {
-    format!("missing field 'kind', expected one of {}", quoted(&KINDS))
+    format!("missing field 'kind', expected one of {}", kind_names())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -408,31 +477,153 @@ impl<'a> Source<'a> {
     }
 }
 
+/// The keys of experiment files (top level, `[grid]` and `[[model]]`), each with its one
+/// spelling. Error messages and line lookups go through this type, never through a bare string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Kind,
+    Title,
+    Layers,
+    Streams,
+    Tokens,
+    Seeds,
+    Seed,
+    IdentityWeight,
+    LogitStd,
+    SharedStd,
+    SinkhornIters,
+    SinkhornOrder,
+    TokenAggregation,
+    MaxGain,
+    SharedPerLayerFraction,
+    Grid,
+    LogitScale,
+    Correlation,
+    Single,
+    Products,
+    PaperData,
+    Model,
+    Name,
+    Label,
+    Path,
+    Layout,
+    /// `key` of a `[[model]]`: the tensor of a stack.
+    Tensor,
+    Transpose,
+    StillTolerance,
+    About,
+    Provenance,
+    Run,
+    Checkpoints,
+}
+
+impl Key {
+    const ALL: [Key; 33] = [
+        Key::Kind,
+        Key::Title,
+        Key::Layers,
+        Key::Streams,
+        Key::Tokens,
+        Key::Seeds,
+        Key::Seed,
+        Key::IdentityWeight,
+        Key::LogitStd,
+        Key::SharedStd,
+        Key::SinkhornIters,
+        Key::SinkhornOrder,
+        Key::TokenAggregation,
+        Key::MaxGain,
+        Key::SharedPerLayerFraction,
+        Key::Grid,
+        Key::LogitScale,
+        Key::Correlation,
+        Key::Single,
+        Key::Products,
+        Key::PaperData,
+        Key::Model,
+        Key::Name,
+        Key::Label,
+        Key::Path,
+        Key::Layout,
+        Key::Tensor,
+        Key::Transpose,
+        Key::StillTolerance,
+        Key::About,
+        Key::Provenance,
+        Key::Run,
+        Key::Checkpoints,
+    ];
+
+    /// As written in the file.
+    fn name(self) -> &'static str {
+        match self {
+            Key::Kind => "kind",
+            Key::Title => "title",
+            Key::Layers => "layers",
+            Key::Streams => "streams",
+            Key::Tokens => "tokens",
+            Key::Seeds => "seeds",
+            Key::Seed => "seed",
+            Key::IdentityWeight => "identity_weight",
+            Key::LogitStd => "logit_std",
+            Key::SharedStd => "shared_std",
+            Key::SinkhornIters => "sinkhorn_iters",
+            Key::SinkhornOrder => "sinkhorn_order",
+            Key::TokenAggregation => "token_aggregation",
+            Key::MaxGain => "max_gain",
+            Key::SharedPerLayerFraction => "shared_per_layer_fraction",
+            Key::Grid => "grid",
+            Key::LogitScale => "logit_scale",
+            Key::Correlation => "correlation",
+            Key::Single => "single",
+            Key::Products => "products",
+            Key::PaperData => "paper_data",
+            Key::Model => "model",
+            Key::Name => "name",
+            Key::Label => "label",
+            Key::Path => "path",
+            Key::Layout => "layout",
+            Key::Tensor => "key",
+            Key::Transpose => "transpose",
+            Key::StillTolerance => "still_tolerance",
+            Key::About => "about",
+            Key::Provenance => "provenance",
+            Key::Run => "run",
+            Key::Checkpoints => "checkpoints",
+        }
+    }
+
+    /// The key that sets the library parameter `name` of a [`ConfigError`] (the command-line
+    /// flag without `--`; a key is the flag with `_` for `-`); `None` for a parameter no
+    /// experiment file sets.
+    fn of_parameter(name: &str) -> Option<Key> {
+        let spelled = name.replace('-', "_");
+        Key::ALL.into_iter().find(|key| key.name() == spelled)
+    }
+}
+
 /// A step in a key path: a table key or an array index.
 #[derive(Clone, Copy, Debug)]
-enum Seg<'a> {
-    Key(&'a str),
+enum Seg {
+    Key(Key),
     Index(usize),
 }
 
-fn find<'d, 'i>(
-    table: &'d DeTable<'i>,
-    path: &[Seg<'_>],
-) -> Option<&'d toml::Spanned<DeValue<'i>>> {
+fn find<'d, 'i>(table: &'d DeTable<'i>, path: &[Seg]) -> Option<&'d toml::Spanned<DeValue<'i>>> {
     let (first, rest) = path.split_first()?;
     let Seg::Key(key) = first else {
         return None;
     };
     let value = table
         .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == *key)
+        .find(|(k, _)| k.get_ref().as_ref() == key.name())
         .map(|(_, v)| v)?;
     descend(value, rest)
 }
 
 fn descend<'d, 'i>(
     value: &'d toml::Spanned<DeValue<'i>>,
-    path: &[Seg<'_>],
+    path: &[Seg],
 ) -> Option<&'d toml::Spanned<DeValue<'i>>> {
     let Some((first, rest)) = path.split_first() else {
         return Some(value);
@@ -444,6 +635,19 @@ fn descend<'d, 'i>(
     }
 }
 
+/// Where each of the library's parameters sits in a file of one kind.
+type KeyPath<'a> = &'a dyn Fn(Key) -> Vec<Seg>;
+
+/// A top-level key.
+fn flat(key: Key) -> Vec<Seg> {
+    vec![Seg::Key(key)]
+}
+
+/// A key under `[grid]`.
+fn in_grid(key: Key) -> Vec<Seg> {
+    vec![Seg::Key(Key::Grid), Seg::Key(key)]
+}
+
 /// Validation errors pointing at the key that holds the bad value.
 struct Checker<'a, 'i> {
     source: &'a Source<'a>,
@@ -453,18 +657,19 @@ struct Checker<'a, 'i> {
 impl Checker<'_, '_> {
     /// The span of the deepest part of `path` found in the file (the key's value, or an
     /// enclosing table when the key was left out and a default applies).
-    fn span(&self, path: &[Seg<'_>]) -> Option<std::ops::Range<usize>> {
+    fn span(&self, path: &[Seg]) -> Option<std::ops::Range<usize>> {
         (1..=path.len())
             .rev()
             .find_map(|k| find(self.document, &path[..k]).map(|v| v.span()))
     }
 
-    fn error(&self, path: &[Seg<'_>], message: String) -> Error {
+    fn error(&self, path: &[Seg], message: String) -> Error {
         self.source.error(self.span(path), message)
     }
 
     /// A [`ConfigError`] re-worded with the file's key name, at that key's line.
-    fn config(&self, path: &[Seg<'_>], key: &str, err: ConfigError) -> Error {
+    fn config(&self, path: &[Seg], key: Key, err: ConfigError) -> Error {
+        let key = key.name();
         let message = match err {
             ConfigError::TooSmall { minimum, value, .. } => {
                 format!("{key} must be at least {minimum}, got {value}")
@@ -488,10 +693,11 @@ impl Checker<'_, '_> {
         self.error(path, message)
     }
 
-    /// Maps an error of [`GainParams::validate`] or [`LogitGenerator::new`] to the file's key.
-    /// `keys` translates the library's parameter names (`layers`, `logit-std`, …) to paths
-    /// in this file.
-    fn gain_error(&self, err: ConfigError, keys: &dyn Fn(&str) -> Vec<Seg<'static>>) -> Error {
+    /// Maps an error of [`GainParams::validate`], [`LogitGenerator::new`] or
+    /// [`AuditConfig::new`] to the key that sets the parameter; `keys` says where each key sits
+    /// in this kind of file. An error of a parameter no key sets names no line (rather than a
+    /// wrong one).
+    fn gain_error(&self, err: ConfigError, keys: KeyPath<'_>) -> Error {
         let name = match &err {
             ConfigError::TooSmall { name, .. }
             | ConfigError::TooLarge { name, .. }
@@ -501,35 +707,24 @@ impl Checker<'_, '_> {
         };
         if name.contains('×') {
             // The per-draw size limit is a product of parameters: point at the depth.
-            return self.error(&keys("layers"), err.to_string());
+            return self.error(&keys(Key::Layers), err.to_string());
         }
-        let path = keys(name);
-        let key = path
-            .iter()
-            .rev()
-            .find_map(|s| match s {
-                Seg::Key(k) => Some(*k),
-                Seg::Index(_) => None,
-            })
-            .unwrap_or(name);
-        self.config(&path, key, err)
+        match Key::of_parameter(name) {
+            Some(key) => {
+                let path = keys(key);
+                let shown = path
+                    .iter()
+                    .rev()
+                    .find_map(|s| match s {
+                        Seg::Key(k) => Some(*k),
+                        Seg::Index(_) => None,
+                    })
+                    .unwrap_or(key);
+                self.config(&path, shown, err)
+            }
+            None => self.source.error(None, err.to_string()),
+        }
     }
-}
-
-/// Keys of the flat (non-grid) generator and size parameters: the library's name with `_`.
-fn flat_key(name: &str) -> Vec<Seg<'static>> {
-    vec![Seg::Key(match name {
-        "layers" => "layers",
-        "streams" => "streams",
-        "tokens" => "tokens",
-        "seeds" => "seeds",
-        "sinkhorn-iters" => "sinkhorn_iters",
-        "identity-weight" => "identity_weight",
-        "logit-std" => "logit_std",
-        "shared-std" => "shared_std",
-        "max-gain" => "max_gain",
-        _ => "kind",
-    })]
 }
 
 fn generator(
@@ -537,7 +732,7 @@ fn generator(
     identity_weight: Option<f64>,
     logit_std: Option<f64>,
     shared_std: Option<f64>,
-    keys: &dyn Fn(&str) -> Vec<Seg<'static>>,
+    keys: KeyPath<'_>,
 ) -> Result<LogitGenerator, Error> {
     let default = LogitGenerator::default();
     LogitGenerator::new(
@@ -559,10 +754,11 @@ fn sinkhorn(iterations: Option<u32>, order: Option<SinkhornOrder>) -> SinkhornPa
 /// Rejects an empty or not strictly increasing list.
 fn increasing<T: PartialOrd + Copy + std::fmt::Display>(
     check: &Checker<'_, '_>,
-    path: &[Seg<'_>],
-    key: &str,
+    path: &[Seg],
+    key: Key,
     values: &[T],
 ) -> Result<(), Error> {
+    let key = key.name();
     if values.is_empty() {
         return Err(check.error(path, format!("{key} must list at least one value")));
     }
@@ -594,11 +790,11 @@ fn resolve(experiment: &Path, written: &str) -> InputPath {
 #[serde(deny_unknown_fields)]
 struct GainFile {
     #[allow(dead_code)]
-    kind: String,
+    kind: IgnoredAny,
     title: String,
-    layers: usize,
-    streams: usize,
-    seeds: u64,
+    layers: Option<usize>,
+    streams: Option<usize>,
+    seeds: Option<u64>,
     seed: Option<u64>,
     tokens: Option<usize>,
     identity_weight: Option<f64>,
@@ -616,20 +812,21 @@ impl GainFile {
             self.identity_weight,
             self.logit_std,
             self.shared_std,
-            &flat_key,
+            &flat,
         )?;
+        let defaults = GainParams::default();
         let config = GainParams {
-            layers: self.layers,
-            streams: self.streams,
-            tokens: self.tokens.unwrap_or(1),
-            seeds: self.seeds,
-            seed: self.seed.unwrap_or(0),
+            layers: self.layers.unwrap_or(defaults.layers),
+            streams: self.streams.unwrap_or(defaults.streams),
+            tokens: self.tokens.unwrap_or(defaults.tokens),
+            seeds: self.seeds.unwrap_or(defaults.seeds),
+            seed: self.seed.unwrap_or(defaults.seed),
             generator,
             sinkhorn: sinkhorn(self.sinkhorn_iters, self.sinkhorn_order),
-            token_aggregation: self.token_aggregation.unwrap_or_default(),
+            token_aggregation: self.token_aggregation.unwrap_or(defaults.token_aggregation),
         }
         .validate()
-        .map_err(|e| check.gain_error(e, &flat_key))?;
+        .map_err(|e| check.gain_error(e, &flat))?;
         Ok(GainSpec { config })
     }
 }
@@ -642,14 +839,14 @@ impl GainFile {
 #[serde(deny_unknown_fields)]
 struct SinkhornFile {
     #[allow(dead_code)]
-    kind: String,
+    kind: IgnoredAny,
     title: String,
-    layers: usize,
-    streams: usize,
-    seeds: u64,
+    layers: Option<usize>,
+    streams: Option<usize>,
+    seeds: Option<u64>,
     seed: Option<u64>,
     sinkhorn_order: Option<SinkhornOrder>,
-    shared_per_layer_fraction: f64,
+    shared_per_layer_fraction: Option<f64>,
     grid: SinkhornGrid,
 }
 
@@ -657,39 +854,62 @@ struct SinkhornFile {
 #[serde(deny_unknown_fields)]
 struct SinkhornGrid {
     sinkhorn_iters: Vec<u32>,
-    identity_weight: Vec<f64>,
+    identity_weight: Option<Vec<f64>>,
     logit_scale: Vec<f64>,
-    correlation: Vec<Correlation>,
+    correlation: Option<Vec<Correlation>>,
 }
 
 impl SinkhornFile {
     fn validate(self, check: &Checker<'_, '_>) -> Result<SinkhornSpec, Error> {
-        let grid = |key: &'static str| vec![Seg::Key("grid"), Seg::Key(key)];
-        let t_path = grid("sinkhorn_iters");
-        increasing(check, &t_path, "sinkhorn_iters", &self.grid.sinkhorn_iters)?;
-        let s_path = grid("logit_scale");
-        increasing(check, &s_path, "logit_scale", &self.grid.logit_scale)?;
-        let w_path = grid("identity_weight");
+        let defaults = GainParams::default();
+        let iterations = self.grid.sinkhorn_iters;
+        let scales = self.grid.logit_scale;
+        let identity_weights = self
+            .grid
+            .identity_weight
+            .unwrap_or_else(|| vec![LogitGenerator::default().identity_weight()]);
+        let correlations = self
+            .grid
+            .correlation
+            .unwrap_or_else(|| vec![Correlation::Independent]);
         increasing(
             check,
-            &w_path,
-            "identity_weight",
-            &self.grid.identity_weight,
+            &in_grid(Key::SinkhornIters),
+            Key::SinkhornIters,
+            &iterations,
         )?;
-        let c_path = grid("correlation");
-        if self.grid.correlation.is_empty() {
+        increasing(check, &in_grid(Key::LogitScale), Key::LogitScale, &scales)?;
+        increasing(
+            check,
+            &in_grid(Key::IdentityWeight),
+            Key::IdentityWeight,
+            &identity_weights,
+        )?;
+        let c_path = in_grid(Key::Correlation);
+        if correlations.is_empty() {
             return Err(check.error(&c_path, "correlation must list at least one value".into()));
         }
-        for (k, c) in self.grid.correlation.iter().enumerate() {
-            if self.grid.correlation[..k].contains(c) {
+        for (k, c) in correlations.iter().enumerate() {
+            if correlations[..k].contains(c) {
                 return Err(check.error(&c_path, format!("correlation lists '{}' twice", c.name())));
             }
         }
-        let fraction = self.shared_per_layer_fraction;
+        let fraction_path = flat(Key::SharedPerLayerFraction);
+        let fraction = match self.shared_per_layer_fraction {
+            Some(fraction) => fraction,
+            None if correlations.contains(&Correlation::Shared) => {
+                return Err(check.error(
+                    &c_path,
+                    "shared_per_layer_fraction is required when correlation lists 'shared' (the per-layer noise as a fraction of the shared scale)".into(),
+                ));
+            }
+            // Unused without shared layers.
+            None => 0.0,
+        };
         if !(fraction.is_finite() && fraction >= 0.0) {
             return Err(check.config(
-                &[Seg::Key("shared_per_layer_fraction")],
-                "shared_per_layer_fraction",
+                &fraction_path,
+                Key::SharedPerLayerFraction,
                 ConfigError::BadReal {
                     name: "shared_per_layer_fraction",
                     non_negative: true,
@@ -697,19 +917,18 @@ impl SinkhornFile {
                 },
             ));
         }
+        let keys = |key: Key| match key {
+            Key::LogitStd | Key::SharedStd => in_grid(Key::LogitScale),
+            Key::IdentityWeight | Key::SinkhornIters => in_grid(key),
+            other => flat(other),
+        };
         let mut points = Vec::new();
-        for &identity_weight in &self.grid.identity_weight {
-            for &correlation in &self.grid.correlation {
-                for &scale in &self.grid.logit_scale {
+        for &identity_weight in &identity_weights {
+            for &correlation in &correlations {
+                for &scale in &scales {
                     let (logit_std, shared_std) = match correlation {
                         Correlation::Independent => (scale, 0.0),
                         Correlation::Shared => (fraction * scale, scale),
-                    };
-                    let keys = |name: &str| match name {
-                        "logit-std" | "shared-std" => grid("logit_scale"),
-                        "identity-weight" => grid("identity_weight"),
-                        "sinkhorn-iters" => grid("sinkhorn_iters"),
-                        other => flat_key(other),
                     };
                     let generator = generator(
                         check,
@@ -718,21 +937,21 @@ impl SinkhornFile {
                         Some(shared_std),
                         &keys,
                     )?;
-                    for &iterations in &self.grid.sinkhorn_iters {
+                    for &t_max in &iterations {
                         let config = GainParams {
-                            layers: self.layers,
-                            streams: self.streams,
+                            layers: self.layers.unwrap_or(defaults.layers),
+                            streams: self.streams.unwrap_or(defaults.streams),
                             tokens: 1,
-                            seeds: self.seeds,
-                            seed: self.seed.unwrap_or(0),
+                            seeds: self.seeds.unwrap_or(defaults.seeds),
+                            seed: self.seed.unwrap_or(defaults.seed),
                             generator: generator.clone(),
-                            sinkhorn: sinkhorn(Some(iterations), self.sinkhorn_order),
+                            sinkhorn: sinkhorn(Some(t_max), self.sinkhorn_order),
                             token_aggregation: TokenAggregation::MeanOfMetrics,
                         }
                         .validate()
                         .map_err(|e| check.gain_error(e, &keys))?;
                         points.push(SinkhornPoint {
-                            iterations,
+                            iterations: t_max,
                             identity_weight,
                             scale,
                             correlation,
@@ -743,10 +962,10 @@ impl SinkhornFile {
             }
         }
         Ok(SinkhornSpec {
-            iterations: self.grid.sinkhorn_iters,
-            identity_weights: self.grid.identity_weight,
-            scales: self.grid.logit_scale,
-            correlations: self.grid.correlation,
+            iterations,
+            identity_weights,
+            scales,
+            correlations,
             shared_per_layer_fraction: fraction,
             points,
         })
@@ -761,9 +980,9 @@ impl SinkhornFile {
 #[serde(deny_unknown_fields)]
 struct DepthFile {
     #[allow(dead_code)]
-    kind: String,
+    kind: IgnoredAny,
     title: String,
-    seeds: u64,
+    seeds: Option<u64>,
     seed: Option<u64>,
     identity_weight: Option<f64>,
     logit_std: Option<f64>,
@@ -782,16 +1001,15 @@ struct DepthGrid {
 
 impl DepthFile {
     fn validate(self, check: &Checker<'_, '_>) -> Result<DepthSpec, Error> {
-        let keys = |name: &str| match name {
-            "layers" => vec![Seg::Key("grid"), Seg::Key("layers")],
-            "streams" => vec![Seg::Key("grid"), Seg::Key("streams")],
-            other => flat_key(other),
+        let keys = |key: Key| match key {
+            Key::Layers | Key::Streams => in_grid(key),
+            other => flat(other),
         };
-        increasing(check, &keys("layers"), "layers", &self.grid.layers)?;
-        increasing(check, &keys("streams"), "streams", &self.grid.streams)?;
+        increasing(check, &keys(Key::Layers), Key::Layers, &self.grid.layers)?;
+        increasing(check, &keys(Key::Streams), Key::Streams, &self.grid.streams)?;
         if self.grid.layers.len() < 2 {
             return Err(check.error(
-                &keys("layers"),
+                &keys(Key::Layers),
                 "layers must list at least two depths (the growth rate is a fitted slope)".into(),
             ));
         }
@@ -803,6 +1021,7 @@ impl DepthFile {
             &keys,
         )?;
         let sinkhorn = sinkhorn(self.sinkhorn_iters, self.sinkhorn_order);
+        let defaults = GainParams::default();
         let mut configs = Vec::new();
         for &streams in &self.grid.streams {
             // Every depth goes through the constructor, the largest one is what runs.
@@ -811,8 +1030,8 @@ impl DepthFile {
                     layers,
                     streams,
                     tokens: 1,
-                    seeds: self.seeds,
-                    seed: self.seed.unwrap_or(0),
+                    seeds: self.seeds.unwrap_or(defaults.seeds),
+                    seed: self.seed.unwrap_or(defaults.seed),
                     generator: generator.clone(),
                     sinkhorn,
                     token_aggregation: TokenAggregation::MeanOfMetrics,
@@ -840,17 +1059,19 @@ impl DepthFile {
 #[serde(deny_unknown_fields)]
 struct HeatmapFile {
     #[allow(dead_code)]
-    kind: String,
+    kind: IgnoredAny,
     title: String,
-    layers: usize,
-    streams: usize,
+    layers: Option<usize>,
+    streams: Option<usize>,
     seed: Option<u64>,
     identity_weight: Option<f64>,
     logit_std: Option<f64>,
     shared_std: Option<f64>,
     sinkhorn_iters: Option<u32>,
     sinkhorn_order: Option<SinkhornOrder>,
+    #[serde(default)]
     single: Vec<usize>,
+    #[serde(default)]
     products: Vec<[usize; 2]>,
     paper_data: Option<String>,
 }
@@ -862,44 +1083,42 @@ impl HeatmapFile {
             self.identity_weight,
             self.logit_std,
             self.shared_std,
-            &flat_key,
+            &flat,
         )?;
+        let defaults = GainParams::default();
+        let layers = self.layers.unwrap_or(defaults.layers);
         let config = GainParams {
-            layers: self.layers,
-            streams: self.streams,
+            layers,
+            streams: self.streams.unwrap_or(defaults.streams),
             tokens: 1,
             seeds: 1,
-            seed: self.seed.unwrap_or(0),
+            seed: self.seed.unwrap_or(defaults.seed),
             generator,
             sinkhorn: sinkhorn(self.sinkhorn_iters, self.sinkhorn_order),
             token_aggregation: TokenAggregation::MeanOfMetrics,
         }
         .validate()
-        .map_err(|e| check.gain_error(e, &flat_key))?;
+        .map_err(|e| check.gain_error(e, &flat))?;
         if self.single.is_empty() && self.products.is_empty() {
             return Err(check.error(
-                &[Seg::Key("single")],
-                "single and products are both empty: nothing to show".into(),
+                &flat(Key::Single),
+                "single and products are both empty or missing: nothing to show".into(),
             ));
         }
         for (k, &layer) in self.single.iter().enumerate() {
-            if !(1..=self.layers).contains(&layer) {
+            if !(1..=layers).contains(&layer) {
                 return Err(check.error(
-                    &[Seg::Key("single"), Seg::Index(k)],
-                    format!(
-                        "single lists layer {layer}, expected 1 to {} (layers)",
-                        self.layers
-                    ),
+                    &[Seg::Key(Key::Single), Seg::Index(k)],
+                    format!("single lists layer {layer}, expected 1 to {layers} (layers)"),
                 ));
             }
         }
         for (k, &[a, b]) in self.products.iter().enumerate() {
-            if !(1 <= a && a <= b && b <= self.layers && (a == 1 || b == self.layers)) {
+            if !(1 <= a && a <= b && b <= layers && (a == 1 || b == layers)) {
                 return Err(check.error(
-                    &[Seg::Key("products"), Seg::Index(k)],
+                    &[Seg::Key(Key::Products), Seg::Index(k)],
                     format!(
-                        "products lists [{a}, {b}], expected a prefix [1, b] or a suffix [a, {}] (the product H_b⋯H_a, 1 ≤ a ≤ b ≤ layers)",
-                        self.layers
+                        "products lists [{a}, {b}], expected a prefix [1, b] or a suffix [a, {layers}] (the product H_b⋯H_a, 1 ≤ a ≤ b ≤ layers)"
                     ),
                 ));
             }
@@ -925,7 +1144,7 @@ impl HeatmapFile {
 #[serde(deny_unknown_fields)]
 struct CheckpointFile {
     #[allow(dead_code)]
-    kind: String,
+    kind: IgnoredAny,
     title: String,
     max_gain: Option<f64>,
     token_aggregation: Option<TokenAggregation>,
@@ -950,35 +1169,35 @@ impl CheckpointFile {
             None,
             self.token_aggregation.unwrap_or_default(),
         )
-        .map_err(|e| check.gain_error(e, &flat_key))?;
+        .map_err(|e| check.gain_error(e, &flat))?;
         if self.model.is_empty() {
             return Err(check.error(
-                &[Seg::Key("model")],
+                &flat(Key::Model),
                 "model must list at least one [[model]]".into(),
             ));
         }
         let mut models = Vec::new();
         for (k, model) in self.model.into_iter().enumerate() {
-            let at = |key: &'static str| [Seg::Key("model"), Seg::Index(k), Seg::Key(key)];
+            let at = |key: Key| [Seg::Key(Key::Model), Seg::Index(k), Seg::Key(key)];
             let layout = match model.layout.as_deref() {
                 None | Some("auto") => None,
                 Some(name) => Some(
                     name.parse::<Layout>()
-                        .map_err(|e| check.error(&at("layout"), format!("{e}, or auto")))?,
+                        .map_err(|e| check.error(&at(Key::Layout), format!("{e}, or auto")))?,
                 ),
             };
             if model.label.trim().is_empty() {
-                return Err(check.error(&at("label"), "label must not be empty".into()));
+                return Err(check.error(&at(Key::Label), "label must not be empty".into()));
             }
             let name = model.name.trim().to_string();
             if name.is_empty() || name.contains([',', '"', '\n']) {
                 return Err(check.error(
-                    &at("name"),
+                    &at(Key::Name),
                     "name must be a short identifier (not empty, no commas or quotes)".into(),
                 ));
             }
             if models.iter().any(|m: &ModelSpec| m.name == name) {
-                return Err(check.error(&at("name"), format!("name '{name}' is used twice")));
+                return Err(check.error(&at(Key::Name), format!("name '{name}' is used twice")));
             }
             models.push(ModelSpec {
                 name,
@@ -996,7 +1215,6 @@ impl CheckpointFile {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
 // kind = "training"
 // ---------------------------------------------------------------------------------------------
 
@@ -1031,7 +1249,7 @@ pub struct TrainingSpec {
 #[serde(deny_unknown_fields)]
 struct TrainingFile {
     #[allow(dead_code)]
-    kind: String,
+    kind: IgnoredAny,
     title: String,
     max_gain: Option<f64>,
     token_aggregation: Option<TokenAggregation>,
@@ -1059,27 +1277,27 @@ impl TrainingFile {
             None,
             self.token_aggregation.unwrap_or_default(),
         )
-        .map_err(|e| check.gain_error(e, &flat_key))?;
+        .map_err(|e| check.gain_error(e, &flat))?;
         let config = SeriesConfig::new(
             audit,
             self.still_tolerance
                 .unwrap_or(SeriesConfig::DEFAULT_STILL_TOLERANCE),
         )
-        .map_err(|e| check.config(&[Seg::Key("still_tolerance")], "still_tolerance", e))?;
+        .map_err(|e| check.config(&flat(Key::StillTolerance), Key::StillTolerance, e))?;
         if self.run.is_empty() {
             return Err(check.error(
-                &[Seg::Key("run")],
+                &flat(Key::Run),
                 "run must list at least one [[run]]".into(),
             ));
         }
         let mut runs: Vec<RunSpec> = Vec::new();
         for (k, run) in self.run.into_iter().enumerate() {
-            let at = |key: &'static str| [Seg::Key("run"), Seg::Index(k), Seg::Key(key)];
+            let at = |key: Key| [Seg::Key(Key::Run), Seg::Index(k), Seg::Key(key)];
             let layout = match run.layout.as_deref() {
                 None | Some("auto") => None,
                 Some(name) => Some(
                     name.parse::<Layout>()
-                        .map_err(|e| check.error(&at("layout"), format!("{e}, or auto")))?,
+                        .map_err(|e| check.error(&at(Key::Layout), format!("{e}, or auto")))?,
                 ),
             };
             let name = run.name.trim().to_string();
@@ -1089,20 +1307,20 @@ impl TrainingFile {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
             {
                 return Err(check.error(
-                    &at("name"),
+                    &at(Key::Name),
                     "name must be a short identifier (letters, digits, - and _; it names a CSV file)"
                         .into(),
                 ));
             }
             if runs.iter().any(|r| r.name == name) {
-                return Err(check.error(&at("name"), format!("name '{name}' is used twice")));
+                return Err(check.error(&at(Key::Name), format!("name '{name}' is used twice")));
             }
             if run.label.trim().is_empty() {
-                return Err(check.error(&at("label"), "label must not be empty".into()));
+                return Err(check.error(&at(Key::Label), "label must not be empty".into()));
             }
             if run.checkpoints.len() < 2 {
                 return Err(check.error(
-                    &at("checkpoints"),
+                    &at(Key::Checkpoints),
                     format!(
                         "checkpoints must list at least 2 files (a training run), got {}",
                         run.checkpoints.len()
@@ -1137,5 +1355,207 @@ impl TrainingFile {
                 .as_deref()
                 .map(|written| resolve(check.source.path, written)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Experiment, String> {
+        Experiment::parse(Path::new("x.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_kind_is_named_by_its_own_spelling() {
+        for kind in ExperimentKind::ALL {
+            assert_eq!(ExperimentKind::from_name(kind.name()), Some(kind));
+            let quoted = format!("\"{}\"", kind.name());
+            let parsed: ExperimentKind = serde_json::from_str(&quoted).unwrap();
+            assert_eq!(parsed, kind, "serde and name() agree");
+        }
+        assert_eq!(ExperimentKind::from_name("gainz"), None);
+    }
+
+    #[test]
+    fn every_key_is_spelled_once() {
+        for (k, key) in Key::ALL.iter().enumerate() {
+            assert!(
+                Key::ALL[..k].iter().all(|other| other.name() != key.name()),
+                "{} twice",
+                key.name()
+            );
+        }
+        assert_eq!(Key::of_parameter("logit-std"), Some(Key::LogitStd));
+        assert_eq!(Key::of_parameter("max-gain"), Some(Key::MaxGain));
+        assert_eq!(Key::of_parameter("max-distance"), None);
+    }
+
+    /// An error of a parameter that no key sets must not point at some other key's line (it
+    /// used to name `kind`'s).
+    #[test]
+    fn a_parameter_no_key_sets_names_no_line() {
+        let text = "kind = \"checkpoint-audit\"\ntitle = \"t\"\n";
+        let source = Source {
+            path: Path::new("x.toml"),
+            text,
+        };
+        let document = DeTable::parse(text).unwrap();
+        let check = Checker {
+            source: &source,
+            document: document.get_ref(),
+        };
+        let message = check
+            .gain_error(
+                ConfigError::NotPositive {
+                    name: "max-distance",
+                    value: 0.0,
+                },
+                &flat,
+            )
+            .to_string();
+        assert_eq!(
+            message,
+            "x.toml: max-distance must be a positive finite number, got 0"
+        );
+        let conflict = check
+            .gain_error(ConfigError::Conflict("a and b conflict".into()), &flat)
+            .to_string();
+        assert_eq!(conflict, "x.toml: a and b conflict");
+    }
+
+    /// Every parameter the library's constructors reject is reported at the line of the key
+    /// that sets it, under the key's name.
+    #[test]
+    fn every_rejected_parameter_names_its_own_line() {
+        let gain = "kind = \"gain\"\ntitle = \"t\"\nlayers = 80\nstreams = 4\ntokens = 1\nseeds = 2\nsinkhorn_iters = 20\nidentity_weight = 1.0\nlogit_std = 0.3\nshared_std = 0.0\n";
+        let sweep = "kind = \"sinkhorn-sweep\"\ntitle = \"t\"\nlayers = 4\n[grid]\nsinkhorn_iters = [1, 2]\nlogit_scale = [0.5]\nidentity_weight = [1.0]\n";
+        let depth =
+            "kind = \"depth-sweep\"\ntitle = \"t\"\n[grid]\nlayers = [2, 4]\nstreams = [2, 3]\n";
+        let audit = "kind = \"checkpoint-audit\"\ntitle = \"t\"\nmax_gain = 2.0\n[[model]]\nname = \"a\"\nlabel = \"A\"\npath = \"a.safetensors\"\n";
+        let cases = [
+            (
+                gain,
+                "layers = 80",
+                "layers = 0",
+                "line 3: layers must be at least 1",
+            ),
+            (
+                gain,
+                "streams = 4",
+                "streams = 1",
+                "line 4: streams must be at least 2",
+            ),
+            (
+                gain,
+                "tokens = 1",
+                "tokens = 0",
+                "line 5: tokens must be at least 1",
+            ),
+            (
+                gain,
+                "seeds = 2",
+                "seeds = 0",
+                "line 6: seeds must be at least 1",
+            ),
+            (
+                gain,
+                "sinkhorn_iters = 20",
+                "sinkhorn_iters = 0",
+                "line 7: sinkhorn_iters must be at least 1",
+            ),
+            (
+                gain,
+                "identity_weight = 1.0",
+                "identity_weight = nan",
+                "line 8: identity_weight must be a finite number",
+            ),
+            (
+                gain,
+                "logit_std = 0.3",
+                "logit_std = -1.0",
+                "line 9: logit_std must be a finite number ≥ 0",
+            ),
+            (
+                gain,
+                "shared_std = 0.0",
+                "shared_std = inf",
+                "line 10: shared_std must be a finite number ≥ 0",
+            ),
+            (
+                gain,
+                "tokens = 1",
+                "tokens = 100000",
+                "line 3: layers × tokens × streams² (values per seed) must be at most",
+            ),
+            (
+                sweep,
+                "logit_scale = [0.5]",
+                "logit_scale = [-0.5]",
+                "line 6: logit_scale must be a finite number ≥ 0",
+            ),
+            (
+                sweep,
+                "sinkhorn_iters = [1, 2]",
+                "sinkhorn_iters = [0, 2]",
+                "line 5: sinkhorn_iters must be at least 1",
+            ),
+            (
+                sweep,
+                "identity_weight = [1.0]",
+                "identity_weight = [nan]",
+                "line 7: identity_weight must be a finite number",
+            ),
+            (
+                sweep,
+                "layers = 4",
+                "layers = 0",
+                "line 3: layers must be at least 1",
+            ),
+            (
+                depth,
+                "streams = [2, 3]",
+                "streams = [1, 3]",
+                "line 5: streams must be at least 2",
+            ),
+            (
+                audit,
+                "max_gain = 2.0",
+                "max_gain = 0.0",
+                "line 3: max_gain must be a positive finite number",
+            ),
+        ];
+        for (text, from, to, expected) in cases {
+            assert!(text.contains(from), "{from}");
+            let message = parse(&text.replace(from, to)).expect_err(expected);
+            assert!(
+                message.starts_with(&format!("x.toml: {expected}")),
+                "expected '{expected}' in: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn shared_layers_need_their_per_layer_fraction() {
+        let text = "kind = \"sinkhorn-sweep\"\ntitle = \"t\"\n[grid]\nsinkhorn_iters = [1]\nlogit_scale = [0.5]\ncorrelation = [\"independent\", \"shared\"]\n";
+        let message = parse(text).unwrap_err();
+        assert!(
+            message.starts_with("x.toml: line 6: shared_per_layer_fraction is required"),
+            "{message}"
+        );
+        let fixed = text.replace(
+            "title = \"t\"\n",
+            "title = \"t\"\nshared_per_layer_fraction = 0.1\n",
+        );
+        let experiment = parse(&fixed).unwrap();
+        let Spec::SinkhornSweep(spec) = experiment.spec() else {
+            panic!("parsed as {}", experiment.kind());
+        };
+        assert_eq!(spec.shared_per_layer_fraction, 0.1);
+        assert_eq!(
+            spec.identity_weights,
+            [1.0],
+            "gain's default identity weight"
+        );
     }
 }

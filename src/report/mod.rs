@@ -21,7 +21,7 @@ mod sinkhorn;
 mod training;
 
 pub use bundle::{Bundle, IndexEntry, index_readme, render, write_bundle};
-pub use experiment::{Experiment, Spec};
+pub use experiment::{Experiment, ExperimentKind, Spec};
 
 use crate::error::Error;
 use crate::export::markdown::Table;

@@ -17,7 +17,7 @@ Versions used for the committed files: Python 3.11.7, numpy 2.4.6, quadprog 0.1.
 installed by the setup line but not imported here). The output is deterministic for a given numpy build;
 another BLAS/LAPACK may change the last bits of SVD results, so tests must compare with tolerances.
 
-Conventions (the project's mhc-primer.md, §2–3): x_{l+1} = H_l x_l, rows = output streams, layers 1-based,
+Conventions (docs/theory.md §1): x_{l+1} = H_l x_l, rows = output streams, layers 1-based,
 prefix(l) = H_l ⋯ H_1, suffix(l) = H_L ⋯ H_l, prefix(L) = suffix(1) is the whole-model composite.
 HC's H_res = the logits themselves. mHC's H_res = Sinkhorn(logits) as in the paper: M = exp(logits − max)
 (one global max per matrix), then 20 iterations, each normalising every column to sum 1, THEN every row.
@@ -37,7 +37,7 @@ The answer is then polished and verified: the active set reported by quadprog fi
 the multipliers (u, v) are corrected (least squares, smallest change) so that M_ij − u_i − v_j sums to 1 over
 S in every row and column, X* = max(0, M − u1ᵀ − 1vᵀ) with zeros off S, and the KKT conditions are asserted:
 X* ≥ 0, marginals exact to 1e-9, M_ij − u_i − v_j = X*_ij on S and ≤ 0 off S (to 1e-12 × scale, where
-scale = max(1, max|M|)). Every Birkhoff case is also checked against Dykstra (primer §2.5, run until it is
+scale = max(1, max|M|)). Every Birkhoff case is also checked against Dykstra (docs/theory.md §2.4, run until it is
 within 1e-9 of X*, at most 200,000 iterations) and the 14 closed-form cases against their formulas.
 
 Files written (tests/data/reference/ unless noted):
@@ -54,6 +54,9 @@ Files written (tests/data/reference/ unless noted):
                            exact distance, the projection X* (row-major), dual multipliers u, v with
                            X* = max(0, M − u1ᵀ − 1vᵀ) (gauge: Σu = Σv), the closed-form distance where known,
                            and dykstra_iterations (how long Dykstra needs: up to ~121,000 at 1e6 scale).
+  token_statistics.json    statistics over the 32 tokens of captures/lucidrains_hc_hres.safetensors (a real HC
+                           capture, see section 6) of 11 metrics of every single, prefix and suffix composite,
+                           and the worst tokens: the per-token audit's numbers.
   sinkhorn_cases.json      10 logit matrices (n = 2..8, logits = scale·N(0,1), scale ∈ {0.3, 1, 3, 10, 30}) with
                            the paper-order result (columns then rows, 20 iterations, global max shift) and the
                            rows-then-columns result, and their marginal errors (logits rounded to 6
@@ -228,7 +231,7 @@ def check_kkt(m: np.ndarray, x: np.ndarray, u: np.ndarray, v: np.ndarray) -> dic
 
 
 def dykstra_iterations(m: np.ndarray, target: np.ndarray, cap: int = 200_000, every: int = 10):
-    """Primer §2.5: Dykstra between A = {X1 = 1, Xᵀ1 = 1} and the orthant, batched over m [B, n, n].
+    """docs/theory.md §2.4: Dykstra between A = {X1 = 1, Xᵀ1 = 1} and the orthant, batched over m [B, n, n].
 
     Runs until each iterate X is within 1e-9 (max entry) of the exact projection `target`, at most `cap`
     iterations. Returns (iterations needed, None where not reached; Dykstra's distance at that point)."""
@@ -460,7 +463,7 @@ def birkhoff_json(cases: list[dict]) -> str:
         "description": "Exact Euclidean projections onto the Birkhoff polytope (doubly stochastic matrices). "
                        "distance = min ‖X − M‖_F over X ≥ 0, X1 = 1, Xᵀ1 = 1; projection = the minimiser X* "
                        "(row-major). X* = max(0, M − u1ᵀ − 1vᵀ) with dual_u, dual_v (gauge Σu = Σv). "
-                       "dykstra_iterations: iterations (multiple of 10) after which Dykstra (primer §2.5, "
+                       "dykstra_iterations: iterations (multiple of 10) after which Dykstra (docs/theory.md §2.4, "
                        "from X = M, Q = 0) is within 1e-9 of X* in every entry: a cross-check and a hint of "
                        "how hard the case is for an iterative solver. Inputs are rounded to 6 significant "
                        "digits except Sinkhorn outputs and the HC whole-model product. Tiny distances "
@@ -591,7 +594,7 @@ def figure8_json() -> str:
         "source": "DeepSeek-AI, mHC: Manifold-Constrained Hyper-Connections, arXiv 2512.24880 v2 (5 Jan 2026), "
                   "Figure 8: token-averaged H_res of the 27B model, single layers and composites",
         "transcription": "entries as printed (two decimals; one decimal for the HC composites Pi_31_60 and "
-                         "Pi_1_60), taken from the project primer's transcription (mhc-primer.md §4.2). "
+                         "Pi_1_60), transcribed from the paper's Figure 8 and tabulated in docs/theory.md §5.2. "
                          "printed_row_labels / printed_col_labels are the paper's axis labels: signed row sums "
                          "(forward gain) and column sums (backward gain), computed by the paper before rounding, "
                          "so sums of the printed entries may differ by up to n×0.005 (n×0.05 for one-decimal "
@@ -745,6 +748,76 @@ def structure_json() -> str:
     return dumps(doc)
 
 
+
+# ----------------------------------------------------------------------------------------------------------
+# 6. Statistics over tokens of a captured stack (the per-token audit)
+
+TOKEN_CAPTURE = "captures/lucidrains_hc_hres.safetensors"
+TOKEN_METRICS = ["amax_forward", "amax_backward", "inf_norm", "one_norm", "spectral_norm", "sigma2",
+                 "row_sum_min", "row_sum_max", "col_sum_min", "col_sum_max", "negative_mass"]
+TOKEN_STATS = {"mean": None, "min": None, "median": 50, "p90": 90, "p99": 99, "max": None}
+
+
+def read_safetensors_tensor(path: Path, name: str) -> np.ndarray:
+    """One tensor of a safetensors file, read by hand (8-byte little-endian header length, JSON header,
+    data), so that this section needs numpy alone."""
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + length])
+    entry = header[name]
+    dtype = {"F32": "<f4", "F64": "<f8"}[entry["dtype"]]
+    start, end = entry["data_offsets"]
+    data = raw[8 + length + start:8 + length + end]
+    return np.frombuffer(data, dtype=dtype).reshape(entry["shape"]).astype(np.float64)
+
+
+def token_statistics_json() -> str:
+    """Every listed metric of single(l), prefix(l) and suffix(l) for every token of the committed HC
+    capture, then over tokens: the arithmetic mean, min, max and numpy's linear percentiles; and the ten
+    tokens with the largest whole-model amax_backward and amax_forward (ties: lower token first)."""
+    hres = read_safetensors_tensor(HERE / TOKEN_CAPTURE, "hres")  # [L, T, n, n], rows = output streams
+    layers, tokens = hres.shape[:2]
+    values = {}  # (composite, layer, metric) -> [tokens]
+    for t in range(tokens):
+        for kind, mats in composites(hres[:, t]).items():
+            for l, p in enumerate(mats, start=1):
+                m = metrics(p, birkhoff=False)
+                for name in TOKEN_METRICS:
+                    values.setdefault((kind, l, name), []).append(m[name])
+    cells = []
+    for (kind, l, name), column in values.items():
+        x = np.array(column)
+        stats = {}
+        for stat, q in TOKEN_STATS.items():
+            if stat == "mean":
+                stats[stat] = float(x.mean())
+            elif stat == "min":
+                stats[stat] = float(x.min())
+            elif stat == "max":
+                stats[stat] = float(x.max())
+            else:
+                stats[stat] = float(np.percentile(x, q))
+        cells.append({"composite": kind, "layer": l, "metric": name, **stats})
+    worst = {}
+    for name in ["amax_backward", "amax_forward"]:
+        whole = np.array(values[("prefix", layers, name)])
+        order = sorted(range(tokens), key=lambda t: (-whole[t], t))[:10]
+        worst[name] = [{"token": t, "value": float(whole[t])} for t in order]
+    doc = {
+        "description": f"Statistics over the {tokens} tokens of {TOKEN_CAPTURE} ([{layers}, {tokens}, n, n], f32 "
+                       "read as f64): per token, composites in float64 (prefix(l) = H_l⋯H_1, suffix(l) = H_L⋯H_l) "
+                       "and the metrics of section 2 (no rescaling, numpy SVD), then over tokens: mean, min, max and "
+                       "numpy.percentile (linear) at 50, 90, 99. worst_tokens: the ten largest whole-model values.",
+        "generator": "tests/data/make_reference.py (section 6; numpy)",
+        "capture": TOKEN_CAPTURE,
+        "layers": layers,
+        "tokens": tokens,
+        "cells": cells,
+        "worst_tokens": worst,
+    }
+    return dumps(doc)
+
+
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -767,6 +840,7 @@ MAKERS = {
     "reference/birkhoff_cases.json": lambda: birkhoff_json(birkhoff_cases(checked_hc64_logits())).encode(),
     "reference/sinkhorn_cases.json": lambda: sinkhorn_json().encode(),
     "reference/structure_cases.json": lambda: structure_json().encode(),
+    "reference/token_statistics.json": lambda: token_statistics_json().encode(),
     "paper_figure8.json": lambda: figure8_json().encode(),
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::generate::map::deepseek_sinkhorn;
 
 /// Role names of the DeepSeek-V4 static parameters.
 const DEEPSEEK_ATTN_ROLE: &str = "hc_attn_base";
@@ -39,44 +40,6 @@ fn deepseek_tensor_name(source: &dyn TensorSource, prefix: &str, sub: &str, part
         gguf
     } else {
         reference
-    }
-}
-
-/// DeepSeek-V4's Sinkhorn on a row-major n×n comb logit matrix, in the comb orientation
-/// (`comb[i, j]`: input stream i → output stream j): softmax over the last dim + ε, divide by
-/// column sums + ε, then `iterations − 1` × (rows + ε, columns + ε).
-pub(crate) fn deepseek_sinkhorn(comb: &mut [f64], n: usize, iterations: u32, eps: f64) {
-    for row in comb.chunks_exact_mut(n) {
-        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mut sum = 0.0;
-        for v in row.iter_mut() {
-            *v = (*v - max).exp();
-            sum += *v;
-        }
-        for v in row.iter_mut() {
-            *v = *v / sum + eps;
-        }
-    }
-    let columns = |m: &mut [f64]| {
-        for j in 0..n {
-            let sum: f64 = (0..n).map(|i| m[i * n + j]).sum();
-            for i in 0..n {
-                m[i * n + j] /= sum + eps;
-            }
-        }
-    };
-    let rows = |m: &mut [f64]| {
-        for row in m.chunks_exact_mut(n) {
-            let sum: f64 = row.iter().sum();
-            for v in row.iter_mut() {
-                *v /= sum + eps;
-            }
-        }
-    };
-    columns(comb);
-    for _ in 1..iterations {
-        rows(comb);
-        columns(comb);
     }
 }
 
@@ -333,7 +296,7 @@ impl DeepseekDynamic {
     /// `L[k, j] ∈ base[2n + j·n + k] ± |scale[2]|·√(n·dim)·‖fn[2n + j·n + k]‖₂`: the flattened,
     /// RMS-normalised input has ‖x̂‖₂ < √(n·dim); approached (not reached, because of ε) by
     /// x ∥ that row as ‖x‖ grows. All n² logits share one input.
-    pub(crate) fn logit_box(&self) -> LogitBox {
+    pub(crate) fn logit_box(&self) -> Result<LogitBox, CertifyError> {
         let n = self.streams;
         let width = n * self.dim;
         let root_width = (width as f64).sqrt();

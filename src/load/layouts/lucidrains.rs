@@ -383,7 +383,7 @@ impl LucidrainsDynamic {
     /// Attained (up to rounding) by a stream s whose normalised input is parallel to
     /// `(γ+1)∘fn_p[:, skip + t]`; without a stream mix, each column s of our H depends on
     /// stream s alone.
-    pub(crate) fn logit_boxes(&self) -> Vec<LogitBox> {
+    pub(crate) fn logit_boxes(&self) -> Result<Vec<LogitBox>, CertifyError> {
         let n = self.streams;
         let columns = self.columns();
         let root_dim = (self.dim as f64).sqrt();

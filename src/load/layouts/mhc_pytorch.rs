@@ -283,7 +283,7 @@ impl MhcPytorchDynamic {
 
     /// `L[k] ∈ alpha_res·bias[k] + b_res[k] ± |alpha_res|·√C·‖W_eff[k]‖₂`: ‖x/rms‖₂ < √C for
     /// the module's input x; approached (not reached, because of ε) by x ∥ W_eff[k] as ‖x‖ grows.
-    pub(crate) fn logit_box(&self) -> LogitBox {
+    pub(crate) fn logit_box(&self) -> Result<LogitBox, CertifyError> {
         let n = self.streams;
         let root_dim = (self.dim as f64).sqrt();
         let center: Vec<f64> = (0..n * n)

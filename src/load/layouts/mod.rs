@@ -77,7 +77,7 @@ pub use lucidrains::LucidrainsDynamic;
 pub use mhc_pytorch::MhcPytorchDynamic;
 
 use super::dynamic::{DynamicLayer, DynamicOptions, HresMap, LayerSite, LogitBox};
-pub(crate) use deepseek::deepseek_sinkhorn;
+use crate::analysis::certify::CertifyError;
 use deepseek::{deepseek_blocks, deepseek_prefixes, load_deepseek};
 use lucidrains::{load_lucidrains, lucidrains_flavour};
 use mhc_pytorch::load_mhc_pytorch;
@@ -136,14 +136,59 @@ impl Layout {
         }
     }
 
-    /// Which marginal of the loaded H_res the layout's Sinkhorn leaves exact (`"rows"` or
-    /// `"columns"`, in our orientation, before any `--transpose`); `None` without a Sinkhorn.
-    pub fn exact_side(self) -> Option<&'static str> {
+    /// Which marginal of the loaded H_res the layout's Sinkhorn leaves exact, in our orientation
+    /// (rows = output streams) before any `--transpose`; `None` without a Sinkhorn.
+    pub fn exact_side(self) -> Option<ExactSide> {
         match self {
             Self::Stack | Self::LucidrainsHc => None,
-            Self::LucidrainsMhc | Self::MhcPytorch => Some("columns"),
-            Self::DeepseekV4 => Some("rows"),
+            Self::LucidrainsMhc | Self::MhcPytorch => Some(ExactSide::Columns),
+            Self::DeepseekV4 => Some(ExactSide::Rows),
         }
+    }
+}
+
+/// The marginal of an H_res that a Sinkhorn–Knopp normalisation leaves exact: the side of its
+/// last step. In our orientation (rows = output streams, x_{l+1} = H_l x_l), exact rows
+/// (H𝟏 = 𝟏) make the forward Amax gain 1, exact columns (Hᵀ𝟏 = 𝟏) the backward gain.
+/// Serialised as `"rows"` or `"columns"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExactSide {
+    /// Row sums exact: the last step normalises rows (the paper's order, DeepSeek-V4).
+    Rows,
+    /// Column sums exact: the last step normalises columns (lucidrains, mhc-pytorch).
+    Columns,
+}
+
+impl ExactSide {
+    /// `"rows"` or `"columns"`, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rows => "rows",
+            Self::Columns => "columns",
+        }
+    }
+
+    /// `"row"` or `"column"`, for prose such as "row sums exact".
+    pub fn singular(self) -> &'static str {
+        match self {
+            Self::Rows => "row",
+            Self::Columns => "column",
+        }
+    }
+
+    /// The exact side of the transposed matrix: the rows of Hᵀ are the columns of H.
+    pub fn transposed(self) -> Self {
+        match self {
+            Self::Rows => Self::Columns,
+            Self::Columns => Self::Rows,
+        }
+    }
+}
+
+impl fmt::Display for ExactSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -199,9 +244,9 @@ pub struct LoadedHres {
     pub tensors: Vec<String>,
     /// The stored dtype(s) of those tensors, e.g. `f32` (several joined with `+`).
     pub source_dtype: String,
-    /// `"rows"` or `"columns"`: the marginal the layout's Sinkhorn leaves exact, in the loaded
-    /// orientation (swapped by `transpose`); `None` when no Sinkhorn is involved.
-    pub exact_side: Option<&'static str>,
+    /// The marginal the layout's Sinkhorn leaves exact, in the loaded orientation (swapped by
+    /// `transpose`); `None` when no Sinkhorn is involved.
+    pub exact_side: Option<ExactSide>,
     /// Caveats for the report (static part only, merged streams, transposes applied …).
     pub notes: Vec<String>,
     /// The file's evidence for another layout, overruled by [`LoadOptions::ignore_evidence`]
@@ -254,10 +299,7 @@ pub fn load_hres_from(
     }
     if options.transpose {
         loaded.stack = loaded.stack.transposed();
-        loaded.exact_side = loaded.exact_side.map(|side| match side {
-            "rows" => "columns",
-            _ => "rows",
-        });
+        loaded.exact_side = loaded.exact_side.map(ExactSide::transposed);
         loaded.notes.push(format!(
             "every matrix transposed on request (--transpose), after the {layout} layout's own orientation handling"
         ));
