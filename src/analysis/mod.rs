@@ -9,6 +9,7 @@ pub mod certified;
 pub mod certify;
 pub mod gain;
 pub mod gain_figure;
+pub mod init;
 pub mod measure;
 pub mod results;
 mod select;

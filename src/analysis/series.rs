@@ -21,8 +21,8 @@
 //!   input-independent H_res). Layer l is **unmoved** when this stays within
 //!   [`SeriesConfig::still_tolerance`] at every checkpoint.
 //! - **Distance from initialisation.** For parameter layouts whose package states its
-//!   initialisation ([`DynamicLayer::initial_hres`](crate::load::DynamicLayer::initial_hres)):
-//!   `init_distance = ‖H̄_l − H_l(init)‖_F`; `None` ("unknown") for DeepSeek-V4 and for stacks.
+//!   initialisation ([`super::init`]): `init_distance = ‖H̄_l − H_l(init)‖_F`; `None`
+//!   ("unknown") for DeepSeek-V4 and for stacks.
 //! - **Verdict.** The worst checkpoint verdict: unstable when any checkpoint is.
 //!
 //! Orientation throughout: rows = output streams, `x_{l+1} = H_l x_l`, layers numbered from 1.
@@ -33,15 +33,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::audit::{AuditConfig, AuditResult, Verdict, audit};
+use super::init::audited_init_distance;
 use super::results::{Audited, Layer, Stat};
 use crate::compose::Composite;
 use crate::error::{ConfigError, Error};
-use crate::load::input::{Provenance, TokenOrigin, open_audit_input};
-use crate::load::layouts::{load_hres_from, resolve_stack};
-use crate::load::{
-    DynamicModel, DynamicOptions, Layout, LoadError, LoadOptions, TensorSource, natural_key, open,
-};
-use crate::metrics::{Metric, frobenius_distance};
+use crate::load::input::{Provenance, open_audit_input};
+use crate::load::{Layout, LoadError, LoadOptions, natural_key, open};
+use crate::metrics::Metric;
 
 /// Metadata keys holding a checkpoint's training step, in order of precedence.
 pub const STEP_METADATA_KEYS: [&str; 3] = ["step", "global_step", "iteration"];
@@ -537,75 +535,6 @@ pub fn unmoved_layers(changes: &[Vec<f64>], tolerance: f64) -> Vec<Layer> {
         .collect()
 }
 
-/// The H_res of every layer at the layout's own initialisation (row-major n×n, rows = output
-/// streams, transposed when `options.transpose` is set, like the loaded matrices). `None` for
-/// finished matrices (layout stack) and where the package does not state its initialisation
-/// (DeepSeek-V4). Reads each layer's parameters (not the rest of the checkpoint).
-pub fn initial_hres(
-    path: &Path,
-    options: &LoadOptions,
-) -> Result<Option<Vec<Vec<f64>>>, LoadError> {
-    initial_hres_from(open(path)?, options)
-}
-
-fn initial_hres_from(
-    source: Box<dyn TensorSource>,
-    options: &LoadOptions,
-) -> Result<Option<Vec<Vec<f64>>>, LoadError> {
-    if resolve_stack(source.as_ref(), options)?.is_some() {
-        return Ok(None);
-    }
-    let untransposed = LoadOptions {
-        transpose: false,
-        ..options.clone()
-    };
-    let model = DynamicModel::from_source(source, &untransposed, DynamicOptions::default())?;
-    let mut matrices = Vec::with_capacity(model.layers());
-    for index in 0..model.layers() {
-        let layer = model.layer(index)?;
-        let Some(mut h) = layer.initial_hres() else {
-            return Ok(None);
-        };
-        if options.transpose {
-            transpose_in_place(&mut h, layer.streams());
-        }
-        matrices.push(h);
-    }
-    Ok(Some(matrices))
-}
-
-/// Per layer, `‖H_l − H_l(init)‖_F` of the input-independent H_res a parameter checkpoint
-/// gives ([`load_hres_from`]) against the layout's own initialisation ([`initial_hres`]); `None`
-/// where that initialisation is unknown (DeepSeek-V4) or the file holds finished matrices.
-pub fn init_distances(path: &Path, options: &LoadOptions) -> Result<Option<Vec<f64>>, LoadError> {
-    let source = open(path)?;
-    if resolve_stack(source.as_ref(), options)?.is_some() {
-        return Ok(None);
-    }
-    let loaded = load_hres_from(source.as_ref(), options)?;
-    let Some(initial) = initial_hres_from(source, options)? else {
-        return Ok(None);
-    };
-    let analysed = loaded.stack.token_mean_matrices();
-    Ok(Some(distances_to(&analysed, &initial)))
-}
-
-/// `‖a_l − b_l‖_F` per layer.
-fn distances_to(a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<f64> {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| frobenius_distance(x, y))
-        .collect()
-}
-
-fn transpose_in_place(m: &mut [f64], n: usize) {
-    for i in 0..n {
-        for j in i + 1..n {
-            m.swap(i * n + j, j * n + i);
-        }
-    }
-}
-
 /// What is compared between checkpoints (see [`SeriesError::Mismatch`]).
 struct Shape {
     layout: Layout,
@@ -699,12 +628,12 @@ pub fn audit_series(
             .mean_matrices
             .as_deref()
             .expect("audits keep the token-mean matrices");
-        let init_distance = match provenance.origin {
-            TokenOrigin::StaticParameters => {
-                initial_hres(&step.path, load)?.map(|initial| distances_to(analysed, &initial))
-            }
-            TokenOrigin::Stored | TokenOrigin::Probe => None,
-        };
+        let init_distance = audited_init_distance(
+            provenance.layout,
+            provenance.origin,
+            load.transpose,
+            analysed,
+        );
         let change_from_first = match checkpoints.first() {
             None => vec![0.0; analysed.len()],
             Some(first) => analysed

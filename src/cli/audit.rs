@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use mhc_analyze::analysis::audit_figure::{audit_gain_figure, audit_heatmap_figure};
 use mhc_analyze::analysis::certified::{CertifiedVerdict, SearchParams, certify_model};
 use mhc_analyze::analysis::certify::Arithmetic;
+use mhc_analyze::analysis::init::audited_init_distance;
 use mhc_analyze::analysis::{AuditConfig, TokenAggregation, Verdict, audit};
 use mhc_analyze::export::audit::{self as render, AuditSubject};
 use mhc_analyze::export::csv::PerTokenWriter;
@@ -74,7 +75,8 @@ Examples:
 )]
 pub struct AuditArgs {
     /// Checkpoint or stack: .safetensors (or its .index.json), .npy, .npz, PyTorch .pt/.pth/.bin.
-    /// Several files, or a directory of them: the checkpoints of one training run (a series).
+    /// Several files, or a directory of them: the checkpoints of one training run (a series); a
+    /// directory holding a single checkpoint is audited alone.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// How H_res is stored [auto, stack, lucidrains-hc, lucidrains-mhc, mhc-pytorch, deepseek-v4].
@@ -215,7 +217,7 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         ignore_evidence: args.ignore_evidence,
         sublayer_order: args.sublayer_order.clone(),
     };
-    if series::is_series(&args.paths) {
+    let Some(path) = series::single_checkpoint(&args.paths)? else {
         anyhow::ensure!(
             !args.per_token && args.dump_hres.is_none() && args.probe.is_none() && !args.certify,
             "--per-token, --dump-hres, --probe and --certify apply to one checkpoint, not to a \
@@ -235,8 +237,8 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
             },
             quiet: args.quiet,
         });
-    }
-    let path = &args.paths[0];
+    };
+    let path = path.as_path();
     let input = match args.probe {
         Some(tokens) => open_probe_input(
             path,
@@ -275,9 +277,21 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         |done| bar.set_position(done),
     )?;
     bar.finish_and_clear();
+    let mean_matrices = result
+        .tokens
+        .mean_matrices
+        .as_deref()
+        .expect("audits keep the token-mean matrices");
+    let init_distance = audited_init_distance(
+        input.provenance.layout,
+        input.provenance.origin,
+        options.transpose,
+        mean_matrices,
+    );
     let subject = AuditSubject {
         source: &source,
         provenance: &input.provenance,
+        init_distance: init_distance.as_deref(),
     };
     let certified = if args.certify {
         let model = DynamicModel::open(path, &options, dynamic_options(args))?;
@@ -314,11 +328,6 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
     if let Some(out) = &args.out {
         let name = file_name(path);
         let gains = audit_gain_figure(&name, &input.provenance, &result, config.max_gain());
-        let mean_matrices = result
-            .tokens
-            .mean_matrices
-            .as_deref()
-            .expect("audits keep the token-mean matrices");
         let heatmap = audit_heatmap_figure(&input.provenance, &result, mean_matrices);
         let files = vec![
             (

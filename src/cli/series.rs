@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use mhc_analyze::analysis::series::{SeriesConfig, audit_series, series_files};
+use mhc_analyze::analysis::series::{SeriesConfig, audit_series, checkpoint_files, series_files};
 use mhc_analyze::analysis::series_figure::{SeriesRun, series_figure, series_heatmap_figure};
 use mhc_analyze::analysis::{AuditConfig, Verdict};
 use mhc_analyze::export::series::{series_csv, series_json, series_markdown, series_table};
@@ -44,9 +44,17 @@ pub struct SeriesRequest<'a> {
     pub quiet: bool,
 }
 
-/// Whether `paths` name a series: several paths, or one directory.
-pub fn is_series(paths: &[PathBuf]) -> bool {
-    paths.len() > 1 || paths.first().is_some_and(|p| p.is_dir())
+/// The one checkpoint `paths` name, if they name one: a single file, or a directory holding a
+/// single checkpoint (a sharded model's index with its shards, say). `None`: a series.
+pub fn single_checkpoint(paths: &[PathBuf]) -> anyhow::Result<Option<PathBuf>> {
+    match paths {
+        [path] if path.is_dir() => Ok(match checkpoint_files(path)?.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }),
+        [path] => Ok(Some(path.clone())),
+        _ => Ok(None),
+    }
 }
 
 /// Audits the series and writes `series.csv`, `series.json`, `series.png/.svg` and

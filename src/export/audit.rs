@@ -51,6 +51,8 @@ pub struct AuditSubject<'a> {
     pub source: &'a str,
     /// Where the matrices came from.
     pub provenance: &'a Provenance,
+    /// Per layer, `‖H_l − H_l(init)‖_F` ([`crate::analysis::init`]); `None` where unknown.
+    pub init_distance: Option<&'a [f64]>,
 }
 
 fn header_lines(subject: AuditSubject<'_>, result: &AuditResult) -> (String, String) {
@@ -207,6 +209,9 @@ pub fn audit_table(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     for chunk in per_layer.chunks(6) {
         let _ = writeln!(out, " {}", chunk.join(" ").trim_end());
     }
+    if let Some(init) = subject.init_distance {
+        let _ = writeln!(out, "{}", init_distance_text(init));
+    }
     let _ = writeln!(
         out,
         "\nverdict: {}{}",
@@ -287,6 +292,13 @@ pub fn audit_markdown(subject: AuditSubject<'_>, result: &AuditResult) -> String
         "\nWorst layers by {WORST_LAYERS_RANKING}: {}.",
         worst_layers_text(result)
     );
+    if let Some(init) = subject.init_distance {
+        let mut text = init_distance_text(init);
+        if let Some(first) = text.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        let _ = writeln!(out, "\n{text}.");
+    }
     for note in &subject.provenance.notes {
         let _ = writeln!(out, "\n> note: {note}");
     }
@@ -352,6 +364,7 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
         "streams": streams(result),
         "tokens": results.draws(),
         "conventions": "x_{l+1} = H_l x_l, rows = output streams; whole_model = prefix(L) = H_L⋯H_1; statistics over tokens",
+        "definitions": { "init_distance": INIT_DISTANCE_DEFINITION },
         "statistics": format!(
             "over {} token(s): mean (summed in token order), min, max exact; median/p90/p99 {}",
             results.draws(),
@@ -370,6 +383,7 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
             "single_layer_gain": number(result.single_layer_gain(l)),
         })).collect::<Vec<_>>(),
         "worst_layers_ranked_by": WORST_LAYERS_RANKING,
+        "init_distance": init_distance_json(subject.init_distance),
         "verdict": result.verdict.name(),
         "ignored_evidence": provenance.ignored_evidence,
         "reasons": result.checks.iter().map(|c| c.describe()).collect::<Vec<_>>(),
@@ -391,6 +405,35 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
         });
     }
     document
+}
+
+/// What `init_distance` is, for JSON documents.
+pub const INIT_DISTANCE_DEFINITION: &str = "per layer l (layer 1 first): ‖H_l − H_l(init)‖_F, the Frobenius distance of the analysed H_res from the H_res the layout's package initialises (lucidrains HC: I; lucidrains mHC: Sinkhorn(I); mhc-pytorch: J/n); \"unknown\" for DeepSeek-V4 (its initialisation is not stated), finished matrices and probes";
+
+/// `init_distance` in JSON: one number per layer, or `"unknown"`.
+pub fn init_distance_json(init: Option<&[f64]>) -> Value {
+    match init {
+        Some(distances) => Value::Array(distances.iter().map(|v| number(*v)).collect()),
+        None => json!("unknown"),
+    }
+}
+
+/// One line for the table and Markdown: the layer mean (1/L)·Σ_l and the largest
+/// `init_distance` with its layer.
+pub fn init_distance_text(init: &[f64]) -> String {
+    let mean = init.iter().sum::<f64>() / init.len() as f64;
+    let (largest, value) = init
+        .iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (k, &v)| {
+            if v > best.1 { (k, v) } else { best }
+        });
+    format!(
+        "distance from the layout's initialisation ‖H_l − H_l(init)‖_F: mean over layers {}, largest {} (layer {})",
+        format_significant(mean, DIGITS),
+        format_significant(value, DIGITS),
+        largest + 1
+    )
 }
 
 /// `audit.csv`: tidy rows `method,composite,layer,metric,stat,value` with the statistics over

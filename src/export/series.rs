@@ -322,8 +322,9 @@ pub fn series_markdown(series: &SeriesResult) -> String {
 }
 
 /// `series.json`: every checkpoint's audit JSON in step order (as `mhc-analyze audit --format
-/// json` writes it), its step and where the step came from, its metadata, `init_distance` and
-/// `change_from_first` per layer; then `unmoved_layers` (numbered from 1) and the verdict.
+/// json` writes it, with its `init_distance`), its step and where the step came from, its
+/// metadata and `change_from_first` per layer; then `unmoved_layers` (numbered from 1) and the
+/// verdict.
 pub fn series_json(series: &SeriesResult) -> Value {
     let checkpoints: Vec<Value> = series
         .checkpoints
@@ -333,6 +334,7 @@ pub fn series_json(series: &SeriesResult) -> Value {
             let subject = AuditSubject {
                 source: &source,
                 provenance: &c.provenance,
+                init_distance: c.init_distance.as_deref(),
             };
             json!({
                 "step": c.step.step,
@@ -340,10 +342,6 @@ pub fn series_json(series: &SeriesResult) -> Value {
                 "path": source,
                 "metadata": c.metadata,
                 "verdict": c.result.verdict.name(),
-                "init_distance": match &c.init_distance {
-                    Some(d) => Value::Array(d.iter().map(|v| number(*v)).collect()),
-                    None => json!("unknown"),
-                },
                 "change_from_first": c.change_from_first.iter().map(|v| number(*v)).collect::<Vec<_>>(),
                 "audit": audit_json(subject, series.config.audit(), &c.result),
             })
@@ -358,7 +356,6 @@ pub fn series_json(series: &SeriesResult) -> Value {
         "conventions": "x_{l+1} = H_l x_l, rows = output streams; layers numbered from 1; checkpoints sorted by step",
         "definitions": {
             "change_from_first": "per layer l: max_ij |H_l − H_l(first)|_ij of the analysed H_res (the token-mean matrix; the static H_res for a parameter checkpoint)",
-            "init_distance": "per layer l: ‖H_l − H_l(init)‖_F against the layout's own initialisation; \"unknown\" where the package does not state it (DeepSeek-V4) or the file holds finished matrices",
             "unmoved_layers": "layers whose change_from_first never exceeds still_tolerance",
         },
         "parameters": {
