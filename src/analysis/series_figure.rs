@@ -244,6 +244,7 @@ fn layer_by_step(
         )
         .with_row_annotations(row_notes)
         .with_value_format(ValueFormat::Significant(2))
+        .sequential()
 }
 
 /// For each run, two heat maps layer × step: the single-layer identity distance ‖H_l − I‖_F
@@ -282,7 +283,7 @@ pub fn series_heatmap_figure(title: &str, runs: &[SeriesRun<'_>]) -> HeatmapFigu
                 |c, l| c.single_layer(l, Metric::IdentityDistance),
                 Vec::new(),
             )
-            .with_value_format(ValueFormat::Significant(3)),
+            .with_value_format(ValueFormat::Significant(4)),
         );
         panels.push(layer_by_step(
             format!(
@@ -295,7 +296,7 @@ pub fn series_heatmap_figure(title: &str, runs: &[SeriesRun<'_>]) -> HeatmapFigu
         ));
     }
     HeatmapFigure::new(title, panels, 2).with_subtitle(format!(
-        "rows = layers, columns = checkpoints by training step · right: the largest change over the run (unmoved: within {} in every entry)",
+        "rows = layers, columns = checkpoints by step; white = panel minimum, red = maximum · right: largest change over the run (unmoved: ≤ {})",
         runs.first().map_or("0".to_string(), |run| format_significant(
             run.series.config.still_tolerance(),
             2

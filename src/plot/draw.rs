@@ -6,7 +6,7 @@ use plotters::style::{RGBAColor, RGBColor};
 use super::PlotError;
 use super::axis::{Axis, build_axis, format_value, to_axis};
 use super::figure::{
-    AxisScale, HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, ValueFormat,
+    AxisScale, ColorScale, HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, ValueFormat,
 };
 use super::scene::{
     HAlign, Scene, VAlign, fit_text, line_height, scene_to_png, scene_to_svg, text_width,
@@ -794,13 +794,52 @@ fn max_abs(p: &HeatmapPanel) -> f64 {
     if m > 0.0 { m } else { 1.0 }
 }
 
+/// The smallest and largest finite values of a panel ((0, 0) when there is none).
+fn finite_range(p: &HeatmapPanel) -> (f64, f64) {
+    let (lo, hi) = p
+        .matrix
+        .iter()
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo <= hi { (lo, hi) } else { (0.0, 0.0) }
+}
+
+/// The position of `v` on the colour map ([`diverging`]'s argument): v / max|v| for a
+/// diverging panel; (v − min)/(max − min) in [0, 1] for a sequential one (0.5 when every value
+/// is equal).
+fn color_position(p: &HeatmapPanel, v: f64) -> f64 {
+    match p.color_scale {
+        ColorScale::Diverging => v / max_abs(p),
+        ColorScale::Sequential => {
+            let (lo, hi) = finite_range(p);
+            if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }
+        }
+    }
+}
+
+/// Top, middle and bottom labels of the colour bar.
 fn colorbar_labels(p: &HeatmapPanel) -> [String; 3] {
-    let m = max_abs(p);
     let f = match p.value_format {
         ValueFormat::Fixed(d) => ValueFormat::Fixed(d),
         ValueFormat::Significant(n) => ValueFormat::Significant(n.min(3)),
     };
-    [format_value(m, f), "0".to_string(), format_value(-m, f)]
+    match p.color_scale {
+        ColorScale::Diverging => {
+            let m = max_abs(p);
+            [format_value(m, f), "0".to_string(), format_value(-m, f)]
+        }
+        ColorScale::Sequential => {
+            let (lo, hi) = finite_range(p);
+            [
+                format_value(hi, f),
+                format_value(lo + (hi - lo) / 2.0, f),
+                format_value(lo, f),
+            ]
+        }
+    }
 }
 
 fn row_label(p: &HeatmapPanel, i: usize) -> String {
@@ -988,7 +1027,6 @@ fn draw_heat_panel(
     box_w: f64,
 ) -> Result<(), PlotError> {
     let (rows, cols, cell) = (d.rows, d.cols, d.cell);
-    let scale = max_abs(p);
     let left = bx + (box_w - d.content_w()) / 2.0;
     let gx0 = left + HEAT_PAD + d.row_label_w + 10.0;
     let gy0 = by + d.grid_top();
@@ -1017,7 +1055,7 @@ fn draw_heat_panel(
         for (c, &v) in row.iter().enumerate() {
             let (x, y) = (gx0 + c as f64 * cell, gy0 + r as f64 * cell);
             let bg = if v.is_finite() {
-                diverging(v / scale)
+                diverging(color_position(p, v))
             } else {
                 RGBColor(CELL_NAN.0, CELL_NAN.1, CELL_NAN.2)
             };
@@ -1084,7 +1122,8 @@ fn draw_heat_panel(
         }
     }
 
-    // Colour bar: +max at the top, 0 in the middle, −max at the bottom.
+    // Colour bar: +max at the top, 0 in the middle, −max at the bottom (sequential: the
+    // largest value at the top, the smallest at the bottom).
     let cx0 =
         gx1 + if d.row_annot_w > 0.0 {
             12.0 + d.row_annot_w
@@ -1095,7 +1134,10 @@ fn draw_heat_panel(
     let steps = 96;
     let step_h = (gy1 - gy0) / steps as f64;
     for i in 0..steps {
-        let t = 1.0 - 2.0 * (i as f64 + 0.5) / steps as f64;
+        let t = match p.color_scale {
+            ColorScale::Diverging => 1.0 - 2.0 * (i as f64 + 0.5) / steps as f64,
+            ColorScale::Sequential => 1.0 - (i as f64 + 0.5) / steps as f64,
+        };
         let y = gy0 + i as f64 * step_h;
         let y1 = if i + 1 == steps {
             gy1

@@ -180,6 +180,17 @@ impl Default for ValueFormat {
     }
 }
 
+/// How a heat map's cell values map to colours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorScale {
+    /// Symmetric about 0: blue for −max|v|, white for 0, red for +max|v| (signed matrices).
+    #[default]
+    Diverging,
+    /// From the smallest value (white) to the largest (red), for non-negative quantities
+    /// whose differences matter more than their sign.
+    Sequential,
+}
+
 /// One matrix shown as a heat map.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeatmapPanel {
@@ -195,6 +206,8 @@ pub struct HeatmapPanel {
     /// Printed above each column; empty: `in 1`, `in 2`, … (columns = input streams).
     pub col_labels: Vec<String>,
     pub value_format: ValueFormat,
+    /// How values map to colours.
+    pub color_scale: ColorScale,
 }
 
 impl HeatmapPanel {
@@ -208,6 +221,7 @@ impl HeatmapPanel {
             row_labels: Vec::new(),
             col_labels: Vec::new(),
             value_format: ValueFormat::default(),
+            color_scale: ColorScale::default(),
         }
     }
     pub fn with_row_annotations(mut self, a: Vec<String>) -> Self {
@@ -227,6 +241,11 @@ impl HeatmapPanel {
     }
     pub fn with_value_format(mut self, f: ValueFormat) -> Self {
         self.value_format = f;
+        self
+    }
+    /// The same panel coloured from its smallest value (white) to its largest (red).
+    pub fn sequential(mut self) -> Self {
+        self.color_scale = ColorScale::Sequential;
         self
     }
 }
