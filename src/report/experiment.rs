@@ -511,14 +511,13 @@ enum Key {
     Tensor,
     Transpose,
     StillTolerance,
-    About,
     Provenance,
     Run,
     Checkpoints,
 }
 
 impl Key {
-    const ALL: [Key; 33] = [
+    const ALL: [Key; 32] = [
         Key::Kind,
         Key::Title,
         Key::Layers,
@@ -548,7 +547,6 @@ impl Key {
         Key::Tensor,
         Key::Transpose,
         Key::StillTolerance,
-        Key::About,
         Key::Provenance,
         Key::Run,
         Key::Checkpoints,
@@ -586,7 +584,6 @@ impl Key {
             Key::Tensor => "key",
             Key::Transpose => "transpose",
             Key::StillTolerance => "still_tolerance",
-            Key::About => "about",
             Key::Provenance => "provenance",
             Key::Run => "run",
             Key::Checkpoints => "checkpoints",
@@ -1239,8 +1236,6 @@ pub struct TrainingSpec {
     pub config: SeriesConfig,
     /// The runs, in order.
     pub runs: Vec<RunSpec>,
-    /// How the checkpoints were made, in the experimenter's words (shown verbatim).
-    pub about: Option<String>,
     /// A file documenting how the checkpoints were made (cited and hashed).
     pub provenance: Option<InputPath>,
 }
@@ -1254,7 +1249,6 @@ struct TrainingFile {
     max_gain: Option<f64>,
     token_aggregation: Option<TokenAggregation>,
     still_tolerance: Option<f64>,
-    about: Option<String>,
     provenance: Option<String>,
     run: Vec<RunFile>,
 }
@@ -1285,10 +1279,7 @@ impl TrainingFile {
         )
         .map_err(|e| check.config(&flat(Key::StillTolerance), Key::StillTolerance, e))?;
         if self.run.is_empty() {
-            return Err(check.error(
-                &flat(Key::Run),
-                "run must list at least one [[run]]".into(),
-            ));
+            return Err(check.error(&flat(Key::Run), "run must list at least one [[run]]".into()));
         }
         let mut runs: Vec<RunSpec> = Vec::new();
         for (k, run) in self.run.into_iter().enumerate() {
@@ -1346,10 +1337,6 @@ impl TrainingFile {
         Ok(TrainingSpec {
             config,
             runs,
-            about: self
-                .about
-                .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
-                .filter(|text| !text.is_empty()),
             provenance: self
                 .provenance
                 .as_deref()

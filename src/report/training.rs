@@ -353,15 +353,6 @@ pub(super) fn run(
         ))
     ));
     let mut made = String::new();
-    if let Some(about) = &spec.about {
-        made.push_str(about);
-    }
-    if let Some(provenance) = &spec.provenance {
-        made.push_str(&format!(
-            " How the checkpoints were made (script, package versions, seeds) is documented in `{}`.",
-            display_path(&provenance.resolved)
-        ));
-    }
     let metadata: Vec<String> = runs
         .iter()
         .filter_map(|r| {
@@ -381,8 +372,14 @@ pub(super) fn run(
         .collect();
     if !metadata.is_empty() {
         made.push_str(&format!(
-            " Metadata recorded in every checkpoint file: {}.",
+            "How the checkpoints were made, as every checkpoint file of a run records it in its metadata (the keys that differ between its files, such as the step, left out): {}.",
             metadata.join("; ")
+        ));
+    }
+    if let Some(provenance) = &spec.provenance {
+        made.push_str(&format!(
+            " The experiment file names `{}` as the account of how they were made; it is listed with its SHA-256 among the inputs below.",
+            display_path(&provenance.resolved)
         ));
     }
     if !made.trim().is_empty() {
@@ -476,6 +473,9 @@ pub(super) fn run(
         "Layers (Figures 1c–d and 2, Table 2): {}.",
         movement.join(". ")
     ));
+    if let Some(comparison) = comparison(&runs, &largest) {
+        summary.push(comparison);
+    }
 
     let headline = {
         let parts: Vec<String> = runs
@@ -597,7 +597,7 @@ pub(super) fn run(
             },
             ReportFigure {
                 name: "layers".to_string(),
-                caption: "For each run, layer × checkpoint: the single-layer identity distance ‖H_l − I‖_F (left) and the change from the first checkpoint, max_ij |H_l − H_l(first)| (right; the largest over the run right of each row). Rows are layers 1 … L, columns checkpoints by step.".to_string(),
+                caption: "For each run, layer × checkpoint: the single-layer identity distance ‖H_l − I‖_F (left) and the change from the first checkpoint, max_ij |H_l − H_l(first)| (right; the largest over the run right of each row). Rows are layers 1 … L, columns checkpoints by step; each panel is coloured from its smallest value (white) to its largest (red).".to_string(),
                 figure: FigureData::Heatmap(heatmaps),
             },
         ],
@@ -620,6 +620,57 @@ pub(super) fn run(
         seeds: None,
         inputs,
     })
+}
+
+/// `(1/L)·Σ_l` of each layer's largest change from the first checkpoint.
+fn mean_change(changes: &[f64]) -> f64 {
+    changes.iter().sum::<f64>() / changes.len() as f64
+}
+
+/// The runs side by side at their last checkpoints (when there are at least two): the gain,
+/// σ₂ and the movement of the layers, and how many times as far the most-moved run's layers
+/// moved on average as the least-moved run's.
+fn comparison(runs: &[AuditedRun<'_>], largest: &[Vec<f64>]) -> Option<String> {
+    if runs.len() < 2 {
+        return None;
+    }
+    let at_last: Vec<String> = runs
+        .iter()
+        .zip(largest)
+        .map(|(r, changes)| {
+            let last = r.last();
+            format!(
+                "`{}` at step {}: whole-model Amax gain {}, σ₂ {}, distance from initialisation {} (mean over layers); over its run, each layer's largest change from step {}, averaged over layers: {}",
+                r.name(),
+                last.step.step,
+                num(AuditedRun::gain(last), DIGITS),
+                num(last.whole_model(Metric::Sigma2, Stat::Mean), 3),
+                last.init_distance.as_ref().map_or("unknown".to_string(), |d| num(
+                    d.iter().sum::<f64>() / d.len() as f64,
+                    3
+                )),
+                r.series.first().step.step,
+                num(mean_change(changes), 2)
+            )
+        })
+        .collect();
+    let means: Vec<f64> = largest.iter().map(|c| mean_change(c)).collect();
+    let most = (0..runs.len()).max_by(|&a, &b| means[a].total_cmp(&means[b]))?;
+    let least = (0..runs.len()).min_by(|&a, &b| means[a].total_cmp(&means[b]))?;
+    let ratio = if means[least] > 0.0 {
+        format!(
+            " On average over layers, `{}`'s H_res moved {} times as far from its first checkpoint as `{}`'s.",
+            runs[most].name(),
+            num(means[most] / means[least], 2),
+            runs[least].name()
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "Side by side (last checkpoints): {}.{ratio}",
+        at_last.join("; ")
+    ))
 }
 
 /// The smallest and largest per-layer change of a run.
