@@ -192,6 +192,7 @@ fn init_distances_of_one_checkpoint() {
     )
     .unwrap()
     .unwrap();
+    assert_eq!(ours.len(), 8);
     for (k, value) in floats(&last["init_distance"]).into_iter().enumerate() {
         assert_close(&format!("init_distance {k}"), ours[k], value);
     }
@@ -200,6 +201,36 @@ fn init_distances_of_one_checkpoint() {
         .unwrap()
         .unwrap();
     assert_eq!(first, vec![0.0; 8]);
+    // A single audit carries it too: JSON per layer, one line in the table.
+    let output = audit()
+        .arg(training("mhc_step400.safetensors"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let from_cli = floats(&json["init_distance"]);
+    assert_eq!(from_cli, ours, "the CLI's JSON and the library agree");
+    assert!(
+        json["definitions"]["init_distance"]
+            .as_str()
+            .unwrap()
+            .contains("lucidrains mHC: Sinkhorn(I)")
+    );
+    audit()
+        .arg(training("mhc_step400.safetensors"))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "distance from the layout's initialisation ‖H_l − H_l(init)‖_F: mean over layers 0.02590, largest 0.06498 (layer 6)",
+        ));
+    let output = audit()
+        .arg(repository("tests/data/checkpoints/deepseek_v4.safetensors"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["init_distance"], "unknown");
     // Unknown for DeepSeek-V4 and for finished matrices.
     for (file, options) in [
         ("deepseek_v4.safetensors", LoadOptions::default()),

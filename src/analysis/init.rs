@@ -3,7 +3,7 @@
 //!
 //! For layer l, `init_distance_l = ‖H̄_l − H_l(init)‖_F`, where H̄_l is the analysed H_res (for a
 //! parameter checkpoint the static, input-independent H_res) and H_l(init) the static H_res the
-//! layer has when its package initialises it ([`Layout::initial_hres`]):
+//! layer has when its package initialises it:
 //!
 //! - lucidrains HC and mHC (`hyper-connections` 0.4.11): `static_alpha[:, skip:] = I` and the
 //!   dynamic part 0, so HC starts from H = I and the mHC classes from Sinkhorn(I) (diagonal

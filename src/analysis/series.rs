@@ -5,7 +5,7 @@
 //! multi-GB checkpoints runs in the memory of one. What the series adds:
 //!
 //! - **Steps.** A checkpoint's training step is the first of the metadata keys
-//!   [`STEP_METADATA_KEYS`] that holds a non-negative integer (safetensors `__metadata__`, GGUF
+//!   `step`, `global_step`, `iteration` that holds a non-negative integer (safetensors `__metadata__`, GGUF
 //!   key–value pairs); else the last integer in its file name (extension removed:
 //!   `hc_step400.safetensors` → 400); else, when every checkpoint of the series lies in a
 //!   directory of its own, the last integer in that directory's name
@@ -42,10 +42,10 @@ use crate::load::{Layout, LoadError, LoadOptions, natural_key, open};
 use crate::metrics::Metric;
 
 /// Metadata keys holding a checkpoint's training step, in order of precedence.
-pub const STEP_METADATA_KEYS: [&str; 3] = ["step", "global_step", "iteration"];
+pub(crate) const STEP_METADATA_KEYS: [&str; 3] = ["step", "global_step", "iteration"];
 
 /// File-name endings of the checkpoint files a directory contributes to a series.
-pub const CHECKPOINT_EXTENSIONS: [&str; 9] = [
+pub(crate) const CHECKPOINT_EXTENSIONS: [&str; 9] = [
     ".safetensors.index.json",
     ".safetensors",
     ".npy",
@@ -357,7 +357,7 @@ pub fn last_integer(text: &str) -> Option<u64> {
 /// The step a file records itself: the first [`STEP_METADATA_KEYS`] entry of `metadata` that
 /// is a non-negative integer; else the last integer in the file name (extension removed).
 /// `None` when there is none ([`order_by_step`] then looks at directory names).
-pub fn recorded_step(
+pub(crate) fn recorded_step(
     path: &Path,
     metadata: &BTreeMap<String, String>,
 ) -> Option<(u64, StepOrigin)> {
@@ -377,7 +377,7 @@ fn directory_step(path: &Path) -> Option<u64> {
 }
 
 /// Orders checkpoints by step. `found` holds each file (in the order given) with the step it
-/// records ([`recorded_step`]). Files without one take the last integer of their directory's
+/// records (`recorded_step`). Files without one take the last integer of their directory's
 /// name when every file lies in a directory of its own (`checkpoint-500/model.safetensors`);
 /// when a file still has no step, every file takes its position instead. Equal steps are
 /// refused.
@@ -421,8 +421,9 @@ pub fn order_by_step(
 }
 
 /// The checkpoint files of `directory` (not its subdirectories): every file whose name ends in
-/// one of [`CHECKPOINT_EXTENSIONS`], in natural name order (`step9` before `step10`), without
-/// the shards a `*.safetensors.index.json` beside them names.
+/// `.safetensors`, `.safetensors.index.json`, `.npy`, `.npz`, `.pt`, `.pth`, `.bin`, `.gguf` or
+/// `.ckpt`, in natural name order (`step9` before `step10`), without the shards a
+/// `*.safetensors.index.json` beside them names.
 pub fn checkpoint_files(directory: &Path) -> Result<Vec<PathBuf>, SeriesError> {
     let io = |source| SeriesError::Io {
         path: directory.to_path_buf(),
@@ -496,7 +497,7 @@ pub fn series_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, SeriesError> {
 }
 
 /// `max_ij |a_ij − b_ij|` (NaN when an entry is NaN, so that it never counts as unmoved).
-pub fn max_entry_change(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn max_entry_change(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "max_entry_change: shapes differ");
     a.iter().zip(b).fold(0.0f64, |worst, (x, y)| {
         let d = (x - y).abs();
@@ -509,7 +510,7 @@ pub fn max_entry_change(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Per layer, the largest of `changes[k][l]` over checkpoints k (NaN if any is NaN).
-pub fn largest_change(changes: &[Vec<f64>]) -> Vec<f64> {
+pub(crate) fn largest_change(changes: &[Vec<f64>]) -> Vec<f64> {
     let layers = changes.first().map_or(0, Vec::len);
     (0..layers)
         .map(|l| {
@@ -585,7 +586,7 @@ fn check_shape(
 
 /// Audits the checkpoint files `files` (at least two; directories already expanded, see
 /// [`series_files`]) as one training run: steps read from each file's header
-/// ([`recorded_step`]), sorted ([`order_by_step`]), then each checkpoint opened, checked
+/// (`recorded_step`), sorted ([`order_by_step`]), then each checkpoint opened, checked
 /// against the first, audited and released before the next. `on_checkpoint(done)` follows the
 /// checkpoints.
 pub fn audit_series(

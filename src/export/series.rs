@@ -138,7 +138,7 @@ fn layer_list(layers: &[Layer]) -> String {
 
 /// The sentence on unmoved layers: which did not move, or that every layer moved and the
 /// least-moved one.
-pub fn unmoved_sentence(series: &SeriesResult) -> String {
+pub(crate) fn unmoved_sentence(series: &SeriesResult) -> String {
     let tolerance = format_significant(series.config.still_tolerance(), 2);
     let first_step = series.first().step.step;
     let layers = &series.unmoved_layers;
@@ -375,7 +375,7 @@ pub fn series_json(series: &SeriesResult) -> Value {
 /// The per-layer quantities of a series that are not audit metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SeriesQuantity {
+pub(crate) enum SeriesQuantity {
     /// max_ij |H_l − H_l(first)| of the analysed H_res.
     ChangeFromFirst,
     /// ‖H_l − H_l(init)‖_F.
@@ -385,7 +385,7 @@ pub enum SeriesQuantity {
 /// The `metric` column of `series.csv`: an audit metric or a series quantity.
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(untagged)]
-pub enum SeriesMetric {
+pub(crate) enum SeriesMetric {
     /// An audit metric.
     Audit(Metric),
     /// A series quantity.
@@ -396,7 +396,7 @@ pub enum SeriesMetric {
 /// quantity (one number per layer and checkpoint).
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(untagged)]
-pub enum SeriesStat {
+pub(crate) enum SeriesStat {
     /// A statistic over tokens.
     OverTokens(Stat),
     /// One value.
@@ -406,14 +406,14 @@ pub enum SeriesStat {
 /// The word `value`.
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SingleValue {
+pub(crate) enum SingleValue {
     /// `value`.
     Value,
 }
 
 /// One row of `series.csv`.
 #[derive(Debug, Serialize)]
-pub struct SeriesRow<'a> {
+pub(crate) struct SeriesRow<'a> {
     /// Training step.
     pub step: u64,
     /// File name of the checkpoint.

@@ -157,7 +157,7 @@ impl Layout {
     ///   so a freshly built module's H_res scatters around J/n; J/n is the deterministic part.)
     /// - DeepSeek-V4 (the reference code does not initialise its `hc_*` parameters) and stacks
     ///   of finished matrices: `None`.
-    pub fn initial_hres(self, n: usize) -> Option<Vec<f64>> {
+    pub(crate) fn initial_hres(self, n: usize) -> Option<Vec<f64>> {
         let sinkhorn = HresMap::Sinkhorn(SinkhornParams {
             iterations: SINKHORN_ITERATIONS,
             order: SinkhornOrder::RowsThenColumns,
