@@ -35,5 +35,5 @@ pub mod plot;
 pub mod report;
 pub mod stack;
 
-pub use error::{ConfigError, Error, StackError};
+pub use error::{ConfigError, Error, StackError, one_line};
 pub use stack::LayerStack;

@@ -325,10 +325,7 @@ impl GainConfig {
             5 => {
                 let draws = array
                     .into_dimensionality::<Ix5>()
-                    .map_err(|e| Error::Output {
-                        what: origin.to_string(),
-                        message: e.to_string(),
-                    })?;
+                    .expect("the match arm checked that the array has rank 5");
                 if draws.shape()[0] == 0 {
                     return Err(StackError::Empty {
                         what: origin.to_string(),

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::analysis::{Layer, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
+use crate::export::csv::finish_csv;
 use crate::export::markdown::format_number;
 use crate::metrics::Metric;
 use crate::plot::{Panel, Series, SeriesStyle};
@@ -56,13 +57,6 @@ impl From<f64> for Field {
     }
 }
 
-fn csv_error(e: impl std::fmt::Display) -> Error {
-    Error::Output {
-        what: "CSV".to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// A CSV with a fixed header, rows of [`Field`]s.
 pub struct CsvTable {
     writer: csv::Writer<Vec<u8>>,
@@ -75,7 +69,7 @@ impl CsvTable {
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(Vec::new());
-        writer.write_record(header).map_err(csv_error)?;
+        writer.write_record(header)?;
         Ok(Self {
             writer,
             width: header.len(),
@@ -85,12 +79,12 @@ impl CsvTable {
     /// Appends a record (as long as the header).
     pub fn row(&mut self, fields: Vec<Field>) -> Result<(), Error> {
         debug_assert_eq!(fields.len(), self.width);
-        self.writer.serialize(fields).map_err(csv_error)
+        Ok(self.writer.serialize(fields)?)
     }
 
     /// The bytes.
     pub fn finish(self) -> Result<Vec<u8>, Error> {
-        self.writer.into_inner().map_err(csv_error)
+        finish_csv(self.writer)
     }
 }
 
