@@ -22,9 +22,9 @@ pub enum Error {
         experiment: PathBuf,
         /// The model's name in it.
         model: String,
-        /// Why its file could not be read.
+        /// Why its file could not be read (boxed: it is large and rare).
         #[source]
-        source: crate::load::LoadError,
+        source: Box<crate::load::LoadError>,
     },
     /// A certificate could not be built from a model's parameters.
     #[error("{}: {source}", path.display())]

@@ -804,7 +804,7 @@ fn experiment_errors_keep_the_load_error_as_their_source() {
         panic!("expected ExperimentModel, got {err:?}");
     };
     assert_eq!(model, "gone");
-    assert!(matches!(source, LoadError::Io { .. }), "{source:?}");
+    assert!(matches!(**source, LoadError::Io { .. }), "{source:?}");
     let io = err
         .source()
         .and_then(|s| s.source())

@@ -120,7 +120,7 @@ pub(super) fn run(
         let in_model = |source: LoadError| Error::ExperimentModel {
             experiment: experiment.path().to_path_buf(),
             model: model.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let bytes = std::fs::read(path).map_err(|source| in_model(LoadError::io(path, source)))?;
         inputs.push(InputFile {
