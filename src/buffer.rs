@@ -15,10 +15,10 @@ use bytemuck::Pod;
 
 /// Buffers from this size on are mapped (Linux); smaller ones are not worth a huge page.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-pub const MAPPED_FROM_BYTES: usize = 2 << 20;
+pub(crate) const MAPPED_FROM_BYTES: usize = 2 << 20;
 
 /// `len` zeroed values of `T` (see the module docs).
-pub struct ZeroedBuffer<T: Pod> {
+pub(crate) struct ZeroedBuffer<T: Pod> {
     storage: Storage<T>,
 }
 

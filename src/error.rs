@@ -181,7 +181,7 @@ pub fn one_line(message: &str) -> String {
 
 /// `text` with control characters escaped (`\n`, `\u{1b}`): tensor names and paths come from
 /// files and must not break the one-line messages.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     if text.chars().any(char::is_control) {
         text.chars()
             .map(|c| {

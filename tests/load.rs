@@ -582,14 +582,12 @@ fn pt_storages_of_every_dtype_with_offsets_and_strides() {
 }
 
 #[test]
-fn sharded_model_opens_only_the_shards_it_needs() {
+fn sharded_model_reads_its_shards_and_names_a_bad_one() {
     let index = checkpoint("sharded/model.safetensors.index.json");
     let source = ShardedSafetensors::open(&index).unwrap();
     assert_eq!(source.format(), Format::ShardedSafetensors);
     assert_eq!(source.names().len(), 49);
-    assert_eq!(source.opened_shards(), 0);
     let loaded = layouts::load_hres_from(&source, &auto()).unwrap();
-    assert_eq!(source.opened_shards(), 2);
     assert_eq!(loaded.layout, Layout::LucidrainsMhc);
     assert_eq!(loaded.tensors[0], "model.layers.0.static_alpha");
     assert_eq!(loaded.tensors[11], "model.layers.11.static_alpha");

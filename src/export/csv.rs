@@ -15,7 +15,7 @@ use crate::metrics::Metric;
 
 /// One row of `gain.csv` / `audit.csv`.
 #[derive(Debug, Serialize)]
-pub struct TidyRow<'a> {
+pub(crate) struct TidyRow<'a> {
     /// `hc`, `mhc`, or a checkpoint layout name.
     pub method: &'a str,
     /// `single`, `prefix` or `suffix`.
@@ -32,7 +32,7 @@ pub struct TidyRow<'a> {
 
 /// One row of `gain_per_seed.csv`.
 #[derive(Debug, Serialize)]
-pub struct PerSeedRow<'a> {
+pub(crate) struct PerSeedRow<'a> {
     /// 0-based seed index (the generator stream, see `task_rng`).
     pub seed: u64,
     /// `hc` or `mhc`.
@@ -56,7 +56,7 @@ pub(crate) fn finish_csv<W: std::io::Write>(writer: csv::Writer<W>) -> Result<W,
 
 /// The tidy rows of `results`: every series, composite, layer, measured metric and each of
 /// `stats`; `label` names each series in the `method` column.
-pub fn results_csv<S: Series>(
+pub(crate) fn results_csv<S: Series>(
     results: &Results<S>,
     stats: &[Stat],
     label: impl Fn(S) -> String,
@@ -94,7 +94,7 @@ pub fn gain_csv(result: &Results<Method>) -> Result<Vec<u8>, Error> {
 
 /// One row of `audit_per_token.csv`.
 #[derive(Debug, Serialize)]
-pub struct PerTokenRow {
+pub(crate) struct PerTokenRow {
     /// 0-based token index (the source's order: batch-major, then sequence, for a capture).
     pub token: u64,
     /// Metric (of the whole-model composite prefix(L)).

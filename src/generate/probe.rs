@@ -26,7 +26,7 @@ use crate::load::{DynamicLayer, DynamicModel, LoadError};
 use crate::stack::LayerStack;
 
 /// Largest stack [`probe_stack`] builds: 256 MiB of f64.
-pub const PROBE_STACK_LIMIT_BYTES: u64 = 256 << 20;
+pub(crate) const PROBE_STACK_LIMIT_BYTES: u64 = 256 << 20;
 
 /// How many synthetic tokens per layer, and the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -66,7 +66,7 @@ pub enum Dtype {
 
 impl Dtype {
     /// Bytes per element for the floating-point types, `None` for [`Dtype::Other`].
-    pub fn float_size(&self) -> Option<usize> {
+    pub(crate) fn float_size(&self) -> Option<usize> {
         match self {
             Self::F16 | Self::Bf16 => Some(2),
             Self::F32 => Some(4),

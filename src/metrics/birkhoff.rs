@@ -50,7 +50,7 @@ mod rows;
 use crate::lanes::{self, Kernel, Lanes, Scalar, Simd};
 
 /// Newton iterations before falling back to Dykstra.
-pub const MAX_NEWTON_ITERATIONS: u32 = 100;
+pub(crate) const MAX_NEWTON_ITERATIONS: u32 = 100;
 
 /// Which algorithm produced a [`BirkhoffProjection`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

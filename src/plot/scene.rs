@@ -103,7 +103,7 @@ impl Scene {
     }
 
     /// A dashed polyline; the dash pattern runs on continuously across vertices.
-    pub fn dashed_line(
+    pub(crate) fn dashed_line(
         &mut self,
         pts: &[(f64, f64)],
         color: RGBAColor,
@@ -115,7 +115,7 @@ impl Scene {
         }
     }
 
-    pub fn polygon(&mut self, pts: Vec<(f64, f64)>, color: RGBAColor) {
+    pub(crate) fn polygon(&mut self, pts: Vec<(f64, f64)>, color: RGBAColor) {
         if pts.len() >= 3 {
             self.items.push(Item::Polygon { pts, color });
         }
@@ -132,7 +132,15 @@ impl Scene {
     }
 
     /// Rectangle outline of stroke width `w`, drawn inside-centred on the given edges.
-    pub fn rect_outline(&mut self, x0: f64, y0: f64, x1: f64, y1: f64, color: RGBAColor, w: f64) {
+    pub(crate) fn rect_outline(
+        &mut self,
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+        color: RGBAColor,
+        w: f64,
+    ) {
         let h = w / 2.0;
         self.rect(x0 - h, y0 - h, x1 + h, y0 + h, color);
         self.rect(x0 - h, y1 - h, x1 + h, y1 + h, color);
@@ -140,7 +148,7 @@ impl Scene {
         self.rect(x1 - h, y0 + h, x1 + h, y1 - h, color);
     }
 
-    pub fn circle(&mut self, x: f64, y: f64, r: f64, color: RGBAColor) {
+    pub(crate) fn circle(&mut self, x: f64, y: f64, r: f64, color: RGBAColor) {
         self.items.push(Item::Circle { x, y, r, color });
     }
 
@@ -159,7 +167,7 @@ impl Scene {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn vertical_text(
+    pub(crate) fn vertical_text(
         &mut self,
         text: impl Into<String>,
         x: f64,
@@ -198,7 +206,7 @@ impl Scene {
 
     /// All text items (for tests).
     #[cfg(test)]
-    pub fn texts(&self) -> Vec<&str> {
+    pub(crate) fn texts(&self) -> Vec<&str> {
         self.items
             .iter()
             .filter_map(|i| match i {

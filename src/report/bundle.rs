@@ -49,7 +49,7 @@ pub struct IndexEntry {
 
 /// Losslessly recompresses a PNG (the plot module writes fast, lightly compressed PNGs; the
 /// committed reports should stay small). Pixels and pixel density are unchanged.
-pub fn recompress_png(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+pub(crate) fn recompress_png(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info()?;
     let mut pixels = vec![0; reader.output_buffer_size()];

@@ -39,9 +39,9 @@ const WHOLE: [Metric; 7] = [
 
 /// The paper's headline values (primer §4.1; arXiv 2512.24880 v2, trained 27B model): the
 /// composite Amax gain peaks near 3000 for HC (Fig. 3b) and at about 1.6 for mHC (Fig. 7b).
-pub const PAPER_HC_COMPOSITE_PEAK: f64 = 3000.0;
+pub(crate) const PAPER_HC_COMPOSITE_PEAK: f64 = 3000.0;
 /// See [`PAPER_HC_COMPOSITE_PEAK`].
-pub const PAPER_MHC_COMPOSITE_PEAK: f64 = 1.6;
+pub(crate) const PAPER_MHC_COMPOSITE_PEAK: f64 = 1.6;
 /// Figure 8's whole-model Π1..60 labels (largest |row sum|, largest |column sum|), primer §4.2.
 const PAPER_WHOLE_HC: (f64, f64) = (509.1, 259.2);
 /// See [`PAPER_WHOLE_HC`].
