@@ -449,7 +449,7 @@ pub(super) fn run(
         let mut text = String::new();
         if !sinkhorn.is_empty() {
             text.push_str(&format!(
-                "Panel (c) shows what the gain curves hide: σ₂ of the prefix composite falls geometrically for the Sinkhorn models — {} — so by the last layer their streams have merged into one weighted mean (primer §2.3).",
+                "Panel (c) shows what the gain curves hide: σ₂ of the prefix composite falls geometrically for the Sinkhorn models — {} — so by the last layer their streams have merged into one weighted mean (docs/theory.md §2.3).",
                 and_list(&sinkhorn)
             ));
         }
