@@ -22,7 +22,6 @@
 //! ```
 
 pub mod analysis;
-mod buffer;
 pub mod compose;
 mod cpu;
 pub mod error;
