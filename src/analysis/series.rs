@@ -156,14 +156,6 @@ pub enum SeriesError {
         /// What to do instead.
         hint: &'static str,
     },
-    /// A directory could not be listed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The directory.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
     /// Loading or auditing one checkpoint failed (the message names the file).
     #[error(transparent)]
     Checkpoint(#[from] Error),
@@ -425,10 +417,7 @@ pub fn order_by_step(
 /// `.ckpt`, in natural name order (`step9` before `step10`), without the shards a
 /// `*.safetensors.index.json` beside them names.
 pub fn checkpoint_files(directory: &Path) -> Result<Vec<PathBuf>, SeriesError> {
-    let io = |source| SeriesError::Io {
-        path: directory.to_path_buf(),
-        source,
-    };
+    let io = |source| SeriesError::from(LoadError::io(directory, source));
     let mut files = Vec::new();
     for entry in std::fs::read_dir(directory).map_err(io)? {
         let entry = entry.map_err(io)?;

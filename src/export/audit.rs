@@ -22,7 +22,7 @@ use crate::load::input::Provenance;
 use crate::metrics::Metric;
 
 /// The whole-model metrics shown in the table and Markdown.
-pub const WHOLE_MODEL_METRICS: [Metric; 9] = [
+pub(crate) const WHOLE_MODEL_METRICS: [Metric; 9] = [
     Metric::AmaxForward,
     Metric::AmaxBackward,
     Metric::SpectralNorm,
@@ -136,13 +136,39 @@ fn worst_tokens_lines(result: &AuditResult) -> Vec<String> {
         .collect()
 }
 
+/// The provenance's notes, then one per measured metric that has no value for some analysed
+/// matrix, saying when it is undefined (e.g. `mixing_entropy` of HC's matrices with negative
+/// entries, written as "nan").
+fn notes(subject: AuditSubject<'_>, result: &AuditResult) -> Vec<String> {
+    let results = result.results();
+    let mut notes = subject.provenance.notes.clone();
+    for &metric in results.layout().metrics().metrics() {
+        let Some(condition) = metric.absent_when() else {
+            continue;
+        };
+        let absent = Layer::all(results.layers()).any(|layer| {
+            results
+                .summary(Audited::Stack, Composite::Single, layer, metric)
+                .get(Stat::Max)
+                .is_nan()
+        });
+        if absent {
+            notes.push(format!(
+                "{} has no value (nan) for some matrices here: it is {condition}",
+                metric.name()
+            ));
+        }
+    }
+    notes
+}
+
 /// The terminal table.
 pub fn audit_table(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     let mut out = String::new();
     let (title, details) = header_lines(subject, result);
     let results = result.results();
     let _ = writeln!(out, "{title}\n{details}");
-    for note in &subject.provenance.notes {
+    for note in notes(subject, result) {
         let _ = writeln!(out, "note: {note}");
     }
     let _ = writeln!(out);
@@ -236,7 +262,7 @@ fn forced_text(provenance: &Provenance) -> String {
 }
 
 /// `H_12⋯H_1`, or `H_1` for one layer.
-pub fn whole_model_name(layers: usize) -> String {
+pub(crate) fn whole_model_name(layers: usize) -> String {
     if layers == 1 {
         "H_1".to_string()
     } else {
@@ -299,7 +325,7 @@ pub fn audit_markdown(subject: AuditSubject<'_>, result: &AuditResult) -> String
         }
         let _ = writeln!(out, "\n{text}.");
     }
-    for note in &subject.provenance.notes {
+    for note in notes(subject, result) {
         let _ = writeln!(out, "\n> note: {note}");
     }
     out
@@ -359,7 +385,7 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
         "exact_side": provenance.exact_side,
         "tokens_from": provenance.origin,
         "capture": provenance.capture,
-        "notes": provenance.notes,
+        "notes": notes(subject, result),
         "layers": results.layers(),
         "streams": streams(result),
         "tokens": results.draws(),
@@ -528,7 +554,7 @@ fn arithmetic_name(arithmetic: Arithmetic) -> &'static str {
 }
 
 /// Why the certificate's verdict is what it is, in words.
-pub fn certificate_reason(certified: &CertifiedAudit) -> String {
+pub(crate) fn certificate_reason(certified: &CertifiedAudit) -> String {
     let whole = certified.whole_model();
     let limit = format_significant(certified.max_gain, DIGITS);
     match certified.verdict {

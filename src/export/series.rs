@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::audit::{AuditSubject, audit_json};
+use super::csv::finish_csv;
 use super::json::number;
 use super::table::format_significant;
 use crate::analysis::series::{CheckpointAudit, SeriesResult};
@@ -430,13 +431,6 @@ pub(crate) struct SeriesRow<'a> {
     pub value: f64,
 }
 
-fn csv_error(e: impl std::fmt::Display) -> Error {
-    Error::Output {
-        what: "series.csv".to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// `series.csv`: `step,checkpoint,composite,layer,metric,stat,value`, checkpoints in step order;
 /// per checkpoint every composite, layer and metric with the statistics over tokens of
 /// `audit.csv` ([`Stat::OVER_TOKENS`]), then per layer (composite `single`, stat `value`)
@@ -457,7 +451,7 @@ pub fn series_csv(series: &SeriesResult) -> Result<Vec<u8>, Error> {
                     stat,
                     value,
                 })
-                .map_err(csv_error)
+                .map_err(Error::Csv)
         };
         for composite in Composite::ALL {
             for layer in Layer::all(results.layers()) {
@@ -495,5 +489,5 @@ pub fn series_csv(series: &SeriesResult) -> Result<Vec<u8>, Error> {
             }
         }
     }
-    writer.into_inner().map_err(csv_error)
+    finish_csv(writer)
 }

@@ -8,7 +8,7 @@ use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method};
 use crate::metrics::Metric;
 
 /// `1 layer`, `64 layers`: a count with its noun, singular for one.
-pub fn count_of(count: impl Into<u64>, noun: &str) -> String {
+pub(crate) fn count_of(count: impl Into<u64>, noun: &str) -> String {
     let count = count.into();
     if count == 1 {
         format!("1 {noun}")
@@ -23,7 +23,7 @@ pub fn count_of(count: impl Into<u64>, noun: &str) -> String {
 /// is not 1 is written as its distance from 1 — `1 + 3.6e-7`, `1 − 2.1e-8` (two significant
 /// digits of the distance) — so the drift of an mHC gain stays visible; `inf`, `-inf` and `nan`
 /// are spelled out.
-pub fn format_significant(x: f64, digits: usize) -> String {
+pub(crate) fn format_significant(x: f64, digits: usize) -> String {
     if !x.is_finite() {
         return if x.is_nan() {
             "nan".into()

@@ -74,7 +74,7 @@ impl LogitGenerator {
     }
 
     /// A short formula for titles and tables, e.g. `I + 0.3·G`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = if self.identity_weight == 1.0 {
             "I".to_string()
         } else {

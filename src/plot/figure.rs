@@ -28,7 +28,7 @@ pub struct SeriesStyle {
 
 impl SeriesStyle {
     /// Solid line in the given colour, no markers.
-    pub fn solid(color: SeriesColor) -> Self {
+    pub(crate) fn solid(color: SeriesColor) -> Self {
         Self {
             color,
             dashed: false,
@@ -137,7 +137,7 @@ impl Panel {
         self
     }
     /// The same panel with a horizontal threshold line (always inside the y range).
-    pub fn with_threshold_line(mut self, y: f64, label: impl Into<String>) -> Self {
+    pub(crate) fn with_threshold_line(mut self, y: f64, label: impl Into<String>) -> Self {
         self.threshold_line = Some((y, label.into()));
         self
     }

@@ -7,8 +7,8 @@ use crate::compose::{Composite, prefix_composites};
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Align, Cell, Table, format_number};
-use crate::load::Layout;
 use crate::load::input::{Provenance, open_audit_input};
+use crate::load::{Layout, LoadError};
 use crate::metrics::{Metric, amax_backward, amax_forward, column_sums, row_sums};
 use crate::plot::{
     HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, SeriesStyle, ValueFormat,
@@ -117,19 +117,18 @@ pub(super) fn run(
     let mut inputs = Vec::new();
     for model in &spec.models {
         let path = &model.path.resolved;
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let in_model = |source: LoadError| Error::ExperimentModel {
+            experiment: experiment.path().to_path_buf(),
+            model: model.name.clone(),
+            source: Box::new(source),
+        };
+        let bytes = std::fs::read(path).map_err(|source| in_model(LoadError::io(path, source)))?;
         inputs.push(InputFile {
             path: model.path.written.clone(),
             bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
         });
-        let input = open_audit_input(path, &model.options).map_err(|e| Error::Format {
-            path: experiment.path().to_path_buf(),
-            message: format!("model '{}': {e}", model.name),
-        })?;
+        let input = open_audit_input(path, &model.options).map_err(in_model)?;
         let result = audit(input.tokens.as_ref(), &spec.config, |_| Ok(()), |_| {})?;
         models.push(AuditedModel {
             spec: model,
@@ -450,7 +449,7 @@ pub(super) fn run(
         let mut text = String::new();
         if !sinkhorn.is_empty() {
             text.push_str(&format!(
-                "Panel (c) shows what the gain curves hide: σ₂ of the prefix composite falls geometrically for the Sinkhorn models — {} — so by the last layer their streams have merged into one weighted mean (primer §2.3).",
+                "Panel (c) shows what the gain curves hide: σ₂ of the prefix composite falls geometrically for the Sinkhorn models — {} — so by the last layer their streams have merged into one weighted mean (docs/theory.md §2.3).",
                 and_list(&sinkhorn)
             ));
         }

@@ -56,7 +56,7 @@ const COLLAPSED: f64 = 1e-12;
 const DRAW_FLOOR: f64 = 1e-17;
 
 /// Least-squares line y = a + b·x: (a, b, R²).
-pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64, f64) {
+pub(crate) fn fit_line(points: &[(f64, f64)]) -> (f64, f64, f64) {
     let k = points.len() as f64;
     let mx = points.iter().map(|p| p.0).sum::<f64>() / k;
     let my = points.iter().map(|p| p.1).sum::<f64>() / k;
@@ -456,7 +456,7 @@ pub(super) fn run(spec: &DepthSpec, on_progress: &mut dyn FnMut(u64)) -> Result<
         num(worst_mhc.max(f64::MIN_POSITIVE), 2),
     );
     let collapse_text = format!(
-        "What mHC does instead is mix: for doubly stochastic layers ‖H_L⋯H_1 − J/n‖₂ ≤ Π σ₂(H_l), so the composite tends to J/n, the matrix that replaces every stream by the mean of all streams (primer §2.3; the paper does not discuss this). With this generator the median σ₂ of the composite is already {} at L = {}; it reaches rounding level (< {}) by {}. Beyond that depth the residual path carries only one mixture of the input streams, whatever they held. ‖P − J/n‖₂ stops falling earlier, at the level of the Sinkhorn truncation error compounded over depth: the merged stream is a slightly non-uniform average. The paper's trained layers are closer to the identity (its Π1..60 keeps σ₂ = 0.037, primer §4.3), so they collapse more slowly, but in the same direction.",
+        "What mHC does instead is mix: for doubly stochastic layers ‖H_L⋯H_1 − J/n‖₂ ≤ Π σ₂(H_l), so the composite tends to J/n, the matrix that replaces every stream by the mean of all streams (docs/theory.md §2.3; the paper does not discuss this). With this generator the median σ₂ of the composite is already {} at L = {}; it reaches rounding level (< {}) by {}. Beyond that depth the residual path carries only one mixture of the input streams, whatever they held. ‖P − J/n‖₂ stops falling earlier, at the level of the Sinkhorn truncation error compounded over depth: the merged stream is a slightly non-uniform average. The paper's trained layers are closer to the identity (its Π1..60 keeps σ₂ = 0.037, docs/theory.md §5.2), so they collapse more slowly, but in the same direction.",
         and_list(&first_sigma),
         depths[0],
         num(COLLAPSED, 1),

@@ -39,7 +39,7 @@ use crate::analysis::series::SeriesConfig;
 use crate::analysis::{AuditConfig, GainConfig, GainParams, TokenAggregation};
 use crate::error::Error;
 use crate::generate::{LogitGenerator, SinkhornOrder, SinkhornParams};
-use crate::load::{Layout, LoadOptions};
+use crate::load::{Layout, LoadError, LoadOptions};
 
 /// The kinds of experiment, as written in `kind = "…"` (kebab-case). Each kind has its own
 /// parser and its own [`Spec`] variant; the matches over this enum have no catch-all arm, so a
@@ -257,13 +257,12 @@ pub struct CheckpointSpec {
 impl Experiment {
     /// Reads and validates an experiment file.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| Error::Format {
-            path: path.to_path_buf(),
-            message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        let bytes = std::fs::read(path).map_err(|source| LoadError::io(path, source))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            LoadError::format(
+                path,
+                format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+            )
         })?;
         Self::parse(path, &text)
     }
@@ -435,13 +434,11 @@ impl<'a> Source<'a> {
     fn error(&self, span: Option<std::ops::Range<usize>>, message: String) -> Error {
         let message = message.replace(['\n', '\r'], " ").replace('`', "'");
         let message = message.trim().to_string();
-        Error::Format {
-            path: self.path.to_path_buf(),
-            message: match span {
-                Some(span) => format!("line {}: {message}", self.line(span.start)),
-                None => message,
-            },
-        }
+        let message = match span {
+            Some(span) => format!("line {}: {message}", self.line(span.start)),
+            None => message,
+        };
+        LoadError::format(self.path, message).into()
     }
 
     /// The key of the `key = value` line holding `offset`, if that line is one.

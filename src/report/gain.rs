@@ -37,12 +37,12 @@ const WHOLE: [Metric; 7] = [
     Metric::RowSumError,
 ];
 
-/// The paper's headline values (primer §4.1; arXiv 2512.24880 v2, trained 27B model): the
+/// The paper's headline values (docs/theory.md §5.1; arXiv 2512.24880 v2, trained 27B model): the
 /// composite Amax gain peaks near 3000 for HC (Fig. 3b) and at about 1.6 for mHC (Fig. 7b).
-pub const PAPER_HC_COMPOSITE_PEAK: f64 = 3000.0;
+pub(crate) const PAPER_HC_COMPOSITE_PEAK: f64 = 3000.0;
 /// See [`PAPER_HC_COMPOSITE_PEAK`].
-pub const PAPER_MHC_COMPOSITE_PEAK: f64 = 1.6;
-/// Figure 8's whole-model Π1..60 labels (largest |row sum|, largest |column sum|), primer §4.2.
+pub(crate) const PAPER_MHC_COMPOSITE_PEAK: f64 = 1.6;
+/// Figure 8's whole-model Π1..60 labels (largest |row sum|, largest |column sum|), docs/theory.md §5.2.
 const PAPER_WHOLE_HC: (f64, f64) = (509.1, 259.2);
 /// See [`PAPER_WHOLE_HC`].
 const PAPER_WHOLE_MHC: (f64, f64) = (1.01, 1.11);
@@ -236,7 +236,7 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
         interval(single_peak(Method::Mhc), 3),
     ]);
     paper_table.notes.push(
-        "Paper values: Fig. 3(b) and Fig. 7(b) maxima as stated in the text; Fig. 8 labels of the printed token-averaged matrices (primer §4.1–4.2). The paper's single-layer value is the largest of its three printed layers, ours the peak over all layers.".to_string(),
+        "Paper values: Fig. 3(b) and Fig. 7(b) maxima as stated in the text; Fig. 8 labels of the printed token-averaged matrices (docs/theory.md §5.1–5.2). The paper's single-layer value is the largest of its three printed layers, ours the peak over all layers.".to_string(),
     );
 
     // --- data -----------------------------------------------------------------------------
@@ -345,7 +345,7 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
     };
     let mhc_composite = composite_peak(Method::Mhc);
     let compare = format!(
-        "The paper measured composite gains of up to about 3000 for HC and about 1.6 for mHC on its trained 27B model (Figs. 3b and 7b; primer §4.1). The paper's HC value is {hc_verdict}, so random {} stacks reproduce HC's explosion in order of magnitude. The paper's mHC value is not reproduced: here mHC's peak composite gain is {} (max over seeds {}), because Sinkhorn converges to rounding within {} iterations for logits of this scale, leaving no column error to compound. The drift to 1.6 needs large, correlated logits — see the `sinkhorn-iterations` report.",
+        "The paper measured composite gains of up to about 3000 for HC and about 1.6 for mHC on its trained 27B model (Figs. 3b and 7b; docs/theory.md §5.1). The paper's HC value is {hc_verdict}, so random {} stacks reproduce HC's explosion in order of magnitude. The paper's mHC value is not reproduced: here mHC's peak composite gain is {} (max over seeds {}), because Sinkhorn converges to rounding within {} iterations for logits of this scale, leaving no column error to compound. The drift to 1.6 needs large, correlated logits — see the `sinkhorn-iterations` report.",
         generator_text(config),
         num(mhc_composite.median, 4),
         num(mhc_composite.max, 4),

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Align, Cell, Table};
 use crate::export::series::unmoved_sentence;
-use crate::load::Layout;
+use crate::load::{Layout, LoadError};
 use crate::metrics::Metric;
 
 use super::bundle::display_path;
@@ -58,10 +58,8 @@ impl AuditedRun<'_> {
 }
 
 fn input_file(path: &InputPath) -> Result<InputFile, Error> {
-    let bytes = std::fs::read(&path.resolved).map_err(|source| Error::Io {
-        path: path.resolved.clone(),
-        source,
-    })?;
+    let bytes =
+        std::fs::read(&path.resolved).map_err(|source| LoadError::io(&path.resolved, source))?;
     Ok(InputFile {
         path: path.written.clone(),
         bytes: bytes.len() as u64,
@@ -109,9 +107,10 @@ pub(super) fn run(
             on_progress((now - done) as u64);
             done = now;
         })
-        .map_err(|e: SeriesError| Error::Format {
-            path: experiment.path().to_path_buf(),
-            message: format!("run '{}': {e}", run.name),
+        .map_err(|e: SeriesError| Error::ExperimentRun {
+            experiment: experiment.path().to_path_buf(),
+            run: run.name.clone(),
+            source: Box::new(e),
         })?;
         runs.push(AuditedRun { spec: run, series });
     }

@@ -202,7 +202,7 @@ impl ExactSide {
     }
 
     /// `"row"` or `"column"`, for prose such as "row sums exact".
-    pub fn singular(self) -> &'static str {
+    pub(crate) fn singular(self) -> &'static str {
         match self {
             Self::Rows => "row",
             Self::Columns => "column",
