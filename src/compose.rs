@@ -83,12 +83,12 @@ impl ScaledMatrix {
 
     /// `value · 2^exponent` as an f64: exact when representable, ±inf only when the true
     /// magnitude exceeds f64, 0 (or subnormal) when it is below.
-    pub fn scale_value(&self, value: f64) -> f64 {
+    pub(crate) fn scale_value(&self, value: f64) -> f64 {
         scale_by_power_of_two(value, self.exponent)
     }
 
     /// log10 of `|value| · 2^exponent` without overflow (−inf for 0).
-    pub fn log10_scaled(&self, value: f64) -> f64 {
+    pub(crate) fn log10_scaled(&self, value: f64) -> f64 {
         value.abs().log10() + self.exponent as f64 * std::f64::consts::LOG10_2
     }
 
@@ -100,7 +100,7 @@ impl ScaledMatrix {
     }
 
     /// [`Self::to_f64`] into `out` (length n²), without allocating.
-    pub fn write_f64(&self, out: &mut [f64]) {
+    pub(crate) fn write_f64(&self, out: &mut [f64]) {
         for (o, &x) in out.iter_mut().zip(&self.mantissa) {
             *o = scale_by_power_of_two(x, self.exponent);
         }
@@ -159,7 +159,7 @@ pub(crate) fn power_of_two(e: i64) -> f64 {
 
 /// `value · 2^exponent`, computed in steps so that intermediate powers never overflow. Exact
 /// unless the result leaves the normal range (then rounded once per step, like any product).
-pub fn scale_by_power_of_two(value: f64, exponent: i64) -> f64 {
+pub(crate) fn scale_by_power_of_two(value: f64, exponent: i64) -> f64 {
     if (-1022..=1023).contains(&exponent) {
         return value * power_of_two(exponent);
     }
@@ -175,7 +175,7 @@ pub fn scale_by_power_of_two(value: f64, exponent: i64) -> f64 {
 
 /// `out = a · b` for row-major n×n slices: out_ij = Σ_k a_ik·b_kj, added in k order from 0.
 #[inline]
-pub fn matmul_into(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
+pub(crate) fn matmul_into(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
     if n == 4 {
         // The same sums in the same order, with n known: the loops unroll.
         return matmul_fixed::<4>(a, b, out);

@@ -15,34 +15,27 @@ pub enum Error {
     /// A file could not be read as tensors or as H_res (names the file and tensor).
     #[error(transparent)]
     Load(#[from] crate::load::LoadError),
-    /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file that could not be read or written.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-    /// A file could be read but its content is not what was expected.
-    #[error("{}: {message}", path.display())]
-    Format {
-        /// The offending file.
-        path: PathBuf,
-        /// What was wrong, and what was expected.
-        message: String,
-    },
-    /// A model an experiment file names could not be loaded (the file and the model's name in
-    /// the message, the loader's error as the source).
-    #[error("{}: model '{model}': {source}", experiment.display())]
-    Model {
+    /// A model named in an experiment file could not be read.
+    #[error("{}: model '{model}': {source}", crate::load::shown(experiment))]
+    ExperimentModel {
         /// The experiment file.
         experiment: PathBuf,
-        /// The model's `name` in that file.
+        /// The model's name in it.
         model: String,
-        /// Why the model's file could not be read as H_res (boxed: the loader's error is
-        /// large, and every `Result` of the library carries this enum).
+        /// Why its file could not be read (boxed: it is large and rare).
         #[source]
         source: Box<crate::load::LoadError>,
+    },
+    /// A training run named in an experiment file could not be audited as a series.
+    #[error("{}: run '{run}': {source}", crate::load::shown(experiment))]
+    ExperimentRun {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// The run's name in it.
+        run: String,
+        /// Why (boxed: a series error can hold any error of the crate).
+        #[source]
+        source: Box<crate::analysis::series::SeriesError>,
     },
     /// A certificate could not be built from a model's parameters.
     #[error("{}: {source}", path.display())]
@@ -56,14 +49,30 @@ pub enum Error {
     /// A figure could not be drawn.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
-    /// Serialising output (CSV, JSON) failed.
-    #[error("writing {what}: {message}")]
-    Output {
-        /// The output that could not be produced.
-        what: String,
-        /// The underlying error.
-        message: String,
+    /// Writing an output file or directory failed.
+    #[error("{}: {source}", crate::load::shown(path))]
+    Write {
+        /// The file or directory that could not be written.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
     },
+    /// An output directory was asked for where a file (or something else) already exists.
+    #[error("{}: exists and is not a directory", crate::load::shown(path))]
+    NotADirectory {
+        /// The path given as output directory.
+        path: PathBuf,
+    },
+    /// Encoding a CSV table failed.
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+    /// Re-encoding a PNG failed.
+    #[error("writing PNG: {0}")]
+    PngEncode(#[from] png::EncodingError),
+    /// A PNG the tool drew could not be decoded for recompression.
+    #[error("reading back PNG: {0}")]
+    PngDecode(#[from] png::DecodingError),
 }
 
 /// A parameter that fails validation; built once, when a config is constructed.
@@ -167,4 +176,34 @@ pub enum StackError {
         /// The offending value.
         value: f64,
     },
+}
+
+/// Messages from other crates sometimes span lines; ours never do. Line breaks become spaces,
+/// other control characters are escaped (see [`printable`]). The one rule for every message the
+/// tool prints: the library's errors and the binary's chain of causes alike.
+pub fn one_line(message: &str) -> String {
+    let joined = if message.contains(['\n', '\r']) {
+        message.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        message.to_string()
+    };
+    printable(&joined)
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`): tensor names and paths come from
+/// files and must not break the one-line messages.
+pub(crate) fn printable(text: &str) -> String {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text.to_string()
+    }
 }

@@ -22,7 +22,6 @@
 //! ```
 
 pub mod analysis;
-mod buffer;
 pub mod compose;
 mod cpu;
 pub mod error;
@@ -35,5 +34,5 @@ pub mod plot;
 pub mod report;
 pub mod stack;
 
-pub use error::{ConfigError, Error, StackError};
+pub use error::{ConfigError, Error, StackError, one_line};
 pub use stack::LayerStack;

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.exit_code(),
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", cli::one_line(&err));
+            eprintln!("error: {}", cli::error_line(&err));
             ExitCode::from(2)
         }
     }

@@ -64,12 +64,12 @@ impl LayerStack {
     }
 
     /// A stack with one token per layer from `[layers, n, n]`.
-    pub fn from_layers(layers: Array3<f64>, what: &str) -> Result<Self, StackError> {
+    pub(crate) fn from_layers(layers: Array3<f64>, what: &str) -> Result<Self, StackError> {
         Self::new(layers.insert_axis(Axis(1)), what)
     }
 
     /// Accepts rank 3 `[layers, n, n]` or rank 4 `[layers, tokens, n, n]`.
-    pub fn from_dynamic(array: ArrayViewD<'_, f64>, what: &str) -> Result<Self, StackError> {
+    pub(crate) fn from_dynamic(array: ArrayViewD<'_, f64>, what: &str) -> Result<Self, StackError> {
         match array.ndim() {
             3 => {
                 let a = array
@@ -125,7 +125,7 @@ impl LayerStack {
 
     /// Each layer's matrix averaged over tokens, `(1/T)·Σ_t H_l(t)` (row-major n×n), in layer
     /// order.
-    pub fn token_mean_matrices(&self) -> Vec<Vec<f64>> {
+    pub(crate) fn token_mean_matrices(&self) -> Vec<Vec<f64>> {
         let n2 = self.streams() * self.streams();
         let tokens = self.tokens();
         (0..self.layers())
@@ -148,7 +148,7 @@ impl LayerStack {
     }
 
     /// The array, consuming the stack.
-    pub fn into_array(self) -> Array4<f64> {
+    pub(crate) fn into_array(self) -> Array4<f64> {
         self.data
     }
 

@@ -367,3 +367,39 @@ fn a_negative_threshold_is_a_value_not_a_flag() {
             )));
     }
 }
+
+/// A metric that has no value for HC's matrices (mixing entropy of rows with negative entries)
+/// is written as "nan" and said so in the notes of every rendering; mHC's audit has no such note.
+#[test]
+fn an_undefined_metric_is_explained_in_the_notes() {
+    let json = audit()
+        .arg(data("checkpoints/dynamic_hc.safetensors"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(document["whole_model"]["mixing_entropy"]["mean"], "nan");
+    let notes: Vec<&str> = document["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("mixing_entropy has no value (nan)") && n.contains("negative")),
+        "{notes:?}"
+    );
+    let table = audit()
+        .arg(data("checkpoints/dynamic_hc.safetensors"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("note: mixing_entropy has no value"));
+    let mhc = audit()
+        .arg(data("checkpoints/checkpoint.safetensors"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&mhc.stdout).contains("has no value"));
+}

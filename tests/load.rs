@@ -582,14 +582,12 @@ fn pt_storages_of_every_dtype_with_offsets_and_strides() {
 }
 
 #[test]
-fn sharded_model_opens_only_the_shards_it_needs() {
+fn sharded_model_reads_its_shards_and_names_a_bad_one() {
     let index = checkpoint("sharded/model.safetensors.index.json");
     let source = ShardedSafetensors::open(&index).unwrap();
     assert_eq!(source.format(), Format::ShardedSafetensors);
     assert_eq!(source.names().len(), 49);
-    assert_eq!(source.opened_shards(), 0);
     let loaded = layouts::load_hres_from(&source, &auto()).unwrap();
-    assert_eq!(source.opened_shards(), 2);
     assert_eq!(loaded.layout, Layout::LucidrainsMhc);
     assert_eq!(loaded.tensors[0], "model.layers.0.static_alpha");
     assert_eq!(loaded.tensors[11], "model.layers.11.static_alpha");
@@ -783,6 +781,41 @@ fn library_error_wraps_load_errors() {
     // Stack errors keep the file and tensor in their `what`.
     let err = load_hres(&bad("nan_layer3_token5.npy"), &auto()).unwrap_err();
     assert!(matches!(err, LoadError::Stack(_)), "{err:?}");
+}
+
+/// Errors keep their causes as typed sources: a model an experiment names but that cannot be
+/// read is an `ExperimentModel` whose source is the `LoadError` (with the OS error below it),
+/// and the message names the experiment file, the model and the missing file on one line.
+#[test]
+fn experiment_errors_keep_the_load_error_as_their_source() {
+    use std::error::Error as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-model.toml");
+    std::fs::write(
+        &path,
+        "kind = \"checkpoint-audit\"\ntitle = \"t\"\n[[model]]\nname = \"gone\"\nlabel = \"g\"\npath = \"nowhere.safetensors\"\n",
+    )
+    .unwrap();
+    let experiment = mhc_analyze::report::Experiment::from_file(&path).unwrap();
+    let err = mhc_analyze::report::run(&experiment, &mut |_| {}).unwrap_err();
+    let mhc_analyze::Error::ExperimentModel { model, source, .. } = &err else {
+        panic!("expected ExperimentModel, got {err:?}");
+    };
+    assert_eq!(model, "gone");
+    assert!(matches!(**source, LoadError::Io { .. }), "{source:?}");
+    let io = err
+        .source()
+        .and_then(|s| s.source())
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("the OS error is the source of the source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    let line = err.to_string();
+    assert!(
+        line.contains("missing-model.toml: model 'gone': ")
+            && line.contains("nowhere.safetensors")
+            && !line.contains('\n'),
+        "{line}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,6 +31,16 @@ fn hc_like() -> impl Strategy<Value = (usize, Vec<f64>)> {
     })
 }
 
+/// Matrices far outside the Birkhoff polytope, as HC composites are: n up to 16, entries
+/// uniform in ±1 times 1e3 … 1e12 (the projection lies on a small face near a permutation).
+fn far_from_the_polytope() -> impl Strategy<Value = (usize, Vec<f64>)> {
+    (matrix(2..=16, 1.0), 3.0f64..12.0).prop_map(|((n, mut m), log_scale)| {
+        let scale = 10f64.powf(log_scale);
+        m.iter_mut().for_each(|x| *x *= scale);
+        (n, m)
+    })
+}
+
 /// Exactly doubly stochastic matrices: convex combinations of permutations.
 fn doubly_stochastic(n: usize) -> impl Strategy<Value = Vec<f64>> {
     prop::collection::vec(
@@ -150,7 +160,7 @@ proptest! {
     }
 
     #[test]
-    fn birkhoff_newton_satisfies_kkt((n, m) in hc_like()) {
+    fn birkhoff_newton_satisfies_kkt((n, m) in prop_oneof![hc_like(), far_from_the_polytope()]) {
         let p = birkhoff_projection(&m, n);
         prop_assert_eq!(p.method, ProjectionMethod::Newton);
         let scale = m.iter().fold(1.0f64, |s, x| s.max(x.abs()));

@@ -66,6 +66,9 @@ fn minimal_experiment(kind: ExperimentKind) -> String {
         ExperimentKind::CheckpointAudit => {
             "[[model]]\nname = \"m\"\nlabel = \"M\"\npath = \"../tests/data/checkpoints/checkpoint.safetensors\"\n"
         }
+        ExperimentKind::Training => {
+            "[[run]]\nname = \"r\"\nlabel = \"R\"\ncheckpoints = [\"data/training/hc_step0.safetensors\", \"data/training/hc_step50.safetensors\"]\n"
+        }
     };
     format!("kind = \"{kind}\"\ntitle = \"Minimal {kind}\"\n{body}")
 }
@@ -1066,32 +1069,6 @@ products = [[1, 3], [1, 5]]
         "{}",
         report.headline
     );
-}
-
-/// `checkpoint-audit` with a file that is not H_res: the loader's error is kept as the source of
-/// a typed error naming the experiment and the model, in one line.
-#[test]
-fn a_model_that_does_not_load_is_a_typed_error_with_its_source() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("junk.safetensors"),
-        b"not a safetensors file",
-    )
-    .unwrap();
-    let path = dir.path().join("audit.toml");
-    let text = "kind = \"checkpoint-audit\"\ntitle = \"t\"\n[[model]]\nname = \"junk\"\nlabel = \"J\"\npath = \"junk.safetensors\"\n";
-    let experiment = Experiment::parse(&path, text).unwrap();
-    let error = mhc_analyze::report::run(&experiment, &mut |_| {}).unwrap_err();
-    let message = error.to_string();
-    match &error {
-        mhc_analyze::Error::Model { model, source, .. } => {
-            assert_eq!(model, "junk");
-            assert!(message.ends_with(&source.to_string()), "{message}");
-        }
-        other => panic!("expected Error::Model, got {other:?}"),
-    }
-    assert!(std::error::Error::source(&error).is_some());
-    assert!(message.contains("audit.toml: model 'junk': ") && !message.contains('\n'));
 }
 
 /// Issue 17.2 for `checkpoint-audit`: a trained mHC capture and the HC fixture — the prose's

@@ -7,4 +7,5 @@ mod load;
 mod properties;
 mod reference;
 mod report;
+mod series;
 mod tokens;

@@ -139,7 +139,7 @@ pub struct Check {
 
 impl Check {
     /// One line: `whole-model amax_backward (max over tokens) = 1.02 ≤ 2`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} = {} {} {}",
             self.quantity,
@@ -175,7 +175,7 @@ impl AuditResult {
 
     /// The single-layer Amax gain that ranks [`Self::worst_layers`]: the larger of
     /// `amax_forward` and `amax_backward` of H_l, maximum over tokens.
-    pub fn single_layer_gain(&self, layer: Layer) -> f64 {
+    pub(crate) fn single_layer_gain(&self, layer: Layer) -> f64 {
         let results = self.results();
         let max = |metric| results.get(Audited::Stack, Composite::Single, layer, metric, Stat::Max);
         max(Metric::AmaxForward).max(max(Metric::AmaxBackward))

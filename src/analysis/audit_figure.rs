@@ -15,7 +15,7 @@ use crate::plot::{
 
 /// The colour of a stack's curves: HC's or mHC's when the layout (or the capture's modules)
 /// say which, another colour otherwise.
-fn style_for(provenance: &Provenance) -> SeriesStyle {
+pub(crate) fn style_for(provenance: &Provenance) -> SeriesStyle {
     match provenance.layout {
         Layout::LucidrainsHc => SeriesStyle::hc(),
         Layout::LucidrainsMhc | Layout::MhcPytorch | Layout::DeepseekV4 => SeriesStyle::mhc(),

@@ -72,7 +72,7 @@ pub struct GainInterval {
 
 impl GainInterval {
     /// upper / lower: how tight the interval is (1 = exact); +inf when lower is 0.
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.upper.upper / self.lower
     }
 }
@@ -349,7 +349,3 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     let v: f64 = rng.random::<f64>();
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
-
-/// The default model arithmetic of a certificate: f32, as every published implementation runs
-/// its Sinkhorn.
-pub const DEFAULT_ARITHMETIC: Arithmetic = Arithmetic::F32;

@@ -184,13 +184,13 @@ impl GainParams {
 }
 
 /// Largest accepted stream count (the Birkhoff solver is dense in 2n unknowns).
-pub const MAX_STREAMS: usize = 64;
+pub(crate) const MAX_STREAMS: usize = 64;
 /// Largest accepted layer count.
-pub const MAX_LAYERS: usize = 100_000;
+pub(crate) const MAX_LAYERS: usize = 100_000;
 /// Largest accepted token count.
-pub const MAX_TOKENS: usize = 100_000;
+pub(crate) const MAX_TOKENS: usize = 100_000;
 /// Largest number of logits per seed (100 M values = 800 MB per worker thread).
-pub const MAX_VALUES_PER_SEED: u64 = 100_000_000;
+pub(crate) const MAX_VALUES_PER_SEED: u64 = 100_000_000;
 
 fn at_least(name: &'static str, value: u64, minimum: u64) -> Result<(), ConfigError> {
     if value < minimum {
@@ -325,10 +325,7 @@ impl GainConfig {
             5 => {
                 let draws = array
                     .into_dimensionality::<Ix5>()
-                    .map_err(|e| Error::Output {
-                        what: origin.to_string(),
-                        message: e.to_string(),
-                    })?;
+                    .expect("the match arm checked that the array has rank 5");
                 if draws.shape()[0] == 0 {
                     return Err(StackError::Empty {
                         what: origin.to_string(),
@@ -397,11 +394,6 @@ impl GainConfig {
     pub fn token_aggregation(&self) -> TokenAggregation {
         self.token_aggregation
     }
-    /// What is measured of each seed.
-    pub fn selection(&self) -> &Selection {
-        &self.selection
-    }
-
     /// The same sweep measuring only `selection` (fewer metrics and layers cost less).
     ///
     /// # Errors
@@ -482,7 +474,7 @@ fn seed_values_into(
 }
 
 /// Seeds computed in parallel per chunk; a constant (not the thread count), for determinism.
-pub const SEED_CHUNK: u64 = 64;
+pub(crate) const SEED_CHUNK: u64 = 64;
 
 /// The statistics of a finished sweep: over seeds, per method.
 pub type GainResult = Results<Method>;

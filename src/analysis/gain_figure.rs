@@ -25,7 +25,7 @@ impl Band {
     }
 
     /// Legend/subtitle wording.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Band::MinMax => "min–max over seeds",
             Band::Percentile5To95 => "5–95 % over seeds",
@@ -35,7 +35,7 @@ impl Band {
 
 /// One series per method: the median over seeds (the value itself for one seed) of `metric` of
 /// `composite` at every layer, with a band when there are several seeds.
-pub fn method_series(
+pub(crate) fn method_series(
     result: &GainResult,
     composite: Composite,
     metric: Metric,
@@ -69,7 +69,7 @@ pub fn method_series(
 }
 
 /// The colour of a method in every figure: HC vermillion, mHC blue.
-pub fn method_style(method: Method) -> SeriesStyle {
+pub(crate) fn method_style(method: Method) -> SeriesStyle {
     match method {
         Method::Hc => SeriesStyle::hc(),
         Method::Mhc => SeriesStyle::mhc(),
@@ -78,7 +78,7 @@ pub fn method_style(method: Method) -> SeriesStyle {
 
 /// Where a sweep's logits come from, in the one wording every output uses: the generator's
 /// formula and the master seed, or the file.
-pub fn logits_description(config: &GainConfig) -> String {
+pub(crate) fn logits_description(config: &GainConfig) -> String {
     match config.source() {
         LogitSource::Random(generator) => {
             format!(
@@ -92,7 +92,7 @@ pub fn logits_description(config: &GainConfig) -> String {
 }
 
 /// A one-line description of the run for subtitles.
-pub fn run_description(config: &GainConfig, result: &GainResult, band: Band) -> String {
+pub(crate) fn run_description(config: &GainConfig, result: &GainResult, band: Band) -> String {
     let source = logits_description(config);
     let mut text = format!(
         "{} · n = {} · {} · mHC: Sinkhorn {} iterations ({}) · tokens: {}",

@@ -9,9 +9,12 @@ pub mod certified;
 pub mod certify;
 pub mod gain;
 pub mod gain_figure;
+pub mod init;
 pub mod measure;
 pub mod results;
 mod select;
+pub mod series;
+pub mod series_figure;
 pub mod stats;
 pub mod tokens;
 

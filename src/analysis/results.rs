@@ -26,7 +26,7 @@ pub struct Layer(NonZeroUsize);
 
 impl Layer {
     /// Layer 1.
-    pub const FIRST: Layer = Layer(NonZeroUsize::MIN);
+    pub(crate) const FIRST: Layer = Layer(NonZeroUsize::MIN);
 
     /// Layer `number` (1-based); `None` for 0.
     pub fn new(number: usize) -> Option<Layer> {
@@ -104,7 +104,7 @@ impl Stat {
     ];
 
     /// The statistics reported over seeds (`gain`), in output order.
-    pub const OVER_SEEDS: [Stat; 6] = [
+    pub(crate) const OVER_SEEDS: [Stat; 6] = [
         Stat::Mean,
         Stat::Median,
         Stat::Min,
@@ -134,18 +134,6 @@ impl Stat {
             Stat::P90 => "p90",
             Stat::P95 => "p95",
             Stat::P99 => "p99",
-        }
-    }
-
-    /// The quantile level of a percentile (0.5 for the median); `None` for mean, min and max.
-    pub fn quantile_level(self) -> Option<f64> {
-        match self {
-            Stat::Median => Some(0.5),
-            Stat::P05 => Some(0.05),
-            Stat::P90 => Some(0.9),
-            Stat::P95 => Some(0.95),
-            Stat::P99 => Some(0.99),
-            Stat::Mean | Stat::Min | Stat::Max => None,
         }
     }
 }
@@ -193,7 +181,7 @@ impl Summary {
     }
 
     /// Every statistic equal to `value` (one draw, or one repeated value).
-    pub fn constant(value: f64) -> Self {
+    pub(crate) fn constant(value: f64) -> Self {
         Summary {
             mean: value,
             median: value,
@@ -399,7 +387,11 @@ impl Selection {
     }
 
     /// The same selection with `composite` measured at `layers` only (`None`: not at all).
-    pub fn with_composite(mut self, composite: Composite, layers: Option<LayerSelection>) -> Self {
+    pub(crate) fn with_composite(
+        mut self,
+        composite: Composite,
+        layers: Option<LayerSelection>,
+    ) -> Self {
         self.composites[composite_position(composite)] = layers.map(|layers| match layers {
             LayerSelection::Only(mut only) => {
                 only.sort();
@@ -504,14 +496,14 @@ impl RowLayout {
     }
 
     /// The measured layers of `composite` (empty when it is not measured).
-    pub fn measured_layers(&self, composite: Composite) -> &[Layer] {
+    pub(crate) fn measured_layers(&self, composite: Composite) -> &[Layer] {
         self.blocks[composite_position(composite)]
             .as_ref()
             .map_or(&[], |b| b.layers.as_slice())
     }
 
     /// The peaks kept (see the type's docs).
-    pub fn peaks(&self) -> &[Peak] {
+    pub(crate) fn peaks(&self) -> &[Peak] {
         &self.peaks
     }
 
@@ -565,7 +557,7 @@ impl RowLayout {
     }
 
     /// A peak's value for `series` in a draw's `row`; `None` when it is not kept.
-    pub fn read_peak<S: Series>(&self, row: &[f64], series: S, peak: Peak) -> Option<f64> {
+    pub(crate) fn read_peak<S: Series>(&self, row: &[f64], series: S, peak: Peak) -> Option<f64> {
         self.peak_position(series.position(), peak)
             .map(|position| row[position])
     }
@@ -701,7 +693,7 @@ impl<S: Series> Results<S> {
     }
 
     /// The last layer L.
-    pub fn last_layer(&self) -> Layer {
+    pub(crate) fn last_layer(&self) -> Layer {
         Layer::last(self.layout.layers)
     }
 
@@ -754,7 +746,7 @@ impl<S: Series> Results<S> {
     ///
     /// # Panics
     /// When the peak's metric was not measured.
-    pub fn peak(&self, series: S, peak: Peak) -> &Summary {
+    pub(crate) fn peak(&self, series: S, peak: Peak) -> &Summary {
         let position = self
             .layout
             .peak_position(series.position(), peak)

@@ -32,20 +32,20 @@ const COLUMN_BLOCK: usize = 64;
 
 /// Stored values (draws × width) up to which quantiles are exact: 64 MB of f64, enough for 1000
 /// seeds of a 64-layer `gain` run or 1700 tokens of a 60-layer audit with every metric.
-pub const EXACT_VALUE_BUDGET: usize = 8_000_000;
+pub(crate) const EXACT_VALUE_BUDGET: usize = 8_000_000;
 
 /// Bits of the mantissa that pick a sketch bucket: 2⁶ = 64 buckets per power of two.
 const SUB_BUCKET_BITS: u32 = 6;
 
 /// Guaranteed relative accuracy of a sketched quantile with respect to its distance to the
 /// reference point: half a bucket, 2⁻⁷ = 0.78 %.
-pub const SKETCH_RELATIVE_ACCURACY: f64 = 1.0 / 128.0;
+pub(crate) const SKETCH_RELATIVE_ACCURACY: f64 = 1.0 / 128.0;
 
 /// Buckets kept on each side of the reference point: 64 powers of two.
-pub const SKETCH_MAX_BUCKETS: u32 = 64 << SUB_BUCKET_BITS;
+pub(crate) const SKETCH_MAX_BUCKETS: u32 = 64 << SUB_BUCKET_BITS;
 
 /// The largest number of draws a run accepts (sketch counts are u32).
-pub const MAX_DRAWS: u64 = u32::MAX as u64;
+pub(crate) const MAX_DRAWS: u64 = u32::MAX as u64;
 
 /// Running statistics of `width` values per draw.
 #[derive(Clone, Debug)]
@@ -121,7 +121,7 @@ impl DrawStatistics {
     ///
     /// # Panics
     /// When more draws arrive than were announced to [`Self::new`].
-    pub fn exact_rows_mut(&mut self, draws: usize) -> Option<&mut [f64]> {
+    pub(crate) fn exact_rows_mut(&mut self, draws: usize) -> Option<&mut [f64]> {
         let Storage::Exact { rows, capacity } = &mut self.storage else {
             return None;
         };
@@ -136,12 +136,12 @@ impl DrawStatistics {
     }
 
     /// Whether quantiles are exact (rows are stored).
-    pub fn is_exact(&self) -> bool {
+    pub(crate) fn is_exact(&self) -> bool {
         matches!(self.storage, Storage::Exact { .. })
     }
 
     /// The stored rows of draws `draws` (exact runs only; empty for a sketched run).
-    pub fn stored_rows(&self, draws: std::ops::Range<u64>) -> &[f64] {
+    pub(crate) fn stored_rows(&self, draws: std::ops::Range<u64>) -> &[f64] {
         match &self.storage {
             Storage::Exact { rows, .. } => {
                 &rows[draws.start as usize * self.width..draws.end as usize * self.width]
@@ -210,7 +210,7 @@ impl DrawStatistics {
 
 /// Every statistic of one value's draws, `column` in draw order (reordered on return): the sum
 /// in draw order, exact quantiles. NaN everywhere if any draw is NaN.
-pub fn exact_summary(column: &mut [f64]) -> Summary {
+pub(crate) fn exact_summary(column: &mut [f64]) -> Summary {
     if column.is_empty() || column.iter().any(|x| x.is_nan()) {
         return Summary::nan();
     }

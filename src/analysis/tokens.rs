@@ -69,7 +69,7 @@ pub struct WorstTokens {
 }
 
 /// How many worst tokens are kept per metric.
-pub const WORST_TOKENS_KEPT: usize = 10;
+pub(crate) const WORST_TOKENS_KEPT: usize = 10;
 
 /// The metrics whose worst tokens are kept.
 const WORST_TOKEN_METRICS: [Metric; 2] = [Metric::AmaxBackward, Metric::AmaxForward];

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use mhc_analyze::analysis::audit_figure::{audit_gain_figure, audit_heatmap_figure};
 use mhc_analyze::analysis::certified::{CertifiedVerdict, SearchParams, certify_model};
 use mhc_analyze::analysis::certify::Arithmetic;
+use mhc_analyze::analysis::init::audited_init_distance;
 use mhc_analyze::analysis::{AuditConfig, TokenAggregation, Verdict, audit};
 use mhc_analyze::export::audit::{self as render, AuditSubject};
 use mhc_analyze::export::csv::PerTokenWriter;
@@ -20,7 +21,7 @@ use mhc_analyze::metrics::Metric;
 use mhc_analyze::plot;
 
 use super::gain::parse_metric;
-use super::{Outcome, progress, with_threads, write_stdout};
+use super::{Outcome, progress, series, with_threads, write_stdout};
 
 /// What to print on stdout.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -66,11 +67,18 @@ Examples:
       A capture of [layers, tokens, n, n] from the PyTorch companion (python/): statistics over tokens,
       worst tokens, figures, and audit_per_token.csv.
   mhc-analyze audit model.safetensors.index.json --max-gain 1.5 --format markdown > comment.md
-      A sharded model as a CI gate, with a Markdown summary for the pull request."
+      A sharded model as a CI gate, with a Markdown summary for the pull request.
+  mhc-analyze audit run/step*.safetensors --out run-audit/
+      A training run: each checkpoint audited (step from its metadata step/global_step/iteration,
+      else the last integer in its name), one row per checkpoint, the layers whose H_res never
+      moved, series.csv, series.json and figures against step. Exit 1 if any checkpoint is unstable."
 )]
 pub struct AuditArgs {
     /// Checkpoint or stack: .safetensors (or its .index.json), .npy, .npz, PyTorch .pt/.pth/.bin.
-    path: PathBuf,
+    /// Several files, or a directory of them: the checkpoints of one training run (a series); a
+    /// directory holding a single checkpoint is audited alone.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
     /// How H_res is stored [auto, stack, lucidrains-hc, lucidrains-mhc, mhc-pytorch, deepseek-v4].
     #[arg(long, default_value = "auto", value_parser = parse_layout)]
     layout: LayoutChoice,
@@ -142,6 +150,15 @@ pub struct AuditArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Series only: a layer is unmoved when no entry of its H_res ever differs from the first
+    /// checkpoint's by more than this.
+    #[arg(
+        long,
+        default_value_t = 1e-4,
+        value_name = "TOL",
+        allow_negative_numbers = true
+    )]
+    still_tolerance: f64,
 }
 
 /// The model's arithmetic as typed on the command line.
@@ -200,21 +217,43 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         ignore_evidence: args.ignore_evidence,
         sublayer_order: args.sublayer_order.clone(),
     };
+    let Some(path) = series::single_checkpoint(&args.paths)? else {
+        anyhow::ensure!(
+            !args.per_token && args.dump_hres.is_none() && args.probe.is_none() && !args.certify,
+            "--per-token, --dump-hres, --probe and --certify apply to one checkpoint, not to a \
+             series of {} paths",
+            args.paths.len()
+        );
+        return series::run_series(series::SeriesRequest {
+            paths: &args.paths,
+            load: options,
+            audit: config,
+            still_tolerance: args.still_tolerance,
+            out: args.out.as_deref(),
+            format: match args.format {
+                AuditFormat::Table => series::SeriesFormat::Table,
+                AuditFormat::Json => series::SeriesFormat::Json,
+                AuditFormat::Markdown => series::SeriesFormat::Markdown,
+            },
+            quiet: args.quiet,
+        });
+    };
+    let path = path.as_path();
     let input = match args.probe {
         Some(tokens) => open_probe_input(
-            &args.path,
+            path,
             &options,
             ProbeConfig::new(tokens, args.probe_seed)?,
             dynamic_options(args),
         )?,
-        None => open_audit_input(&args.path, &options)?,
+        None => open_audit_input(path, &options)?,
     };
     let prepared = args
         .out
         .as_deref()
         .map(export::OutputDirectory::prepare)
         .transpose()?;
-    let source = args.path.display().to_string();
+    let source = path.display().to_string();
     let tokens = input.tokens.as_ref();
     let mut per_token = match (&args.out, args.per_token) {
         (Some(out), true) => Some(PerTokenWriter::new(
@@ -238,12 +277,24 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         |done| bar.set_position(done),
     )?;
     bar.finish_and_clear();
+    let mean_matrices = result
+        .tokens
+        .mean_matrices
+        .as_deref()
+        .expect("audits keep the token-mean matrices");
+    let init_distance = audited_init_distance(
+        input.provenance.layout,
+        input.provenance.origin,
+        options.transpose,
+        mean_matrices,
+    );
     let subject = AuditSubject {
         source: &source,
         provenance: &input.provenance,
+        init_distance: init_distance.as_deref(),
     };
     let certified = if args.certify {
-        let model = DynamicModel::open(&args.path, &options, dynamic_options(args))?;
+        let model = DynamicModel::open(path, &options, dynamic_options(args))?;
         let probe = args.probe.map(|tokens| (tokens, args.probe_seed));
         Some(certify_model(
             &model,
@@ -275,13 +326,8 @@ fn run_on_pool(args: &AuditArgs) -> anyhow::Result<Outcome> {
         text
     };
     if let Some(out) = &args.out {
-        let name = file_name(&args.path);
+        let name = file_name(path);
         let gains = audit_gain_figure(&name, &input.provenance, &result, config.max_gain());
-        let mean_matrices = result
-            .tokens
-            .mean_matrices
-            .as_deref()
-            .expect("audits keep the token-mean matrices");
         let heatmap = audit_heatmap_figure(&input.provenance, &result, mean_matrices);
         let files = vec![
             (

@@ -5,6 +5,7 @@ mod audit;
 mod gain;
 mod progress;
 mod report;
+mod series;
 mod shell;
 
 use std::process::ExitCode;
@@ -81,8 +82,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 }
 
 /// The error and its causes on one line, each cause once (library errors already quote the
-/// operating system's message that is also their source).
-pub fn one_line(err: &anyhow::Error) -> String {
+/// operating system's message that is also their source), by the library's one rule for
+/// messages ([`mhc_analyze::one_line`]).
+pub fn error_line(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let part = cause.to_string();
@@ -94,7 +96,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         text.push_str(&part);
     }
-    text.replace(['\n', '\r'], " ")
+    mhc_analyze::one_line(&text)
 }
 
 /// Whether the error is a closed pipe on stdout (`mhc-analyze gain --format csv | head -1`).

@@ -10,7 +10,7 @@ use tempfile::NamedTempFile;
 use crate::error::Error;
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
+    Error::Write {
         path: path.to_path_buf(),
         source,
     }
@@ -166,9 +166,8 @@ impl Drop for OutputDirectory {
 /// computation starts.
 pub fn prepare_output_directory(directory: &Path) -> Result<(), Error> {
     if directory.exists() && !directory.is_dir() {
-        return Err(Error::Format {
+        return Err(Error::NotADirectory {
             path: directory.to_path_buf(),
-            message: "exists and is not a directory".to_string(),
         });
     }
     std::fs::create_dir_all(directory).map_err(|e| io_error(directory, e))?;

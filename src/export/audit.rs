@@ -22,7 +22,7 @@ use crate::load::input::Provenance;
 use crate::metrics::Metric;
 
 /// The whole-model metrics shown in the table and Markdown.
-pub const WHOLE_MODEL_METRICS: [Metric; 9] = [
+pub(crate) const WHOLE_MODEL_METRICS: [Metric; 9] = [
     Metric::AmaxForward,
     Metric::AmaxBackward,
     Metric::SpectralNorm,
@@ -51,6 +51,8 @@ pub struct AuditSubject<'a> {
     pub source: &'a str,
     /// Where the matrices came from.
     pub provenance: &'a Provenance,
+    /// Per layer, `‖H_l − H_l(init)‖_F` ([`crate::analysis::init`]); `None` where unknown.
+    pub init_distance: Option<&'a [f64]>,
 }
 
 fn header_lines(subject: AuditSubject<'_>, result: &AuditResult) -> (String, String) {
@@ -134,13 +136,39 @@ fn worst_tokens_lines(result: &AuditResult) -> Vec<String> {
         .collect()
 }
 
+/// The provenance's notes, then one per measured metric that has no value for some analysed
+/// matrix, saying when it is undefined (e.g. `mixing_entropy` of HC's matrices with negative
+/// entries, written as "nan").
+fn notes(subject: AuditSubject<'_>, result: &AuditResult) -> Vec<String> {
+    let results = result.results();
+    let mut notes = subject.provenance.notes.clone();
+    for &metric in results.layout().metrics().metrics() {
+        let Some(condition) = metric.absent_when() else {
+            continue;
+        };
+        let absent = Layer::all(results.layers()).any(|layer| {
+            results
+                .summary(Audited::Stack, Composite::Single, layer, metric)
+                .get(Stat::Max)
+                .is_nan()
+        });
+        if absent {
+            notes.push(format!(
+                "{} has no value (nan) for some matrices here: it is {condition}",
+                metric.name()
+            ));
+        }
+    }
+    notes
+}
+
 /// The terminal table.
 pub fn audit_table(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     let mut out = String::new();
     let (title, details) = header_lines(subject, result);
     let results = result.results();
     let _ = writeln!(out, "{title}\n{details}");
-    for note in &subject.provenance.notes {
+    for note in notes(subject, result) {
         let _ = writeln!(out, "note: {note}");
     }
     let _ = writeln!(out);
@@ -207,6 +235,9 @@ pub fn audit_table(subject: AuditSubject<'_>, result: &AuditResult) -> String {
     for chunk in per_layer.chunks(6) {
         let _ = writeln!(out, " {}", chunk.join(" ").trim_end());
     }
+    if let Some(init) = subject.init_distance {
+        let _ = writeln!(out, "{}", init_distance_text(init));
+    }
     let _ = writeln!(
         out,
         "\nverdict: {}{}",
@@ -231,7 +262,7 @@ fn forced_text(provenance: &Provenance) -> String {
 }
 
 /// `H_12⋯H_1`, or `H_1` for one layer.
-pub fn whole_model_name(layers: usize) -> String {
+pub(crate) fn whole_model_name(layers: usize) -> String {
     if layers == 1 {
         "H_1".to_string()
     } else {
@@ -287,7 +318,14 @@ pub fn audit_markdown(subject: AuditSubject<'_>, result: &AuditResult) -> String
         "\nWorst layers by {WORST_LAYERS_RANKING}: {}.",
         worst_layers_text(result)
     );
-    for note in &subject.provenance.notes {
+    if let Some(init) = subject.init_distance {
+        let mut text = init_distance_text(init);
+        if let Some(first) = text.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        let _ = writeln!(out, "\n{text}.");
+    }
+    for note in notes(subject, result) {
         let _ = writeln!(out, "\n> note: {note}");
     }
     out
@@ -347,11 +385,12 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
         "exact_side": provenance.exact_side,
         "tokens_from": provenance.origin,
         "capture": provenance.capture,
-        "notes": provenance.notes,
+        "notes": notes(subject, result),
         "layers": results.layers(),
         "streams": streams(result),
         "tokens": results.draws(),
         "conventions": "x_{l+1} = H_l x_l, rows = output streams; whole_model = prefix(L) = H_L⋯H_1; statistics over tokens",
+        "definitions": { "init_distance": INIT_DISTANCE_DEFINITION },
         "statistics": format!(
             "over {} token(s): mean (summed in token order), min, max exact; median/p90/p99 {}",
             results.draws(),
@@ -370,6 +409,7 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
             "single_layer_gain": number(result.single_layer_gain(l)),
         })).collect::<Vec<_>>(),
         "worst_layers_ranked_by": WORST_LAYERS_RANKING,
+        "init_distance": init_distance_json(subject.init_distance),
         "verdict": result.verdict.name(),
         "ignored_evidence": provenance.ignored_evidence,
         "reasons": result.checks.iter().map(|c| c.describe()).collect::<Vec<_>>(),
@@ -391,6 +431,35 @@ pub fn audit_json(subject: AuditSubject<'_>, config: &AuditConfig, result: &Audi
         });
     }
     document
+}
+
+/// What `init_distance` is, for JSON documents.
+pub const INIT_DISTANCE_DEFINITION: &str = "per layer l (layer 1 first): ‖H_l − H_l(init)‖_F, the Frobenius distance of the analysed H_res from the H_res the layout's package initialises (lucidrains HC: I; lucidrains mHC: Sinkhorn(I); mhc-pytorch: J/n); \"unknown\" for DeepSeek-V4 (its initialisation is not stated), finished matrices and probes";
+
+/// `init_distance` in JSON: one number per layer, or `"unknown"`.
+pub fn init_distance_json(init: Option<&[f64]>) -> Value {
+    match init {
+        Some(distances) => Value::Array(distances.iter().map(|v| number(*v)).collect()),
+        None => json!("unknown"),
+    }
+}
+
+/// One line for the table and Markdown: the layer mean (1/L)·Σ_l and the largest
+/// `init_distance` with its layer.
+pub fn init_distance_text(init: &[f64]) -> String {
+    let mean = init.iter().sum::<f64>() / init.len() as f64;
+    let (largest, value) = init
+        .iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (k, &v)| {
+            if v > best.1 { (k, v) } else { best }
+        });
+    format!(
+        "distance from the layout's initialisation ‖H_l − H_l(init)‖_F: mean over layers {}, largest {} (layer {})",
+        format_significant(mean, DIGITS),
+        format_significant(value, DIGITS),
+        largest + 1
+    )
 }
 
 /// `audit.csv`: tidy rows `method,composite,layer,metric,stat,value` with the statistics over
@@ -485,7 +554,7 @@ fn arithmetic_name(arithmetic: Arithmetic) -> &'static str {
 }
 
 /// Why the certificate's verdict is what it is, in words.
-pub fn certificate_reason(certified: &CertifiedAudit) -> String {
+pub(crate) fn certificate_reason(certified: &CertifiedAudit) -> String {
     let whole = certified.whole_model();
     let limit = format_significant(certified.max_gain, DIGITS);
     match certified.verdict {

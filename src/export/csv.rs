@@ -15,7 +15,7 @@ use crate::metrics::Metric;
 
 /// One row of `gain.csv` / `audit.csv`.
 #[derive(Debug, Serialize)]
-pub struct TidyRow<'a> {
+pub(crate) struct TidyRow<'a> {
     /// `hc`, `mhc`, or a checkpoint layout name.
     pub method: &'a str,
     /// `single`, `prefix` or `suffix`.
@@ -32,7 +32,7 @@ pub struct TidyRow<'a> {
 
 /// One row of `gain_per_seed.csv`.
 #[derive(Debug, Serialize)]
-pub struct PerSeedRow<'a> {
+pub(crate) struct PerSeedRow<'a> {
     /// 0-based seed index (the generator stream, see `task_rng`).
     pub seed: u64,
     /// `hc` or `mhc`.
@@ -47,16 +47,16 @@ pub struct PerSeedRow<'a> {
     pub value: f64,
 }
 
-fn csv_error(e: impl std::fmt::Display) -> Error {
-    Error::Output {
-        what: "CSV".to_string(),
-        message: e.to_string(),
-    }
+/// The inner writer of a finished CSV, after flushing what is buffered.
+pub(crate) fn finish_csv<W: std::io::Write>(writer: csv::Writer<W>) -> Result<W, Error> {
+    writer
+        .into_inner()
+        .map_err(|e| Error::Csv(csv::Error::from(e.into_error())))
 }
 
 /// The tidy rows of `results`: every series, composite, layer, measured metric and each of
 /// `stats`; `label` names each series in the `method` column.
-pub fn results_csv<S: Series>(
+pub(crate) fn results_csv<S: Series>(
     results: &Results<S>,
     stats: &[Stat],
     label: impl Fn(S) -> String,
@@ -69,22 +69,20 @@ pub fn results_csv<S: Series>(
                 for &metric in results.layout().metrics().metrics() {
                     let summary = results.summary(series, composite, layer, metric);
                     for &stat in stats {
-                        writer
-                            .serialize(TidyRow {
-                                method: &method,
-                                composite,
-                                layer,
-                                metric,
-                                stat,
-                                value: summary.get(stat),
-                            })
-                            .map_err(csv_error)?;
+                        writer.serialize(TidyRow {
+                            method: &method,
+                            composite,
+                            layer,
+                            metric,
+                            stat,
+                            value: summary.get(stat),
+                        })?;
                     }
                 }
             }
         }
     }
-    writer.into_inner().map_err(csv_error)
+    finish_csv(writer)
 }
 
 /// `gain.csv`: every method, composite, layer, metric and statistic over seeds.
@@ -96,7 +94,7 @@ pub fn gain_csv(result: &Results<Method>) -> Result<Vec<u8>, Error> {
 
 /// One row of `audit_per_token.csv`.
 #[derive(Debug, Serialize)]
-pub struct PerTokenRow {
+pub(crate) struct PerTokenRow {
     /// 0-based token index (the source's order: batch-major, then sequence, for a capture).
     pub token: u64,
     /// Metric (of the whole-model composite prefix(L)).
@@ -131,13 +129,11 @@ impl<W: std::io::Write> PerTokenWriter<W> {
                 let Some(value) = row.whole_model(metric) else {
                     continue;
                 };
-                self.writer
-                    .serialize(PerTokenRow {
-                        token: row.token(),
-                        metric,
-                        value,
-                    })
-                    .map_err(csv_error)?;
+                self.writer.serialize(PerTokenRow {
+                    token: row.token(),
+                    metric,
+                    value,
+                })?;
             }
         }
         Ok(())
@@ -145,7 +141,7 @@ impl<W: std::io::Write> PerTokenWriter<W> {
 
     /// Flushes and returns the inner writer.
     pub fn finish(self) -> Result<W, Error> {
-        self.writer.into_inner().map_err(csv_error)
+        finish_csv(self.writer)
     }
 }
 
@@ -184,16 +180,14 @@ impl<W: std::io::Write> PerSeedWriter<W> {
                             .layout
                             .position(method.position(), composite, layer, metric)
                             .expect("only measured metrics are written");
-                        self.writer
-                            .serialize(PerSeedRow {
-                                seed,
-                                method: method.name(),
-                                composite,
-                                layer,
-                                metric,
-                                value: values[position],
-                            })
-                            .map_err(csv_error)?;
+                        self.writer.serialize(PerSeedRow {
+                            seed,
+                            method: method.name(),
+                            composite,
+                            layer,
+                            metric,
+                            value: values[position],
+                        })?;
                     }
                 }
             }
@@ -203,6 +197,6 @@ impl<W: std::io::Write> PerSeedWriter<W> {
 
     /// Flushes and returns the inner writer.
     pub fn finish(self) -> Result<W, Error> {
-        self.writer.into_inner().map_err(csv_error)
+        finish_csv(self.writer)
     }
 }

@@ -20,7 +20,7 @@ pub fn number(x: f64) -> Value {
 }
 
 /// The `stats` of a summary as an object (`{"mean": …, "median": …}`).
-pub fn summary_object(summary: &Summary, stats: &[Stat]) -> Value {
+pub(crate) fn summary_object(summary: &Summary, stats: &[Stat]) -> Value {
     let mut object = Map::new();
     for &stat in stats {
         object.insert(stat.name().to_string(), number(summary.get(stat)));
@@ -29,7 +29,7 @@ pub fn summary_object(summary: &Summary, stats: &[Stat]) -> Value {
 }
 
 /// The parameters of a gain run: every option that changes the numbers, and the crate version.
-pub fn gain_parameters(config: &GainConfig) -> Value {
+pub(crate) fn gain_parameters(config: &GainConfig) -> Value {
     let mut parameters = json!({
         "layers": config.layers(),
         "streams": config.streams(),
@@ -106,7 +106,7 @@ pub fn gain_summary(config: &GainConfig, result: &GainResult) -> Value {
 }
 
 /// How quantiles were computed, in words.
-pub fn quantiles_text(quantiles: Quantiles) -> String {
+pub(crate) fn quantiles_text(quantiles: Quantiles) -> String {
     match quantiles {
         Quantiles::Exact => "exact (linear interpolation, as numpy)".to_string(),
         Quantiles::Sketched { relative_accuracy } => format!(

@@ -10,7 +10,7 @@ use std::fmt::Write;
 use super::markdown::{Align, Cell, Table, format_number};
 
 /// A number in math mode: `$528$`, `$-15.3$`, `$2.1\times10^{4}$`, `$\infty$`.
-pub fn number_latex(x: f64, digits: usize) -> String {
+pub(crate) fn number_latex(x: f64, digits: usize) -> String {
     format!("${}$", number_math(x, digits))
 }
 
@@ -101,7 +101,7 @@ fn translate(c: char) -> Piece {
 
 /// Text with LaTeX's special characters escaped and the tool's Unicode turned into math;
 /// neighbouring math pieces are merged (`σ₂` → `$\sigma _{2}$`, never `$…$$…$`).
-pub fn escape_latex(text: &str) -> String {
+pub(crate) fn escape_latex(text: &str) -> String {
     let mut out = String::new();
     let mut math = String::new();
     // An open `_{` or `^{` run in `math`, closed by anything else.
@@ -155,7 +155,7 @@ fn is_subscript(c: char) -> bool {
 }
 
 /// A cell in LaTeX.
-pub fn cell_latex(cell: &Cell) -> String {
+pub(crate) fn cell_latex(cell: &Cell) -> String {
     match cell {
         Cell::Text(t) => escape_latex(t),
         Cell::Number { value, digits } => number_latex(*value, *digits),

@@ -131,7 +131,7 @@ impl Table {
 /// `x` with `digits` significant digits in plain text: fixed notation for 1e-3 ≤ |x| < 1e4,
 /// `1.2e4` style otherwise ([`format_significant`] with a smaller fixed range, so that 21000
 /// reads as `2.1e4` and does not pretend to five digits). `inf`, `-inf`, `nan` spelled out.
-pub fn format_number(x: f64, digits: usize) -> String {
+pub(crate) fn format_number(x: f64, digits: usize) -> String {
     format_significant(x, digits)
 }
 
@@ -166,7 +166,7 @@ pub fn table_markdown(table: &Table) -> String {
 }
 
 /// [`table_markdown`] with the caption numbered, `**Table 2.** caption`.
-pub fn numbered_table_markdown(table: &Table, number: Option<usize>) -> String {
+pub(crate) fn numbered_table_markdown(table: &Table, number: Option<usize>) -> String {
     let mut out = String::new();
     if !table.caption.trim().is_empty() {
         let label = match number {

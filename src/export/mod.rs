@@ -7,6 +7,7 @@ pub mod json;
 pub mod latex;
 pub mod markdown;
 pub mod npy;
+pub mod series;
 pub mod table;
 
 pub use atomic::{

@@ -40,7 +40,7 @@ pub fn dump_stack(source: &dyn TokenSource, path: &Path, chunk_tokens: usize) ->
     };
     let header = npy_header(&shape);
     let mut staged = StagedFile::create(path)?;
-    let io = |e: std::io::Error| Error::Io {
+    let io = |e: std::io::Error| Error::Write {
         path: path.to_path_buf(),
         source: e,
     };

@@ -8,7 +8,7 @@ use crate::analysis::gain::{GainConfig, GainResult, LogitSource, Method};
 use crate::metrics::Metric;
 
 /// `1 layer`, `64 layers`: a count with its noun, singular for one.
-pub fn count_of(count: impl Into<u64>, noun: &str) -> String {
+pub(crate) fn count_of(count: impl Into<u64>, noun: &str) -> String {
     let count = count.into();
     if count == 1 {
         format!("1 {noun}")

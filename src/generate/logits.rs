@@ -83,7 +83,7 @@ impl LogitGenerator {
 
     /// [`Self::FORMULA`] with this generator's numbers, for titles and tables, e.g. `I + 0.3·G`
     /// or `I + 0.5·G_shared + 0.3·G`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = if self.identity_weight == 1.0 {
             "I".to_string()
         } else {

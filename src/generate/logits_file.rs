@@ -6,22 +6,15 @@ use ndarray::ArrayD;
 use ndarray_npy::{ReadNpyError, ReadNpyExt};
 
 use crate::error::Error;
+use crate::load::LoadError;
 
 /// Reads an f64 or f32 `.npy` array of any rank as f64.
 pub fn read_logits_npy(path: &Path) -> Result<ArrayD<f64>, Error> {
-    let format_error = |message: String| Error::Format {
-        path: path.to_path_buf(),
-        message,
-    };
+    let format_error = |message: String| -> Error { LoadError::format(path, message).into() };
     if path.is_dir() {
         return Err(format_error("is a directory, expected a .npy file".into()));
     }
-    let open = || {
-        std::fs::File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
+    let open = || std::fs::File::open(path).map_err(|source| LoadError::io(path, source));
     match ArrayD::<f64>::read_npy(open()?) {
         Ok(array) => Ok(array),
         Err(ReadNpyError::WrongDescriptor(_)) => match ArrayD::<f32>::read_npy(open()?) {

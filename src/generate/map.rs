@@ -45,7 +45,7 @@ impl HresMap {
 /// DeepSeek-V4's Sinkhorn on a row-major n×n comb logit matrix, in the comb orientation
 /// (`comb[i, j]`: input stream i → output stream j): softmax over the last dim + ε, divide by
 /// column sums + ε, then `iterations − 1` × (rows + ε, columns + ε).
-pub fn deepseek_sinkhorn(comb: &mut [f64], n: usize, iterations: u32, eps: f64) {
+pub(crate) fn deepseek_sinkhorn(comb: &mut [f64], n: usize, iterations: u32, eps: f64) {
     for row in comb.chunks_exact_mut(n) {
         let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut sum = 0.0;

@@ -22,11 +22,11 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{ConfigError, Error};
-use crate::load::{DynamicLayer, DynamicModel};
+use crate::load::{DynamicLayer, DynamicModel, LoadError};
 use crate::stack::LayerStack;
 
 /// Largest stack [`probe_stack`] builds: 256 MiB of f64.
-pub const PROBE_STACK_LIMIT_BYTES: u64 = 256 << 20;
+pub(crate) const PROBE_STACK_LIMIT_BYTES: u64 = 256 << 20;
 
 /// How many synthetic tokens per layer, and the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -138,15 +138,16 @@ pub fn probe_stack(model: &DynamicModel, config: &ProbeConfig) -> Result<LayerSt
             None => model.layer(index)?,
         };
         if current.streams() != n {
-            return Err(Error::Format {
-                path: model.path().to_path_buf(),
-                message: format!(
+            return Err(LoadError::format(
+                model.path(),
+                format!(
                     "H_res layer {} ('{}') has {} streams, the first layer {n}",
                     index + 1,
                     model.layer_name(index),
                     current.streams()
                 ),
-            });
+            )
+            .into());
         }
         probe_layer(&current, index, config.seed, 0..config.tokens, chunk);
     }

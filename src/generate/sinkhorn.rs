@@ -32,7 +32,7 @@ pub enum SinkhornOrder {
 
 impl SinkhornOrder {
     /// Human-readable order, e.g. "columns, then rows".
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::ColumnsThenRows => "columns, then rows",
             Self::RowsThenColumns => "rows, then columns",
@@ -60,7 +60,7 @@ impl Default for SinkhornParams {
 
 /// Logit range (max − min) above which the log-domain iteration is used: `exp(−600)` ≈ 1e-261
 /// still leaves room for the scaling factors before f64 underflows at ≈ 1e-308.
-pub const LOG_DOMAIN_RANGE: f64 = 600.0;
+pub(crate) const LOG_DOMAIN_RANGE: f64 = 600.0;
 
 /// Sinkhorn of an n×n matrix of logits (row-major slice), returning a new matrix.
 pub fn sinkhorn(

@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::LoadError;
 
 /// The `format` value of a companion capture.
-pub const CAPTURE_FORMAT: &str = "mhc-capture";
+pub(crate) const CAPTURE_FORMAT: &str = "mhc-capture";
 /// The orientation every capture must declare.
-pub const CAPTURE_ORIENTATION: &str = "rows are output streams";
+pub(crate) const CAPTURE_ORIENTATION: &str = "rows are output streams";
 
 /// One captured layer: the module call it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ impl CaptureMetadata {
 /// The capture metadata of a file, if its `format` is [`CAPTURE_FORMAT`], checked against the
 /// tensor `name` of shape `[layers, tokens, n, n]`: a capture whose metadata contradicts its
 /// shape, or declares another orientation, is an error naming the key.
-pub fn read_capture_metadata(
+pub(crate) fn read_capture_metadata(
     path: &Path,
     name: &str,
     metadata: &BTreeMap<String, String>,

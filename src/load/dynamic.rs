@@ -115,7 +115,7 @@ impl DynamicLayer {
 
     /// The H_res this layer applies to input `x`, row-major n×n into `out`; `scratch` holds
     /// `proposals() · n²` values (see [`DynamicLayer::scratch_len`]).
-    pub fn hres_with(&self, x: &[f64], out: &mut [f64], scratch: &mut [f64]) {
+    pub(crate) fn hres_with(&self, x: &[f64], out: &mut [f64], scratch: &mut [f64]) {
         let n = self.streams();
         let proposals = self.proposals();
         self.logits(x, scratch);
@@ -232,7 +232,7 @@ impl DynamicModel {
     }
 
     /// [`DynamicModel::open`] on an opened source.
-    pub fn from_source(
+    pub(crate) fn from_source(
         source: Box<dyn TensorSource>,
         load: &LoadOptions,
         options: DynamicOptions,
@@ -289,7 +289,7 @@ impl DynamicModel {
 
     /// The tensor-name prefix of layer `layer_index` (0-based), for messages
     /// (`layers.3.`, or `layers.3.hc_attn` for a DeepSeek-V4 sublayer).
-    pub fn layer_name(&self, layer_index: usize) -> String {
+    pub(crate) fn layer_name(&self, layer_index: usize) -> String {
         match &self.sites[layer_index] {
             LayerSite::Module(prefix) => prefix.clone(),
             LayerSite::DeepseekSublayer(prefix, sub) => format!("{prefix}hc_{sub}"),

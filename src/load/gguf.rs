@@ -53,7 +53,7 @@ const MAX_DIMS: u32 = 4;
 const MAX_ARRAY_DEPTH: usize = 16;
 /// Arrays with more elements than this appear in [`TensorSource::metadata`] as a one-line
 /// summary instead of JSON.
-pub const MAX_ARRAY_SHOWN: u64 = 4096;
+pub(crate) const MAX_ARRAY_SHOWN: u64 = 4096;
 /// The fewest bytes one metadata pair takes: an empty key (8), a value type (4), a 1-byte value.
 const MIN_KV_BYTES: u64 = 13;
 /// The fewest bytes one tensor info takes: an empty name (8), a rank of 0 (4), type (4), offset (8).

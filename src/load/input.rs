@@ -35,7 +35,7 @@ pub enum TokenOrigin {
 
 impl TokenOrigin {
     /// Words for tables.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             TokenOrigin::Stored => "per-token matrices stored in the file",
             TokenOrigin::StaticParameters => {
@@ -72,7 +72,7 @@ pub struct Provenance {
 
 impl Provenance {
     /// The provenance of matrices rebuilt from parameters.
-    pub fn of_loaded(loaded: &LoadedHres) -> Self {
+    pub(crate) fn of_loaded(loaded: &LoadedHres) -> Self {
         Self {
             layout: loaded.layout,
             reason: loaded.reason.clone(),

@@ -40,6 +40,7 @@ use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StackError;
+pub(crate) use crate::error::{one_line, printable};
 
 pub use dynamic::{DynamicLayer, DynamicModel, DynamicOptions, HresMap, LogitBox, LogitSet};
 pub use layouts::{ExactSide, Layout, LoadOptions, LoadedHres, load_hres};
@@ -65,7 +66,7 @@ pub enum Dtype {
 
 impl Dtype {
     /// Bytes per element for the floating-point types, `None` for [`Dtype::Other`].
-    pub fn float_size(&self) -> Option<usize> {
+    pub(crate) fn float_size(&self) -> Option<usize> {
         match self {
             Self::F16 | Self::Bf16 => Some(2),
             Self::F32 => Some(4),
@@ -344,35 +345,6 @@ impl LoadError {
             path: path.to_path_buf(),
             source,
         }
-    }
-}
-
-/// Messages from other crates sometimes span lines; ours never do. Line breaks become spaces,
-/// other control characters are escaped.
-pub(crate) fn one_line(message: &str) -> String {
-    let joined = if message.contains(['\n', '\r']) {
-        message.split_whitespace().collect::<Vec<_>>().join(" ")
-    } else {
-        message.to_string()
-    };
-    printable(&joined)
-}
-
-/// `text` with control characters escaped (`\n`, `\u{1b}`): tensor names and paths come from
-/// files and must not break the one-line messages.
-pub(crate) fn printable(text: &str) -> String {
-    if text.chars().any(char::is_control) {
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        text.to_string()
     }
 }
 

@@ -21,7 +21,7 @@ use super::{
 };
 
 /// The name given to the single array of an `.npy` file.
-pub const NPY_TENSOR_NAME: &str = "array";
+pub(crate) const NPY_TENSOR_NAME: &str = "array";
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -152,7 +152,7 @@ fn decode_array(
 }
 
 /// One `.npy` file, memory-mapped.
-pub struct NpyFile {
+pub(crate) struct NpyFile {
     path: PathBuf,
     map: Mmap,
     layout: NpyLayout,
@@ -310,7 +310,7 @@ impl NpyBlocks {
     }
 
     /// Block `index` as f64 (shape `shape()[1..]`, C order).
-    pub fn read_block(&self, index: usize) -> Result<Vec<f64>, LoadError> {
+    pub(crate) fn read_block(&self, index: usize) -> Result<Vec<f64>, LoadError> {
         assert!(
             index < self.blocks(),
             "read_block: block {index} out of range"
@@ -333,7 +333,7 @@ impl NpyBlocks {
 }
 
 /// A `.npz` archive: every `key.npy` member is the tensor `key`.
-pub struct NpzFile {
+pub(crate) struct NpzFile {
     zip: ZipIndex,
     tensors: BTreeMap<String, (String, NpyLayout, TensorInfo)>,
     names: Vec<String>,

@@ -32,7 +32,7 @@ struct Stored {
 }
 
 /// One memory-mapped `.safetensors` file.
-pub struct SafetensorsFile {
+pub(crate) struct SafetensorsFile {
     path: PathBuf,
     map: Mmap,
     data_start: usize,
@@ -392,8 +392,9 @@ impl ShardedSafetensors {
         Ok(shard)
     }
 
-    /// How many shards have been mapped so far (for tests of the lazy opening).
-    pub fn opened_shards(&self) -> usize {
+    /// How many shards have been mapped so far (for the test of the lazy opening).
+    #[cfg(test)]
+    fn opened_shards(&self) -> usize {
         self.shards
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -453,5 +454,23 @@ impl TensorSource for ShardedSafetensors {
 
     fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::layouts::{LoadOptions, load_hres_from};
+
+    /// Opening the index maps no shard; loading H_res maps only the two shards that hold it,
+    /// never the third (which is garbage in the fixture).
+    #[test]
+    fn sharded_model_opens_only_the_shards_it_needs() {
+        let index = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/checkpoints/sharded/model.safetensors.index.json");
+        let source = ShardedSafetensors::open(&index).unwrap();
+        assert_eq!(source.opened_shards(), 0);
+        load_hres_from(&source, &LoadOptions::default()).unwrap();
+        assert_eq!(source.opened_shards(), 2);
     }
 }

@@ -23,11 +23,11 @@ use crate::stack::wrong_rank;
 
 /// The largest compressed member inflated into a temporary file: 4 GiB (a 60-layer capture of a
 /// million tokens in f32 is 3.84 GB). Larger members are refused with the reason.
-pub const MAX_INFLATED_BYTES: u64 = 4 << 30;
+pub(crate) const MAX_INFLATED_BYTES: u64 = 4 << 30;
 
 /// A stack of H_res in a file, read by chunks of tokens (see the module docs).
 #[derive(Debug)]
-pub struct StackFile {
+pub(crate) struct StackFile {
     /// `FILE: tensor 'NAME'` (or just the file for a lone `.npy`), for messages.
     what: String,
     file: File,
@@ -134,7 +134,7 @@ impl StackFile {
     }
 
     /// Whether the elements were inflated from a compressed member into a temporary file.
-    pub fn inflated(&self) -> bool {
+    pub(crate) fn inflated(&self) -> bool {
         self.inflated
     }
 

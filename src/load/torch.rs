@@ -52,7 +52,7 @@ impl From<&TensorRef> for View {
 }
 
 /// A `torch.save` zip archive, memory-mapped.
-pub struct TorchFile {
+pub(crate) struct TorchFile {
     zip: ZipIndex,
     /// The archive's root directory, with a trailing `/` (empty if members sit at the top).
     root: String,
@@ -65,11 +65,6 @@ pub struct TorchFile {
 }
 
 impl TorchFile {
-    /// Opens a `.pt` file (any path; the format is checked, not the extension).
-    pub fn open(path: &Path) -> Result<Self, LoadError> {
-        Self::from_zip(ZipIndex::open(path)?)
-    }
-
     pub(crate) fn from_zip(zip: ZipIndex) -> Result<Self, LoadError> {
         let path = zip.path().to_path_buf();
         let pickles: Vec<&str> = zip

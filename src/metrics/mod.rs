@@ -142,7 +142,7 @@ impl Metric {
 
     /// When the metric has no value (NaN in [`MatrixMetrics`]), the condition, for reports to
     /// print beside the missing value; `None` for metrics that are always defined.
-    pub fn absent_when(self) -> Option<&'static str> {
+    pub(crate) fn absent_when(self) -> Option<&'static str> {
         match self {
             Metric::MixingEntropy => {
                 Some("undefined when a row has a negative entry (HC) or sums to zero")

@@ -57,7 +57,7 @@ pub fn singular_values(p: &[f64], n: usize) -> Vec<f64> {
 /// Singular values of the row-major n×n matrix `p` into `out[..n]`, largest first: the kernel
 /// of [`singular_values_4_many`] in one scalar lane, the same bits. Allocates nothing for
 /// n ≤ 8. Non-finite input gives NaN.
-pub fn singular_values_into(p: &[f64], n: usize, out: &mut [f64]) {
+pub(crate) fn singular_values_into(p: &[f64], n: usize, out: &mut [f64]) {
     assert_eq!(p.len(), n * n, "singular_values: expected an n×n matrix");
     let out = &mut out[..n];
     if n <= STACK_N {

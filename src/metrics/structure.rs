@@ -282,7 +282,7 @@ const ENUMERATED_STREAMS: usize = 4;
 
 /// Writes into `permutation` the π maximising Σ_i m_{i,π(i)} (finite m), ties broken as in the
 /// module docs. Allocation-free for n ≤ 8.
-fn best_permutation_into(m: &[f64], n: usize, permutation: &mut [usize]) {
+pub(crate) fn best_permutation_into(m: &[f64], n: usize, permutation: &mut [usize]) {
     if n <= ENUMERATED_STREAMS {
         enumerate_best_permutation(m, n, permutation);
     } else {

@@ -21,7 +21,7 @@ pub(crate) struct Axis {
 
 impl Axis {
     /// Position of `t` (axis space) as a fraction of the axis length.
-    pub fn frac(&self, t: f64) -> f64 {
+    pub(crate) fn frac(&self, t: f64) -> f64 {
         (t - self.lo) / (self.hi - self.lo)
     }
 }

@@ -6,7 +6,7 @@ use plotters::style::{RGBAColor, RGBColor};
 use super::PlotError;
 use super::axis::{Axis, build_axis, format_value, to_axis};
 use super::figure::{
-    AxisScale, HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, ValueFormat,
+    AxisScale, ColorScale, HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, ValueFormat,
 };
 use super::scene::{
     HAlign, Scene, VAlign, fit_text, line_height, scene_to_png, scene_to_svg, text_width,
@@ -794,21 +794,66 @@ fn max_abs(p: &HeatmapPanel) -> f64 {
     if m > 0.0 { m } else { 1.0 }
 }
 
+/// The smallest and largest finite values of a panel ((0, 0) when there is none).
+fn finite_range(p: &HeatmapPanel) -> (f64, f64) {
+    let (lo, hi) = p
+        .matrix
+        .iter()
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo <= hi { (lo, hi) } else { (0.0, 0.0) }
+}
+
+/// The position of `v` on the colour map ([`diverging`]'s argument): v / max|v| for a
+/// diverging panel; (v − min)/(max − min) in [0, 1] for a sequential one (0.5 when every value
+/// is equal).
+fn color_position(p: &HeatmapPanel, v: f64) -> f64 {
+    match p.color_scale {
+        ColorScale::Diverging => v / max_abs(p),
+        ColorScale::Sequential => {
+            let (lo, hi) = finite_range(p);
+            if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }
+        }
+    }
+}
+
+/// Top, middle and bottom labels of the colour bar.
 fn colorbar_labels(p: &HeatmapPanel) -> [String; 3] {
-    let m = max_abs(p);
     let f = match p.value_format {
         ValueFormat::Fixed(d) => ValueFormat::Fixed(d),
         ValueFormat::Significant(n) => ValueFormat::Significant(n.min(3)),
     };
-    [format_value(m, f), "0".to_string(), format_value(-m, f)]
+    match p.color_scale {
+        ColorScale::Diverging => {
+            let m = max_abs(p);
+            [format_value(m, f), "0".to_string(), format_value(-m, f)]
+        }
+        ColorScale::Sequential => {
+            let (lo, hi) = finite_range(p);
+            [
+                format_value(hi, f),
+                format_value(lo + (hi - lo) / 2.0, f),
+                format_value(lo, f),
+            ]
+        }
+    }
 }
 
-fn row_label(i: usize) -> String {
-    format!("out {}", i + 1)
+fn row_label(p: &HeatmapPanel, i: usize) -> String {
+    p.row_labels
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("out {}", i + 1))
 }
 
-fn col_label(j: usize) -> String {
-    format!("in {}", j + 1)
+fn col_label(p: &HeatmapPanel, j: usize) -> String {
+    p.col_labels
+        .get(j)
+        .cloned()
+        .unwrap_or_else(|| format!("in {}", j + 1))
 }
 
 /// Cell edge length for a matrix whose larger dimension is `n`.
@@ -856,7 +901,7 @@ fn heat_dims(fig: &HeatmapFigure) -> Result<Vec<HeatDims>, PlotError> {
             8.0,
         )?;
         let label_size = HEAT_LABEL_SIZE.min(cell * 0.4);
-        let col_labels: Vec<String> = (0..cols).map(col_label).collect();
+        let col_labels: Vec<String> = (0..cols).map(|j| col_label(p, j)).collect();
         let col_label_size = common_fit(
             col_labels.iter().map(String::as_str),
             label_size,
@@ -909,7 +954,9 @@ fn heat_dims(fig: &HeatmapFigure) -> Result<Vec<HeatDims>, PlotError> {
     }
     for (p, d) in fig.panels.iter().zip(&mut dims) {
         for i in 0..d.rows {
-            d.row_label_w = d.row_label_w.max(text_width(&row_label(i), d.label_size)?);
+            d.row_label_w = d
+                .row_label_w
+                .max(text_width(&row_label(p, i), d.label_size)?);
         }
         for a in &p.row_annotations {
             d.row_annot_w = d.row_annot_w.max(text_width(a, d.label_size)?);
@@ -980,7 +1027,6 @@ fn draw_heat_panel(
     box_w: f64,
 ) -> Result<(), PlotError> {
     let (rows, cols, cell) = (d.rows, d.cols, d.cell);
-    let scale = max_abs(p);
     let left = bx + (box_w - d.content_w()) / 2.0;
     let gx0 = left + HEAT_PAD + d.row_label_w + 10.0;
     let gy0 = by + d.grid_top();
@@ -1009,7 +1055,7 @@ fn draw_heat_panel(
         for (c, &v) in row.iter().enumerate() {
             let (x, y) = (gx0 + c as f64 * cell, gy0 + r as f64 * cell);
             let bg = if v.is_finite() {
-                diverging(v / scale)
+                diverging(color_position(p, v))
             } else {
                 RGBColor(CELL_NAN.0, CELL_NAN.1, CELL_NAN.2)
             };
@@ -1039,7 +1085,7 @@ fn draw_heat_panel(
     for r in 0..rows {
         let cy = gy0 + (r as f64 + 0.5) * cell;
         scene.text(
-            row_label(r),
+            row_label(p, r),
             gx0 - 10.0,
             cy,
             d.label_size,
@@ -1062,7 +1108,7 @@ fn draw_heat_panel(
     for c in 0..cols {
         let cx = gx0 + (c as f64 + 0.5) * cell;
         scene.text(
-            col_label(c),
+            col_label(p, c),
             cx,
             gy0 - 6.0,
             d.col_label_size,
@@ -1076,7 +1122,8 @@ fn draw_heat_panel(
         }
     }
 
-    // Colour bar: +max at the top, 0 in the middle, −max at the bottom.
+    // Colour bar: +max at the top, 0 in the middle, −max at the bottom (sequential: the
+    // largest value at the top, the smallest at the bottom).
     let cx0 =
         gx1 + if d.row_annot_w > 0.0 {
             12.0 + d.row_annot_w
@@ -1087,7 +1134,10 @@ fn draw_heat_panel(
     let steps = 96;
     let step_h = (gy1 - gy0) / steps as f64;
     for i in 0..steps {
-        let t = 1.0 - 2.0 * (i as f64 + 0.5) / steps as f64;
+        let t = match p.color_scale {
+            ColorScale::Diverging => 1.0 - 2.0 * (i as f64 + 0.5) / steps as f64,
+            ColorScale::Sequential => 1.0 - (i as f64 + 0.5) / steps as f64,
+        };
         let y = gy0 + i as f64 * step_h;
         let y1 = if i + 1 == steps {
             gy1

@@ -28,7 +28,7 @@ pub struct SeriesStyle {
 
 impl SeriesStyle {
     /// Solid line in the given colour, no markers.
-    pub fn solid(color: SeriesColor) -> Self {
+    pub(crate) fn solid(color: SeriesColor) -> Self {
         Self {
             color,
             dashed: false,
@@ -137,7 +137,7 @@ impl Panel {
         self
     }
     /// The same panel with a horizontal threshold line (always inside the y range).
-    pub fn with_threshold_line(mut self, y: f64, label: impl Into<String>) -> Self {
+    pub(crate) fn with_threshold_line(mut self, y: f64, label: impl Into<String>) -> Self {
         self.threshold_line = Some((y, label.into()));
         self
     }
@@ -180,6 +180,17 @@ impl Default for ValueFormat {
     }
 }
 
+/// How a heat map's cell values map to colours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorScale {
+    /// Symmetric about 0: blue for −max|v|, white for 0, red for +max|v| (signed matrices).
+    #[default]
+    Diverging,
+    /// From the smallest value (white) to the largest (red), for non-negative quantities
+    /// whose differences matter more than their sign.
+    Sequential,
+}
+
 /// One matrix shown as a heat map.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeatmapPanel {
@@ -190,7 +201,13 @@ pub struct HeatmapPanel {
     pub row_annotations: Vec<String>,
     /// Printed under each column (e.g. column sums); may be empty.
     pub col_annotations: Vec<String>,
+    /// Printed left of each row; empty: `out 1`, `out 2`, … (rows = output streams).
+    pub row_labels: Vec<String>,
+    /// Printed above each column; empty: `in 1`, `in 2`, … (columns = input streams).
+    pub col_labels: Vec<String>,
     pub value_format: ValueFormat,
+    /// How values map to colours.
+    pub color_scale: ColorScale,
 }
 
 impl HeatmapPanel {
@@ -201,7 +218,10 @@ impl HeatmapPanel {
             matrix,
             row_annotations: Vec::new(),
             col_annotations: Vec::new(),
+            row_labels: Vec::new(),
+            col_labels: Vec::new(),
             value_format: ValueFormat::default(),
+            color_scale: ColorScale::default(),
         }
     }
     pub fn with_row_annotations(mut self, a: Vec<String>) -> Self {
@@ -212,8 +232,20 @@ impl HeatmapPanel {
         self.col_annotations = a;
         self
     }
+    /// The same panel with its own row and column labels (for a table that is not a matrix
+    /// of streams, e.g. layers × checkpoints).
+    pub fn with_axis_labels(mut self, rows: Vec<String>, cols: Vec<String>) -> Self {
+        self.row_labels = rows;
+        self.col_labels = cols;
+        self
+    }
     pub fn with_value_format(mut self, f: ValueFormat) -> Self {
         self.value_format = f;
+        self
+    }
+    /// The same panel coloured from its smallest value (white) to its largest (red).
+    pub fn sequential(mut self) -> Self {
+        self.color_scale = ColorScale::Sequential;
         self
     }
 }

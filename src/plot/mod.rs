@@ -36,8 +36,8 @@ pub use draw::{
     line_figure_svg,
 };
 pub use figure::{
-    AxisScale, HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, SeriesColor, SeriesStyle,
-    ValueFormat,
+    AxisScale, ColorScale, HeatmapFigure, HeatmapPanel, LineFigure, Panel, Series, SeriesColor,
+    SeriesStyle, ValueFormat,
 };
 
 /// Why a figure could not be rendered.

@@ -14,7 +14,6 @@ use plotters::style::{FontDesc, FontFamily, FontStyle, FontTransform, RGBAColor}
 use super::PlotError;
 use super::strip::Strip;
 use super::style::{FONT_FAMILY, WHITE, font};
-use crate::buffer::ZeroedBuffer;
 use rayon::prelude::*;
 
 /// Horizontal alignment of text relative to its anchor.
@@ -103,7 +102,7 @@ impl Scene {
     }
 
     /// A dashed polyline; the dash pattern runs on continuously across vertices.
-    pub fn dashed_line(
+    pub(crate) fn dashed_line(
         &mut self,
         pts: &[(f64, f64)],
         color: RGBAColor,
@@ -115,7 +114,7 @@ impl Scene {
         }
     }
 
-    pub fn polygon(&mut self, pts: Vec<(f64, f64)>, color: RGBAColor) {
+    pub(crate) fn polygon(&mut self, pts: Vec<(f64, f64)>, color: RGBAColor) {
         if pts.len() >= 3 {
             self.items.push(Item::Polygon { pts, color });
         }
@@ -132,7 +131,15 @@ impl Scene {
     }
 
     /// Rectangle outline of stroke width `w`, drawn inside-centred on the given edges.
-    pub fn rect_outline(&mut self, x0: f64, y0: f64, x1: f64, y1: f64, color: RGBAColor, w: f64) {
+    pub(crate) fn rect_outline(
+        &mut self,
+        x0: f64,
+        y0: f64,
+        x1: f64,
+        y1: f64,
+        color: RGBAColor,
+        w: f64,
+    ) {
         let h = w / 2.0;
         self.rect(x0 - h, y0 - h, x1 + h, y0 + h, color);
         self.rect(x0 - h, y1 - h, x1 + h, y1 + h, color);
@@ -140,7 +147,7 @@ impl Scene {
         self.rect(x1 - h, y0 + h, x1 + h, y1 - h, color);
     }
 
-    pub fn circle(&mut self, x: f64, y: f64, r: f64, color: RGBAColor) {
+    pub(crate) fn circle(&mut self, x: f64, y: f64, r: f64, color: RGBAColor) {
         self.items.push(Item::Circle { x, y, r, color });
     }
 
@@ -159,7 +166,7 @@ impl Scene {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn vertical_text(
+    pub(crate) fn vertical_text(
         &mut self,
         text: impl Into<String>,
         x: f64,
@@ -198,7 +205,7 @@ impl Scene {
 
     /// All text items (for tests).
     #[cfg(test)]
-    pub fn texts(&self) -> Vec<&str> {
+    pub(crate) fn texts(&self) -> Vec<&str> {
         self.items
             .iter()
             .filter_map(|i| match i {
@@ -676,19 +683,19 @@ pub(crate) fn scene_to_png(scene: &Scene) -> Result<Vec<u8>, PlotError> {
 /// test checks both), so the caller may pick the number from the thread count. Each strip
 /// costs a pass over the primitives that cross it: the gain figure takes 31 ms whole on one
 /// thread and 19 ms in four strips on two.
-fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<ZeroedBuffer<u8>, PlotError> {
+fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<Vec<u8>, PlotError> {
     let (w, h) = (scene.width, scene.height);
     let s = supersampling(w, h)?;
     let (bw, bh) = (w * s, h * s);
     let row_bytes = w as usize * 3;
-    let mut rgb = ZeroedBuffer::new(row_bytes * h as usize);
+    let mut rgb = vec![0u8; row_bytes * h as usize];
     let strip_rows = (h as usize).div_ceil(strips.max(1));
     rgb.par_chunks_mut(strip_rows * row_bytes)
         .enumerate()
         .try_for_each(|(index, out)| -> Result<(), PlotError> {
             let rows = out.len() / row_bytes * s as usize;
             let top = (index * strip_rows) as u32 * s;
-            let mut canvas = white_canvas(bw as usize * rows * 3);
+            let mut canvas = vec![255u8; bw as usize * rows * 3];
             {
                 let root = Strip::new(&mut canvas, (bw, bh), top).into_drawing_area();
                 let visible = VisibleRows::new(top as i32, rows as i32);
@@ -716,14 +723,6 @@ fn scene_to_rgb_with_plotters(scene: &Scene) -> Vec<u8> {
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
     downsample_into(&canvas, bw as usize, bh as usize, s as usize, &mut rgb);
     rgb
-}
-
-/// `bytes` of white (255) for an RGB canvas, in a huge-page buffer when it is large (a strip of
-/// the gain figure is 4 MB, a thousand pages of 4 KiB to fault in otherwise).
-fn white_canvas(bytes: usize) -> ZeroedBuffer<u8> {
-    let mut canvas = ZeroedBuffer::new(bytes);
-    canvas.fill(255);
-    canvas
 }
 
 /// The supersampling factor for a `w × h` bitmap, or an error if it is empty or too large.

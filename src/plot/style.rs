@@ -14,7 +14,7 @@ use super::figure::SeriesColor;
 /// The name doubles as the SVG `font-family` attribute, so an SVG viewer uses DejaVu Sans
 /// when it is installed (the text was laid out with its metrics) and a close sans-serif
 /// otherwise.
-pub const FONT_FAMILY: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
+pub(crate) const FONT_FAMILY: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
 
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
@@ -45,11 +45,11 @@ pub(crate) fn ensure_font() -> Result<(), PlotError> {
 // ---------------------------------------------------------------------------------------------
 
 /// HC: Okabe–Ito vermillion.
-pub const HC_COLOR: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
+pub(crate) const HC_COLOR: RGBColor = RGBColor(0xD5, 0x5E, 0x00);
 /// mHC: Okabe–Ito blue.
-pub const MHC_COLOR: RGBColor = RGBColor(0x00, 0x72, 0xB2);
+pub(crate) const MHC_COLOR: RGBColor = RGBColor(0x00, 0x72, 0xB2);
 /// Colours of `SeriesColor::Other(i)`, cycled: the remaining Okabe–Ito colours in order.
-pub const OTHER_COLORS: [RGBColor; 6] = [
+pub(crate) const OTHER_COLORS: [RGBColor; 6] = [
     RGBColor(0x00, 0x9E, 0x73), // bluish green
     RGBColor(0xCC, 0x79, 0xA7), // reddish purple
     RGBColor(0xE6, 0x9F, 0x00), // orange
@@ -59,7 +59,7 @@ pub const OTHER_COLORS: [RGBColor; 6] = [
 ];
 
 /// The colour of a series.
-pub fn series_color(c: &SeriesColor) -> RGBColor {
+pub(crate) fn series_color(c: &SeriesColor) -> RGBColor {
     match c {
         SeriesColor::Hc => HC_COLOR,
         SeriesColor::Mhc => MHC_COLOR,
@@ -147,7 +147,7 @@ const DIVERGING: [(u8, u8, u8); 9] = [
 ];
 
 /// Colour for `t` in [-1, 1]: blue (negative) → white (0) → red (positive). Clamped.
-pub fn diverging(t: f64) -> RGBColor {
+pub(crate) fn diverging(t: f64) -> RGBColor {
     let t = if t.is_finite() {
         t.clamp(-1.0, 1.0)
     } else {

@@ -49,15 +49,11 @@ pub struct IndexEntry {
 
 /// Losslessly recompresses a PNG (the plot module writes fast, lightly compressed PNGs; the
 /// committed reports should stay small). Pixels and pixel density are unchanged.
-pub fn recompress_png(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let png_error = |e: &dyn std::fmt::Display| Error::Output {
-        what: "PNG".to_string(),
-        message: e.to_string(),
-    };
+pub(crate) fn recompress_png(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info().map_err(|e| png_error(&e))?;
+    let mut reader = decoder.read_info()?;
     let mut pixels = vec![0; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut pixels).map_err(|e| png_error(&e))?;
+    let frame = reader.next_frame(&mut pixels)?;
     pixels.truncate(frame.buffer_size());
     let pixel_dims = reader.info().pixel_dims;
     let mut out = Vec::new();
@@ -70,11 +66,9 @@ pub fn recompress_png(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         encoder.set_filter(png::FilterType::Paeth);
         encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         encoder.set_pixel_dims(pixel_dims);
-        let mut writer = encoder.write_header().map_err(|e| png_error(&e))?;
-        writer
-            .write_image_data(&pixels)
-            .map_err(|e| png_error(&e))?;
-        writer.finish().map_err(|e| png_error(&e))?;
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&pixels)?;
+        writer.finish()?;
     }
     Ok(out)
 }

@@ -9,8 +9,8 @@ use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Align, Cell, Table};
 use crate::export::table::count_of;
-use crate::load::Layout;
 use crate::load::input::{Provenance, open_audit_input};
+use crate::load::{Layout, LoadError};
 use crate::metrics::Metric;
 use crate::plot::{HeatmapFigure, LineFigure, Panel, Series, SeriesStyle};
 
@@ -109,20 +109,18 @@ pub(super) fn run(
     let mut inputs = Vec::new();
     for model in &spec.models {
         let path = &model.path.resolved;
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let in_model = |source: LoadError| Error::ExperimentModel {
+            experiment: experiment.path().to_path_buf(),
+            model: model.name.clone(),
+            source: Box::new(source),
+        };
+        let bytes = std::fs::read(path).map_err(|source| in_model(LoadError::io(path, source)))?;
         inputs.push(InputFile {
             path: model.path.written.clone(),
             bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
         });
-        let input = open_audit_input(path, &model.options).map_err(|source| Error::Model {
-            experiment: experiment.path().to_path_buf(),
-            model: model.name.clone(),
-            source: Box::new(source),
-        })?;
+        let input = open_audit_input(path, &model.options).map_err(in_model)?;
         let result = audit(input.tokens.as_ref(), &spec.config, |_| Ok(()), |_| {})?;
         models.push(AuditedModel {
             spec: model,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::analysis::{Layer, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
+use crate::export::csv::finish_csv;
 use crate::export::markdown::format_number;
 use crate::generate::SinkhornOrder;
 use crate::load::ExactSide;
@@ -17,12 +18,12 @@ use crate::plot::{Panel, Series, SeriesStyle};
 pub const COLLAPSED: f64 = 1e-12;
 
 /// Statistics written to the CSVs of curves (figures use the median and the 5–95 % band).
-pub const CURVE_STATS: [Stat; 3] = [Stat::Median, Stat::P05, Stat::P95];
+pub(crate) const CURVE_STATS: [Stat; 3] = [Stat::Median, Stat::P05, Stat::P95];
 
 /// One field of a CSV record.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
-pub enum Field {
+pub(crate) enum Field {
     /// Text.
     Text(String),
     /// An integer.
@@ -62,15 +63,8 @@ impl From<f64> for Field {
     }
 }
 
-fn csv_error(e: impl std::fmt::Display) -> Error {
-    Error::Output {
-        what: "CSV".to_string(),
-        message: e.to_string(),
-    }
-}
-
 /// A CSV with a fixed header, rows of [`Field`]s.
-pub struct CsvTable {
+pub(crate) struct CsvTable {
     writer: csv::Writer<Vec<u8>>,
     width: usize,
 }
@@ -81,7 +75,7 @@ impl CsvTable {
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(Vec::new());
-        writer.write_record(header).map_err(csv_error)?;
+        writer.write_record(header)?;
         Ok(Self {
             writer,
             width: header.len(),
@@ -91,18 +85,18 @@ impl CsvTable {
     /// Appends a record (as long as the header).
     pub fn row(&mut self, fields: Vec<Field>) -> Result<(), Error> {
         debug_assert_eq!(fields.len(), self.width);
-        self.writer.serialize(fields).map_err(csv_error)
+        Ok(self.writer.serialize(fields)?)
     }
 
     /// The bytes.
     pub fn finish(self) -> Result<Vec<u8>, Error> {
-        self.writer.into_inner().map_err(csv_error)
+        finish_csv(self.writer)
     }
 }
 
 /// The tidy schema of `gain.csv` (`method,composite,layer,metric,stat,value`) with the grid's
 /// parameters as leading columns.
-pub struct TidyCsv {
+pub(crate) struct TidyCsv {
     table: CsvTable,
     grid: usize,
 }
@@ -144,7 +138,7 @@ impl TidyCsv {
     }
 
     /// One value that is not a statistic over draws (a single draw): `value` in the stat column.
-    pub fn single_value(
+    pub(crate) fn single_value(
         &mut self,
         grid: Vec<Field>,
         method: &str,
@@ -216,17 +210,17 @@ pub fn over_seeds(summary: &Summary, seeds: u64, digits: usize) -> String {
 }
 
 /// A number for prose: `format_number` with `digits` significant digits.
-pub fn num(x: f64, digits: usize) -> String {
+pub(crate) fn num(x: f64, digits: usize) -> String {
     format_number(x, digits)
 }
 
 /// A parameter as written in a file: the shortest decimal that reads back the same (`8`, `0.3`).
-pub fn param(x: f64) -> String {
+pub(crate) fn param(x: f64) -> String {
     format!("{x}")
 }
 
 /// `median (5–95 %: p05–p95)` for prose.
-pub fn spread(summary: &Summary, digits: usize) -> String {
+pub(crate) fn spread(summary: &Summary, digits: usize) -> String {
     format!(
         "{} (5–95 %: {})",
         num(summary.median, digits),
@@ -246,7 +240,7 @@ pub fn range(low: f64, high: f64, digits: usize) -> String {
 }
 
 /// Whether positive values span more than a factor 10 (then a log axis reads better).
-pub fn spans_decades(values: impl IntoIterator<Item = f64>) -> bool {
+pub(crate) fn spans_decades(values: impl IntoIterator<Item = f64>) -> bool {
     let (lo, hi) = values
         .into_iter()
         .filter(|v| v.is_finite() && *v > 0.0)
@@ -257,7 +251,7 @@ pub fn spans_decades(values: impl IntoIterator<Item = f64>) -> bool {
 }
 
 /// The y values of every series and band of a panel.
-pub fn panel_values(panel: &Panel) -> Vec<f64> {
+pub(crate) fn panel_values(panel: &Panel) -> Vec<f64> {
     let mut values = Vec::new();
     for s in &panel.series {
         values.extend(s.points.iter().map(|p| p.1));
@@ -269,7 +263,7 @@ pub fn panel_values(panel: &Panel) -> Vec<f64> {
 }
 
 /// A median line with a 5–95 % band from per-x summaries.
-pub fn band_series(label: &str, style: SeriesStyle, points: &[(f64, Summary)]) -> Series {
+pub(crate) fn band_series(label: &str, style: SeriesStyle, points: &[(f64, Summary)]) -> Series {
     Series::new(
         label,
         style,
@@ -279,7 +273,7 @@ pub fn band_series(label: &str, style: SeriesStyle, points: &[(f64, Summary)]) -
 }
 
 /// Joins phrases as `a, b and c`.
-pub fn and_list(items: &[String]) -> String {
+pub(crate) fn and_list(items: &[String]) -> String {
     match items.len() {
         0 => String::new(),
         1 => items[0].clone(),
@@ -292,7 +286,7 @@ pub fn and_list(items: &[String]) -> String {
 }
 
 /// `1 − 10^(-x)` style deviation from 1 for prose: the largest |v − 1| over `values`.
-pub fn max_deviation_from_one(values: impl IntoIterator<Item = f64>) -> f64 {
+pub(crate) fn max_deviation_from_one(values: impl IntoIterator<Item = f64>) -> f64 {
     values
         .into_iter()
         .map(|v| (v - 1.0).abs())

@@ -62,7 +62,7 @@ const APART: f64 = 10.0;
 const DRAW_FLOOR: f64 = 1e-17;
 
 /// Least-squares line y = a + b·x: (a, b, R²).
-pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64, f64) {
+pub(crate) fn fit_line(points: &[(f64, f64)]) -> (f64, f64, f64) {
     let k = points.len() as f64;
     let mx = points.iter().map(|p| p.0).sum::<f64>() / k;
     let my = points.iter().map(|p| p.1).sum::<f64>() / k;

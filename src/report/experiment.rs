@@ -16,6 +16,7 @@
 //! | `depth-sweep` | `grid.layers` (at least two depths), `grid.streams` |
 //! | `heatmaps` | `single` or `products` (at least one matrix to show) |
 //! | `checkpoint-audit` | at least one `[[model]]` with `name`, `label` and `path` |
+//! | `training` | at least one `[[run]]` with `name`, `label` and `checkpoints` (at least two) |
 //!
 //! In a sweep, `grid.identity_weight` defaults to `[1]` and `grid.correlation` to
 //! `["independent"]` (the `gain` generator: no shared part). Unknown keys, wrong types and
@@ -34,10 +35,11 @@ use sha2::{Digest, Sha256};
 use toml::de::{DeTable, DeValue};
 
 use crate::ConfigError;
+use crate::analysis::series::SeriesConfig;
 use crate::analysis::{AuditConfig, GainConfig, GainParams, TokenAggregation};
 use crate::error::Error;
 use crate::generate::{LogitGenerator, SinkhornOrder, SinkhornParams};
-use crate::load::{Layout, LoadOptions};
+use crate::load::{Layout, LoadError, LoadOptions};
 
 /// The kinds of experiment, as written in `kind = "…"` (kebab-case). Each kind has its own
 /// parser and its own [`Spec`] variant; the matches over this enum have no catch-all arm, so a
@@ -55,16 +57,19 @@ pub enum ExperimentKind {
     Heatmaps,
     /// Audits of checkpoints side by side.
     CheckpointAudit,
+    /// Training runs: each a series of checkpoints audited against the step.
+    Training,
 }
 
 impl ExperimentKind {
     /// Every kind, in the order of the enum.
-    pub const ALL: [ExperimentKind; 5] = [
+    pub const ALL: [ExperimentKind; 6] = [
         Self::Gain,
         Self::SinkhornSweep,
         Self::DepthSweep,
         Self::Heatmaps,
         Self::CheckpointAudit,
+        Self::Training,
     ];
 
     /// The spelling in `kind = "…"`, in the manifest and on the command line.
@@ -75,6 +80,7 @@ impl ExperimentKind {
             Self::DepthSweep => "depth-sweep",
             Self::Heatmaps => "heatmaps",
             Self::CheckpointAudit => "checkpoint-audit",
+            Self::Training => "training",
         }
     }
 
@@ -114,6 +120,8 @@ pub enum Spec {
     Heatmaps(HeatmapSpec),
     /// Audits of checkpoints.
     CheckpointAudit(CheckpointSpec),
+    /// Training runs: series of checkpoints against the step.
+    Training(TrainingSpec),
 }
 
 impl Spec {
@@ -125,6 +133,7 @@ impl Spec {
             Spec::DepthSweep(_) => ExperimentKind::DepthSweep,
             Spec::Heatmaps(_) => ExperimentKind::Heatmaps,
             Spec::CheckpointAudit(_) => ExperimentKind::CheckpointAudit,
+            Spec::Training(_) => ExperimentKind::Training,
         }
     }
 }
@@ -248,13 +257,12 @@ pub struct CheckpointSpec {
 impl Experiment {
     /// Reads and validates an experiment file.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| Error::Format {
-            path: path.to_path_buf(),
-            message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        let bytes = std::fs::read(path).map_err(|source| LoadError::io(path, source))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            LoadError::format(
+                path,
+                format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+            )
         })?;
         Self::parse(path, &text)
     }
@@ -316,6 +324,10 @@ impl Experiment {
                     Spec::CheckpointAudit(file.validate(&check)?),
                 )
             }
+            ExperimentKind::Training => {
+                let file: TrainingFile = source.deserialize()?;
+                (file.title.clone(), Spec::Training(file.validate(&check)?))
+            }
         };
         debug_assert_eq!(spec.kind(), kind, "each kind has its own parser");
         if title.trim().is_empty() {
@@ -372,6 +384,7 @@ impl Experiment {
             Spec::DepthSweep(d) => d.configs.iter().map(|c| c.seeds()).sum(),
             Spec::Heatmaps(_) => 1,
             Spec::CheckpointAudit(c) => c.models.len() as u64,
+            Spec::Training(t) => t.runs.iter().map(|r| r.checkpoints.len() as u64).sum(),
         }
     }
 }
@@ -421,13 +434,11 @@ impl<'a> Source<'a> {
     fn error(&self, span: Option<std::ops::Range<usize>>, message: String) -> Error {
         let message = message.replace(['\n', '\r'], " ").replace('`', "'");
         let message = message.trim().to_string();
-        Error::Format {
-            path: self.path.to_path_buf(),
-            message: match span {
-                Some(span) => format!("line {}: {message}", self.line(span.start)),
-                None => message,
-            },
-        }
+        let message = match span {
+            Some(span) => format!("line {}: {message}", self.line(span.start)),
+            None => message,
+        };
+        LoadError::format(self.path, message).into()
     }
 
     /// The key of the `key = value` line holding `offset`, if that line is one.
@@ -496,10 +507,14 @@ enum Key {
     /// `key` of a `[[model]]`: the tensor of a stack.
     Tensor,
     Transpose,
+    StillTolerance,
+    Provenance,
+    Run,
+    Checkpoints,
 }
 
 impl Key {
-    const ALL: [Key; 28] = [
+    const ALL: [Key; 32] = [
         Key::Kind,
         Key::Title,
         Key::Layers,
@@ -528,6 +543,10 @@ impl Key {
         Key::Layout,
         Key::Tensor,
         Key::Transpose,
+        Key::StillTolerance,
+        Key::Provenance,
+        Key::Run,
+        Key::Checkpoints,
     ];
 
     /// As written in the file.
@@ -561,6 +580,10 @@ impl Key {
             Key::Layout => "layout",
             Key::Tensor => "key",
             Key::Transpose => "transpose",
+            Key::StillTolerance => "still_tolerance",
+            Key::Provenance => "provenance",
+            Key::Run => "run",
+            Key::Checkpoints => "checkpoints",
         }
     }
 
@@ -1183,6 +1206,139 @@ impl CheckpointFile {
             });
         }
         Ok(CheckpointSpec { config, models })
+    }
+}
+
+// kind = "training"
+// ---------------------------------------------------------------------------------------------
+
+/// One training run of a `training` experiment: its checkpoints, in any order (they are sorted
+/// by step, see [`crate::analysis::series`]).
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// A short identifier (CSV file names, legends, tables).
+    pub name: String,
+    /// A descriptive label (prose).
+    pub label: String,
+    /// The checkpoint files (at least two).
+    pub checkpoints: Vec<InputPath>,
+    /// How to load them.
+    pub options: LoadOptions,
+}
+
+/// `kind = "training"`.
+#[derive(Clone, Debug)]
+pub struct TrainingSpec {
+    /// Each checkpoint's audit and the tolerance of "unmoved".
+    pub config: SeriesConfig,
+    /// The runs, in order.
+    pub runs: Vec<RunSpec>,
+    /// A file documenting how the checkpoints were made (cited and hashed).
+    pub provenance: Option<InputPath>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainingFile {
+    #[allow(dead_code)]
+    kind: IgnoredAny,
+    title: String,
+    max_gain: Option<f64>,
+    token_aggregation: Option<TokenAggregation>,
+    still_tolerance: Option<f64>,
+    provenance: Option<String>,
+    run: Vec<RunFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunFile {
+    name: String,
+    label: String,
+    checkpoints: Vec<String>,
+    layout: Option<String>,
+    key: Option<String>,
+    transpose: Option<bool>,
+}
+
+impl TrainingFile {
+    fn validate(self, check: &Checker<'_, '_>) -> Result<TrainingSpec, Error> {
+        let audit = AuditConfig::new(
+            self.max_gain.unwrap_or(AuditConfig::default().max_gain()),
+            None,
+            self.token_aggregation.unwrap_or_default(),
+        )
+        .map_err(|e| check.gain_error(e, &flat))?;
+        let config = SeriesConfig::new(
+            audit,
+            self.still_tolerance
+                .unwrap_or(SeriesConfig::DEFAULT_STILL_TOLERANCE),
+        )
+        .map_err(|e| check.config(&flat(Key::StillTolerance), Key::StillTolerance, e))?;
+        if self.run.is_empty() {
+            return Err(check.error(&flat(Key::Run), "run must list at least one [[run]]".into()));
+        }
+        let mut runs: Vec<RunSpec> = Vec::new();
+        for (k, run) in self.run.into_iter().enumerate() {
+            let at = |key: Key| [Seg::Key(Key::Run), Seg::Index(k), Seg::Key(key)];
+            let layout = match run.layout.as_deref() {
+                None | Some("auto") => None,
+                Some(name) => Some(
+                    name.parse::<Layout>()
+                        .map_err(|e| check.error(&at(Key::Layout), format!("{e}, or auto")))?,
+                ),
+            };
+            let name = run.name.trim().to_string();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            {
+                return Err(check.error(
+                    &at(Key::Name),
+                    "name must be a short identifier (letters, digits, - and _; it names a CSV file)"
+                        .into(),
+                ));
+            }
+            if runs.iter().any(|r| r.name == name) {
+                return Err(check.error(&at(Key::Name), format!("name '{name}' is used twice")));
+            }
+            if run.label.trim().is_empty() {
+                return Err(check.error(&at(Key::Label), "label must not be empty".into()));
+            }
+            if run.checkpoints.len() < 2 {
+                return Err(check.error(
+                    &at(Key::Checkpoints),
+                    format!(
+                        "checkpoints must list at least 2 files (a training run), got {}",
+                        run.checkpoints.len()
+                    ),
+                ));
+            }
+            runs.push(RunSpec {
+                name,
+                label: run.label.trim().to_string(),
+                checkpoints: run
+                    .checkpoints
+                    .iter()
+                    .map(|written| resolve(check.source.path, written))
+                    .collect(),
+                options: LoadOptions {
+                    layout,
+                    key: run.key,
+                    transpose: run.transpose.unwrap_or(false),
+                    ..LoadOptions::default()
+                },
+            });
+        }
+        Ok(TrainingSpec {
+            config,
+            runs,
+            provenance: self
+                .provenance
+                .as_deref()
+                .map(|written| resolve(check.source.path, written)),
+        })
     }
 }
 

@@ -16,6 +16,7 @@ use crate::export::json::number;
 use crate::export::markdown::{Cell, Table, format_number};
 use crate::export::table::count_of;
 use crate::generate::mhc_stack;
+use crate::load::LoadError;
 use crate::metrics::{MatrixMetrics, Metric, amax_backward, amax_forward, column_sums, row_sums};
 use crate::plot::{HeatmapFigure, HeatmapPanel, ValueFormat};
 
@@ -139,19 +140,13 @@ fn panel(shown: &Shown) -> HeatmapPanel {
 }
 
 fn read_paper(path: &Path) -> Result<(PaperData, Vec<u8>), Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let data: PaperData = serde_json::from_slice(&bytes).map_err(|e| Error::Format {
-        path: path.to_path_buf(),
-        message: format!("line {}: {e}", e.line()),
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::io(path, source))?;
+    let data: PaperData = serde_json::from_slice(&bytes)
+        .map_err(|e| LoadError::format(path, format!("line {}: {e}", e.line())))?;
     for (k, m) in data.matrices.iter().enumerate() {
         let n = m.entries.len();
-        let bad = |message: String| Error::Format {
-            path: path.to_path_buf(),
-            message: format!("matrices[{k}]: {message}"),
+        let bad = |message: String| -> Error {
+            LoadError::format(path, format!("matrices[{k}]: {message}")).into()
         };
         if n < 2 || m.entries.iter().any(|row| row.len() != n) {
             return Err(bad("entries must be a square matrix of at least 2×2".into()));

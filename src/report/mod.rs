@@ -19,6 +19,7 @@ mod gain;
 mod heatmaps;
 mod paper;
 mod sinkhorn;
+mod training;
 
 pub use bundle::{Bundle, IndexEntry, index_readme, render, write_bundle};
 pub use experiment::{Experiment, ExperimentKind, Spec};
@@ -108,5 +109,6 @@ pub fn run(experiment: &Experiment, on_progress: &mut dyn FnMut(u64)) -> Result<
         Spec::DepthSweep(spec) => depth::run(spec, on_progress),
         Spec::Heatmaps(spec) => heatmaps::run(spec, experiment, on_progress),
         Spec::CheckpointAudit(spec) => checkpoints::run(spec, experiment, on_progress),
+        Spec::Training(spec) => training::run(spec, experiment, on_progress),
     }
 }

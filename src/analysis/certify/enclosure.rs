@@ -55,7 +55,7 @@ pub(crate) struct RoundingModel {
 
 impl RoundingModel {
     /// Exact arithmetic.
-    pub const EXACT: RoundingModel = RoundingModel {
+    pub(crate) const EXACT: RoundingModel = RoundingModel {
         unit_roundoff: 0.0,
         step: 0.0,
         logit_widening: 0.0,

@@ -39,7 +39,7 @@ use crate::generate::sinkhorn::LOG_DOMAIN_RANGE;
 use crate::generate::{SinkhornOrder, SinkhornParams};
 
 /// Largest |logit bound| accepted: keeps every intermediate of the bound finite.
-pub const MAX_LOGIT_MAGNITUDE: f64 = 1e100;
+pub(crate) const MAX_LOGIT_MAGNITUDE: f64 = 1e100;
 
 /// A box of n×n logit matrices: every L with lower ≤ L ≤ upper entrywise (row-major, our
 /// orientation). Checked once, when built.
@@ -180,7 +180,7 @@ pub enum Arithmetic {
 
 impl Arithmetic {
     /// The unit roundoff u (half the machine epsilon; 0 for exact arithmetic).
-    pub fn unit_roundoff(self) -> f64 {
+    pub(crate) fn unit_roundoff(self) -> f64 {
         match self {
             Self::Exact => 0.0,
             Self::F64 => f64::EPSILON / 2.0,
@@ -202,7 +202,7 @@ impl Arithmetic {
 /// Which direction of gain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Direction {
+pub(crate) enum Direction {
     /// amax_forward = ‖P·1‖_∞ (row sums).
     Forward,
     /// amax_backward = ‖Pᵀ·1‖_∞ (column sums).
@@ -301,7 +301,7 @@ pub enum Assumption {
 
 impl Assumption {
     /// The assumption in one sentence.
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Self::IndependentLayers => "each layer's logits lie anywhere in its box, independently of the other layers (the reachable products are all products of members of the boxes)".into(),
             Self::BoxesContainModelLogits => "each box contains the logits exactly as the model computed them, in its own precision".into(),
@@ -427,7 +427,7 @@ pub enum CertifyError {
 
 impl CertifyError {
     /// The same error, naming 1-based `layer` where it did not know it yet.
-    pub fn at_layer(self, layer: usize) -> Self {
+    pub(crate) fn at_layer(self, layer: usize) -> Self {
         match self {
             Self::BadValue {
                 layer: 0,

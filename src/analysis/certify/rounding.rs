@@ -149,7 +149,7 @@ impl Interval {
     }
 
     /// max(|lo|, |hi|): the largest magnitude of a member.
-    pub fn mag(self) -> f64 {
+    pub(crate) fn mag(self) -> f64 {
         self.lo.abs().max(self.hi.abs())
     }
 
@@ -168,7 +168,7 @@ impl Interval {
 
     /// The product interval (any signs), rounded outward. 0 · ∞ is taken as 0 (see
     /// [`mul_up`]).
-    pub fn mul(self, other: Self) -> Self {
+    pub(crate) fn mul(self, other: Self) -> Self {
         let corners = [
             product(self.lo, other.lo),
             product(self.lo, other.hi),
@@ -184,7 +184,7 @@ impl Interval {
     }
 
     /// {−x : x ∈ self} (exact).
-    pub fn neg(self) -> Self {
+    pub(crate) fn neg(self) -> Self {
         Self {
             lo: -self.hi,
             hi: -self.lo,
@@ -192,7 +192,7 @@ impl Interval {
     }
 
     /// The interval widened by `r ≥ 0` on both sides, rounded outward.
-    pub fn widen(self, r: f64) -> Self {
+    pub(crate) fn widen(self, r: f64) -> Self {
         if r == 0.0 {
             return self;
         }
@@ -204,7 +204,7 @@ impl Interval {
 
     /// The intersection with `other`, assuming both enclose the same quantity (so they meet).
     /// If rounding left them disjoint by a hair, the narrower one is kept.
-    pub fn intersect(self, other: Self) -> Self {
+    pub(crate) fn intersect(self, other: Self) -> Self {
         let lo = self.lo.max(other.lo);
         let hi = self.hi.min(other.hi);
         if lo <= hi {
@@ -248,7 +248,7 @@ pub(crate) struct Scaled {
 
 impl Scaled {
     /// Zero.
-    pub const ZERO: Scaled = Scaled {
+    pub(crate) const ZERO: Scaled = Scaled {
         mantissa: 0.0,
         exponent: 0,
     };
@@ -260,7 +260,7 @@ impl Scaled {
     };
 
     /// `x · 2^exponent` for x ≥ 0 (exact; +∞ stays +∞).
-    pub fn from_parts_up(x: f64, exponent: i64) -> Self {
+    pub(crate) fn from_parts_up(x: f64, exponent: i64) -> Self {
         debug_assert!(x >= 0.0, "{x}");
         if x == 0.0 {
             return Self::ZERO;
@@ -279,12 +279,12 @@ impl Scaled {
     }
 
     /// `x` itself, for a finite x ≥ 0.
-    pub fn from_f64(x: f64) -> Self {
+    pub(crate) fn from_f64(x: f64) -> Self {
         Self::from_parts_up(x, 0)
     }
 
     /// An upper bound of `self · other`.
-    pub fn mul_up(self, other: Self) -> Self {
+    pub(crate) fn mul_up(self, other: Self) -> Self {
         if self.mantissa == 0.0 || other.mantissa == 0.0 {
             return Self::ZERO;
         }
@@ -298,7 +298,7 @@ impl Scaled {
     }
 
     /// An upper bound of `self + other`.
-    pub fn add_up(self, other: Self) -> Self {
+    pub(crate) fn add_up(self, other: Self) -> Self {
         if self.is_infinite() || other.is_infinite() {
             return Self::INFINITY;
         }
@@ -326,7 +326,7 @@ impl Scaled {
     }
 
     /// Whether `self < other` as numbers.
-    pub fn less_than(self, other: Self) -> bool {
+    pub(crate) fn less_than(self, other: Self) -> bool {
         if self.is_infinite() {
             return false;
         }
@@ -342,7 +342,7 @@ impl Scaled {
     }
 
     /// The bound as an f64 upper bound: +∞ when it exceeds `f64::MAX`.
-    pub fn to_f64_up(self) -> f64 {
+    pub(crate) fn to_f64_up(self) -> f64 {
         if self.mantissa == 0.0 || self.is_infinite() {
             return self.mantissa;
         }
@@ -356,7 +356,7 @@ impl Scaled {
     }
 
     /// An upper bound of log10 of the value (−∞ for zero).
-    pub fn log10_up(self) -> f64 {
+    pub(crate) fn log10_up(self) -> f64 {
         if self.mantissa == 0.0 {
             return f64::NEG_INFINITY;
         }

@@ -405,16 +405,11 @@ impl LucidrainsDynamic {
             .collect()
     }
 
-    /// The package's initialisation (`static_alpha[:, skip:] = I`, `dynamic_alpha_fn = 0`, in
-    /// every class of 0.4.11): HC gives H_res = I; the mHC classes give Sinkhorn(I), whose
-    /// diagonal is e/(e + n − 1) and every other entry 1/(e + n − 1).
+    /// The package's initialisation ([`Layout::initial_hres`]): HC gives H_res = I, the mHC
+    /// classes Sinkhorn(I).
     pub(crate) fn initial_hres(&self) -> Vec<f64> {
-        let n = self.streams;
-        let mut h = vec![0.0; n * n];
-        for i in 0..n {
-            h[i * n + i] = 1.0;
-        }
-        self.hres_map().apply(&mut h, n);
-        h
+        self.layout
+            .initial_hres(self.streams)
+            .expect("both lucidrains layouts state their initialisation")
     }
 }

@@ -299,11 +299,12 @@ impl MhcPytorchDynamic {
     }
 
     /// The package initialises `b_res = 0` and `alpha_res = 1`; with the projection term left
-    /// out, that is Sinkhorn(0) = J/n. (`phi_res` itself starts from `nn.Linear`'s random
-    /// initialisation, uniform in ±1/√(n·C), so a freshly built module's H_res scatters around
-    /// J/n; J/n is the deterministic part.)
+    /// out, that is Sinkhorn(0) = J/n ([`Layout::initial_hres`]). (`phi_res` itself starts from
+    /// `nn.Linear`'s random initialisation, uniform in ±1/√(n·C), so a freshly built module's
+    /// H_res scatters around J/n; J/n is the deterministic part.)
     pub(crate) fn initial_hres(&self) -> Vec<f64> {
-        let n = self.streams;
-        vec![1.0 / n as f64; n * n]
+        Layout::MhcPytorch
+            .initial_hres(self.streams)
+            .expect("mhc-pytorch states its initialisation")
     }
 }

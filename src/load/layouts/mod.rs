@@ -145,6 +145,38 @@ impl Layout {
             Self::DeepseekV4 => Some(ExactSide::Rows),
         }
     }
+
+    /// The static H_res of one layer as the layout's package initialises it (row-major n×n,
+    /// our orientation before any `--transpose`), or `None` where the layout does not say:
+    ///
+    /// - lucidrains (`hyper-connections` 0.4.11): `static_alpha[:, skip:] = I` and the dynamic
+    ///   part 0 in every class, so HC gives H_res = I and the mHC classes Sinkhorn(I): diagonal
+    ///   e/(e + n − 1), every other entry 1/(e + n − 1);
+    /// - mhc-pytorch: `b_res = 0`, `alpha_res = 1`; with the projection term left out that is
+    ///   Sinkhorn(0) = J/n. (`phi_res` itself starts from `nn.Linear`'s random initialisation,
+    ///   so a freshly built module's H_res scatters around J/n; J/n is the deterministic part.)
+    /// - DeepSeek-V4 (the reference code does not initialise its `hc_*` parameters) and stacks
+    ///   of finished matrices: `None`.
+    pub(crate) fn initial_hres(self, n: usize) -> Option<Vec<f64>> {
+        let sinkhorn = HresMap::Sinkhorn(SinkhornParams {
+            iterations: SINKHORN_ITERATIONS,
+            order: SinkhornOrder::RowsThenColumns,
+        });
+        let mut h = vec![0.0; n * n];
+        match self {
+            Self::Stack | Self::DeepseekV4 => return None,
+            Self::LucidrainsHc | Self::LucidrainsMhc => {
+                for i in 0..n {
+                    h[i * n + i] = 1.0;
+                }
+                if self == Self::LucidrainsMhc {
+                    sinkhorn.apply(&mut h, n);
+                }
+            }
+            Self::MhcPytorch => sinkhorn.apply(&mut h, n),
+        }
+        Some(h)
+    }
 }
 
 /// The marginal of an H_res that a Sinkhorn–Knopp normalisation leaves exact: the side of its
@@ -170,7 +202,7 @@ impl ExactSide {
     }
 
     /// `"row"` or `"column"`, for prose such as "row sums exact".
-    pub fn singular(self) -> &'static str {
+    pub(crate) fn singular(self) -> &'static str {
         match self {
             Self::Rows => "row",
             Self::Columns => "column",
