@@ -7,6 +7,7 @@
 
 pub mod amax;
 pub mod birkhoff;
+mod bundle;
 pub mod spectral;
 pub mod structure;
 
@@ -163,6 +164,20 @@ pub struct MatrixMetrics {
     values: [f64; Metric::ALL.len()],
 }
 
+/// Reusable buffers of [`MatrixMetrics::of_many_into`] for 4×4 batches: the SVD inputs (each
+/// mantissa and its shift by J/4), their singular values, the shifts' exponents, and what the
+/// lane bundle ([`bundle::bundle_4_many`]) reads.
+#[derive(Debug, Default)]
+pub(crate) struct MetricsWorkspace {
+    inputs: Vec<[f64; 16]>,
+    sigmas: Vec<[f64; 4]>,
+    shift_exponents: Vec<i64>,
+    /// The singular values of each P (every other entry of `sigmas`).
+    own_sigmas: Vec<[f64; 4]>,
+    /// ‖P − J/4‖₂ of each P.
+    distances: Vec<f64>,
+}
+
 /// Largest n whose work buffers in [`MatrixMetrics::of`] live on the stack.
 const STACK_VECTOR: usize = 8;
 const STACK_MATRIX: usize = STACK_VECTOR * STACK_VECTOR;
@@ -195,10 +210,30 @@ impl MatrixMetrics {
     /// whose singular values (of P and of P − J/n) are computed side by side in SIMD lanes
     /// ([`spectral::singular_values_4_many`]).
     pub fn of_many(matrices: &[ScaledMatrix]) -> Vec<Self> {
+        let mut out = Vec::with_capacity(matrices.len());
+        Self::of_many_into(matrices, &mut MetricsWorkspace::default(), &mut out);
+        out
+    }
+
+    /// [`Self::of_many`] into `out` (cleared first), with reusable work space: allocation-free
+    /// once the buffers have grown to the batch.
+    pub(crate) fn of_many_into(
+        matrices: &[ScaledMatrix],
+        work: &mut MetricsWorkspace,
+        out: &mut Vec<Self>,
+    ) {
+        out.clear();
         if matrices.iter().all(|p| p.n() == 4) {
             // Inputs [P_0, P_0 − J/4 (shifted), P_1, …]; see `shifted_by_average`.
-            let mut inputs = Vec::with_capacity(2 * matrices.len());
-            let mut shift_exponents = Vec::with_capacity(matrices.len());
+            let MetricsWorkspace {
+                inputs,
+                sigmas,
+                shift_exponents,
+                own_sigmas,
+                distances,
+            } = work;
+            inputs.clear();
+            shift_exponents.clear();
             for p in matrices {
                 let mut mantissa = [0.0; 16];
                 mantissa.copy_from_slice(p.mantissa());
@@ -207,32 +242,28 @@ impl MatrixMetrics {
                 inputs.push(mantissa);
                 inputs.push(shifted);
             }
-            let mut sigmas = vec![[0.0; 4]; inputs.len()];
-            spectral::singular_values_4_many(&inputs, &mut sigmas);
-            return matrices
-                .iter()
-                .zip(sigmas.chunks_exact(2))
-                .zip(shift_exponents)
-                .map(|((p, sigma), exponent)| {
-                    let distance = scale_by_power_of_two(sigma[1][0], exponent);
-                    // n = 4 as a constant: the loops below unroll.
-                    Self::assemble_for(p, 4, &sigma[0], distance)
-                })
-                .collect();
+            sigmas.resize(inputs.len(), [0.0; 4]);
+            spectral::singular_values_4_many(inputs, sigmas);
+            // Every other entry is P's; the shifted matrices' σ₁ become ‖P − J/4‖₂.
+            own_sigmas.clear();
+            distances.clear();
+            for (sigma, &exponent) in sigmas.chunks_exact(2).zip(shift_exponents.iter()) {
+                own_sigmas.push(sigma[0]);
+                distances.push(scale_by_power_of_two(sigma[1][0], exponent));
+            }
+            bundle::bundle_4_many(matrices, own_sigmas, distances, out);
+            return;
         }
-        matrices
-            .iter()
-            .map(|p| {
-                let n = p.n();
-                let (mut stack, mut heap) = ([0.0; WORK_BUFFER], Vec::new());
-                let (sigma, rest) = work_buffer(n, &mut stack, &mut heap).split_at_mut(n);
-                let shifted = &mut rest[..n * n];
-                spectral::singular_values_into(p.mantissa(), n, sigma);
-                let exponent = shifted_by_average(p, shifted);
-                let distance = scale_by_power_of_two(spectral_norm(shifted, n), exponent);
-                Self::assemble(p, sigma, distance)
-            })
-            .collect()
+        out.extend(matrices.iter().map(|p| {
+            let n = p.n();
+            let (mut stack, mut heap) = ([0.0; WORK_BUFFER], Vec::new());
+            let (sigma, rest) = work_buffer(n, &mut stack, &mut heap).split_at_mut(n);
+            let shifted = &mut rest[..n * n];
+            spectral::singular_values_into(p.mantissa(), n, sigma);
+            let exponent = shifted_by_average(p, shifted);
+            let distance = scale_by_power_of_two(spectral_norm(shifted, n), exponent);
+            Self::assemble(p, sigma, distance)
+        }));
     }
 
     /// The bundle from the singular values `sigma` of the mantissa (largest first) and
@@ -306,9 +337,10 @@ impl MatrixMetrics {
         values[Metric::Log10SpectralNorm.index()] = p.log10_scaled(sigma1);
         values[Metric::AmaxLarger.index()] =
             scaled(amax_forward_mantissa.max(amax_backward_mantissa));
-        values[Metric::IdentityDistance.index()] = structure::identity_distance_scaled(p);
-        values[Metric::PermutationDistance.index()] = structure::permutation_distance_scaled(p);
-        values[Metric::MixingEntropy.index()] = mixing_entropy(m, n).unwrap_or(f64::NAN);
+        let (identity, permutation) = structure::distances_scaled(p, n);
+        values[Metric::IdentityDistance.index()] = identity;
+        values[Metric::PermutationDistance.index()] = permutation;
+        values[Metric::MixingEntropy.index()] = structure::entropy_of(m, n).unwrap_or(f64::NAN);
         Self { values }
     }
 
