@@ -108,16 +108,47 @@ impl ScaledMatrix {
 
     /// `self · right` (both scaled), renormalised.
     pub fn matmul(&self, right: &ScaledMatrix) -> ScaledMatrix {
-        let n = self.n;
-        let mut out = vec![0.0; n * n];
-        matmul_into(&self.mantissa, &right.mantissa, &mut out, n);
-        let mut product = ScaledMatrix {
-            n,
-            mantissa: out,
-            exponent: self.exponent + right.exponent,
-        };
-        product.normalise();
+        let mut product = ScaledMatrix::empty();
+        self.matmul_to(right, &mut product);
         product
+    }
+
+    /// An empty 0×0 matrix, a place to [`Self::assign`] or multiply into.
+    pub(crate) fn empty() -> Self {
+        Self {
+            n: 0,
+            mantissa: Vec::new(),
+            exponent: 0,
+        }
+    }
+
+    /// Makes `self` the finite row-major n×n `values`, normalised as by [`Self::new`], reusing
+    /// the mantissa's allocation.
+    pub(crate) fn assign(&mut self, n: usize, values: &[f64]) {
+        debug_assert_eq!(values.len(), n * n);
+        self.n = n;
+        self.mantissa.clear();
+        self.mantissa.extend_from_slice(values);
+        self.exponent = 0;
+        self.normalise();
+    }
+
+    /// Makes `self` a copy of `other`, reusing the mantissa's allocation.
+    pub(crate) fn copy_from(&mut self, other: &ScaledMatrix) {
+        self.n = other.n;
+        self.mantissa.clear();
+        self.mantissa.extend_from_slice(&other.mantissa);
+        self.exponent = other.exponent;
+    }
+
+    /// `out = self · right`, renormalised ([`Self::matmul`] into `out`'s allocation).
+    pub(crate) fn matmul_to(&self, right: &ScaledMatrix, out: &mut ScaledMatrix) {
+        let n = self.n;
+        out.n = n;
+        out.mantissa.resize(n * n, 0.0);
+        matmul_into(&self.mantissa, &right.mantissa, &mut out.mantissa, n);
+        out.exponent = self.exponent + right.exponent;
+        out.normalise();
     }
 
     fn normalise(&mut self) {
@@ -206,48 +237,66 @@ fn matmul_rows(a: &[f64], b: &[f64], out: &mut [f64], n: usize) {
 
 /// `single(l) = H_l` for l = 1 … L, as scaled matrices.
 pub fn single_composites(layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
-    layers
-        .iter()
-        .map(|h| ScaledMatrix::new(n, h.to_vec()))
-        .collect()
+    composites(Composite::Single, layers, n)
 }
 
 /// `prefix(l) = H_l ⋯ H_1` for l = 1 … L (index l − 1), computed going up as `P ← H_l · P`.
 pub fn prefix_composites(layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
-    let mut out: Vec<ScaledMatrix> = Vec::with_capacity(layers.len());
-    for h in layers {
-        let h = ScaledMatrix::new(n, h.to_vec());
-        let next = match out.last() {
-            Some(previous) => h.matmul(previous),
-            None => h,
-        };
-        out.push(next);
-    }
-    out
+    composites(Composite::Prefix, layers, n)
 }
 
 /// `suffix(l) = H_L ⋯ H_l` for l = 1 … L (index l − 1), computed going down as `S ← S · H_l`.
 pub fn suffix_composites(layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
-    let mut reversed: Vec<ScaledMatrix> = Vec::with_capacity(layers.len());
-    for h in layers.iter().rev() {
-        let h = ScaledMatrix::new(n, h.to_vec());
-        let next = match reversed.last() {
-            Some(previous) => previous.matmul(&h),
-            None => h,
-        };
-        reversed.push(next);
+    composites(Composite::Suffix, layers, n)
+}
+
+/// The composites of kind `kind` of `layers` into `out[k]` for layer k (`out.len()` =
+/// `layers.len()`), reusing the matrices' allocations; `layer` is work space. Every layer
+/// matrix is normalised ([`ScaledMatrix::new`]) before it enters a product: `single(l) = H_l`;
+/// `prefix(1) = H_1`, `prefix(l) = H_l · prefix(l − 1)`; `suffix(L) = H_L`,
+/// `suffix(l) = suffix(l + 1) · H_l`.
+pub(crate) fn composites_into(
+    kind: Composite,
+    layers: &[&[f64]],
+    n: usize,
+    out: &mut [ScaledMatrix],
+    layer: &mut ScaledMatrix,
+) {
+    assert_eq!(out.len(), layers.len(), "one composite per layer");
+    let count = layers.len();
+    if count == 0 {
+        return;
     }
-    reversed.reverse();
-    reversed
+    match kind {
+        Composite::Single => {
+            for (matrix, h) in out.iter_mut().zip(layers) {
+                matrix.assign(n, h);
+            }
+        }
+        Composite::Prefix => {
+            out[0].assign(n, layers[0]);
+            for l in 1..count {
+                layer.assign(n, layers[l]);
+                let (below, rest) = out.split_at_mut(l);
+                layer.matmul_to(&below[l - 1], &mut rest[0]);
+            }
+        }
+        Composite::Suffix => {
+            out[count - 1].assign(n, layers[count - 1]);
+            for l in (0..count - 1).rev() {
+                layer.assign(n, layers[l]);
+                let (here, above) = out.split_at_mut(l + 1);
+                above[0].matmul_to(layer, &mut here[l]);
+            }
+        }
+    }
 }
 
 /// The composites of one kind.
 pub fn composites(kind: Composite, layers: &[&[f64]], n: usize) -> Vec<ScaledMatrix> {
-    match kind {
-        Composite::Single => single_composites(layers, n),
-        Composite::Prefix => prefix_composites(layers, n),
-        Composite::Suffix => suffix_composites(layers, n),
-    }
+    let mut out = vec![ScaledMatrix::empty(); layers.len()];
+    composites_into(kind, layers, n, &mut out, &mut ScaledMatrix::empty());
+    out
 }
 
 #[cfg(test)]

@@ -3,16 +3,13 @@
 //!
 //! This is the kernel shared by `gain` (a seed's tokens, averaged) and `audit` (each token a
 //! draw of its own): composites are built with [`crate::compose`] (scaled, so HC products never
-//! overflow) and measured in batches with [`MatrixMetrics::of_many`] (the Birkhoff distance only
-//! when selected: it is a quadratic program per matrix).
+//! overflow) and measured in batches with [`MatrixMetrics::of_many`].
 
 use serde::{Deserialize, Serialize};
 
 use super::results::RowLayout;
-use crate::compose::{
-    Composite, ScaledMatrix, prefix_composites, single_composites, suffix_composites,
-};
-use crate::metrics::{MatrixMetrics, Metric};
+use crate::compose::{Composite, ScaledMatrix, composites_into};
+use crate::metrics::{MatrixMetrics, Metric, MetricsWorkspace};
 use crate::stack::LayerStack;
 
 /// How a seed's tokens become one value per metric in `gain` (the paper's figures are token
@@ -43,44 +40,124 @@ impl TokenAggregation {
 /// selection needs are built: prefix(l) up to the deepest selected l, suffix(l) down to the
 /// shallowest.
 pub(crate) fn measure_token(layers: &[&[f64]], n: usize, layout: &RowLayout, out: &mut [f64]) {
+    let stride = layout.profile_width();
+    measure_tokens(
+        layers,
+        n,
+        layout,
+        out,
+        stride,
+        &mut TokenWorkspace::default(),
+    );
+}
+
+/// Reusable buffers of [`measure_tokens`]: the composites of a batch of tokens and their
+/// metric bundles, so that a worker measures token after token without allocating.
+#[derive(Debug)]
+pub(crate) struct TokenWorkspace {
+    /// The composites to measure, in measurement order (token, composite, layer); only the
+    /// first `used` are current, the rest keep their allocations for later batches.
+    matrices: Vec<ScaledMatrix>,
+    /// One token's composites of one kind, when only some of their layers are measured.
+    built: Vec<ScaledMatrix>,
+    /// A layer matrix entering a product.
+    layer: ScaledMatrix,
+    metrics: MetricsWorkspace,
+    bundles: Vec<MatrixMetrics>,
+}
+
+impl Default for TokenWorkspace {
+    fn default() -> Self {
+        Self {
+            matrices: Vec::new(),
+            built: Vec::new(),
+            layer: ScaledMatrix::empty(),
+            metrics: MetricsWorkspace::default(),
+            bundles: Vec::new(),
+        }
+    }
+}
+
+/// Grows `matrices` to at least `len` entries (new ones empty).
+fn ensure_len(matrices: &mut Vec<ScaledMatrix>, len: usize) {
+    if matrices.len() < len {
+        matrices.resize_with(len, ScaledMatrix::empty);
+    }
+}
+
+/// [`measure_token`] for a batch of tokens: `layers` holds L matrices per token (token after
+/// token), `out` one profile of `layout` per token, the k-th token's at `k·stride` (a row may
+/// hold more than the profile: `stride` ≥ [`RowLayout::profile_width`]). The composites of the whole batch are
+/// measured in one [`MatrixMetrics::of_many_into`] call (more matrices in flight in the SIMD
+/// lanes); every value is the one [`measure_token`] gives the token alone.
+pub(crate) fn measure_tokens(
+    layers: &[&[f64]],
+    n: usize,
+    layout: &RowLayout,
+    out: &mut [f64],
+    stride: usize,
+    work: &mut TokenWorkspace,
+) {
     let metrics = layout.metrics();
-    debug_assert_eq!(layers.len(), layout.layers());
-    debug_assert_eq!(out.len(), layout.profile_width());
+    let count = layers.len() / layout.layers().max(1);
+    debug_assert_eq!(layers.len(), count * layout.layers());
+    debug_assert_eq!(out.len(), count * stride);
+    debug_assert!(stride >= layout.profile_width());
     let Some(&first_metric) = metrics.metrics().first() else {
         return;
     };
+    if layout.layers() == 0 {
+        return;
+    }
+    let mut used = 0;
+    for token in layers.chunks_exact(layout.layers()) {
+        for composite in Composite::ALL {
+            let measured = layout.measured_layers(composite);
+            let (Some(shallowest), Some(deepest)) = (measured.first(), measured.last()) else {
+                continue;
+            };
+            // The composites are built for `layers[range]`, `built[k]` at layer range.start + k.
+            let range = match composite {
+                Composite::Single => 0..token.len(),
+                Composite::Prefix => 0..deepest.index() + 1,
+                Composite::Suffix => shallowest.index()..token.len(),
+            };
+            ensure_len(&mut work.matrices, used + measured.len());
+            if measured.len() == range.len() {
+                let into = &mut work.matrices[used..used + measured.len()];
+                composites_into(composite, &token[range], n, into, &mut work.layer);
+            } else {
+                ensure_len(&mut work.built, range.len());
+                let built = &mut work.built[..range.len()];
+                let offset = range.start;
+                composites_into(composite, &token[range], n, built, &mut work.layer);
+                for (slot, layer) in work.matrices[used..].iter_mut().zip(measured) {
+                    slot.copy_from(&built[layer.index() - offset]);
+                }
+            }
+            used += measured.len();
+        }
+    }
     // The Birkhoff distance is a quadratic program per matrix: only when selected.
     let birkhoff = metrics.metrics().contains(&Metric::BirkhoffDistance);
-    for composite in Composite::ALL {
-        let measured = layout.measured_layers(composite);
-        let (Some(shallowest), Some(deepest)) = (measured.first(), measured.last()) else {
-            continue;
-        };
-        // `built[k]` is the composite at layer `offset + k`.
-        let (built, offset) = match composite {
-            Composite::Single => (single_composites(layers, n), 0),
-            Composite::Prefix => (prefix_composites(&layers[..=deepest.index()], n), 0),
-            Composite::Suffix => (
-                suffix_composites(&layers[shallowest.index()..], n),
-                shallowest.index(),
-            ),
-        };
-        let chosen: Vec<ScaledMatrix> = if measured.len() == built.len() {
-            built
-        } else {
-            measured
-                .iter()
-                .map(|layer| built[layer.index() - offset].clone())
-                .collect()
-        };
-        let bundles = MatrixMetrics::of_many_with(&chosen, birkhoff);
-        for (&layer, bundle) in measured.iter().zip(&bundles) {
-            let start = layout
-                .profile_position(composite, layer, first_metric)
-                .expect("a measured layer has a position");
-            let slots = &mut out[start..start + metrics.len()];
-            for (slot, &metric) in slots.iter_mut().zip(metrics.metrics()) {
-                *slot = bundle.get(metric);
+    MatrixMetrics::of_many_into(
+        &work.matrices[..used],
+        birkhoff,
+        &mut work.metrics,
+        &mut work.bundles,
+    );
+    let mut bundles = work.bundles.iter();
+    for out in out.chunks_exact_mut(stride) {
+        for composite in Composite::ALL {
+            for &layer in layout.measured_layers(composite) {
+                let bundle = bundles.next().expect("one bundle per measured composite");
+                let start = layout
+                    .profile_position(composite, layer, first_metric)
+                    .expect("a measured layer has a position");
+                let slots = &mut out[start..start + metrics.len()];
+                for (slot, &metric) in slots.iter_mut().zip(metrics.metrics()) {
+                    *slot = bundle.get(metric);
+                }
             }
         }
     }
@@ -129,7 +206,6 @@ pub(crate) fn measure_stack(
 mod tests {
     use super::*;
     use crate::analysis::results::{Layer, LayerSelection, MetricSelection, Selection};
-    use crate::metrics::Metric;
     use ndarray::Array4;
 
     /// The value of `metric` of `composite` at `layer` in a one-series row (for tests and for the
@@ -180,6 +256,65 @@ mod tests {
         );
         assert!(whole(&of_mean, Metric::AmaxForward).abs() < 1e-15);
         assert!((whole(&of_mean, Metric::SpectralNorm) - 2.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_batch_of_tokens_measures_as_each_token_alone() {
+        // HC-like tokens (negative entries, gains far from 1) and mHC-like ones, n = 4 (the lane
+        // bundle) and n = 3 (the scalar one); every metric, and a selection whose composites are
+        // built and then picked.
+        for n in [4usize, 3] {
+            let layers = 5;
+            let tokens = 11;
+            let values: Vec<f64> = (0..tokens * layers * n * n)
+                .map(|k| {
+                    let u = (k as f64 * 0.618_033_988_7).fract();
+                    let diagonal = if (k % (n * n)).is_multiple_of(n + 1) {
+                        0.9
+                    } else {
+                        0.05
+                    };
+                    if (k / (layers * n * n)) % 2 == 0 {
+                        diagonal + 0.1 * u
+                    } else {
+                        2.0 * u - 0.7
+                    }
+                })
+                .collect();
+            let slices: Vec<&[f64]> = values.chunks_exact(n * n).collect();
+            let picked = Selection::all().with_composite(
+                Composite::Suffix,
+                Some(LayerSelection::Only(vec![
+                    Layer::new(2).unwrap(),
+                    Layer::new(4).unwrap(),
+                ])),
+            );
+            for selection in [Selection::all(), picked] {
+                let layout = RowLayout::new(1, layers, selection);
+                let width = layout.profile_width();
+                let stride = width + 3;
+                let mut alone = vec![0.0; tokens * stride];
+                for (token, out) in slices
+                    .chunks_exact(layers)
+                    .zip(alone.chunks_exact_mut(stride))
+                {
+                    measure_token(token, n, &layout, &mut out[..width]);
+                }
+                // One workspace for batches of every size, reused.
+                let mut work = TokenWorkspace::default();
+                for batch in [tokens, 1, 4, 7] {
+                    let mut batched = vec![0.0; tokens * stride];
+                    for (tokens, out) in slices
+                        .chunks(batch * layers)
+                        .zip(batched.chunks_mut(batch * stride))
+                    {
+                        measure_tokens(tokens, n, &layout, out, stride, &mut work);
+                    }
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&batched), bits(&alone), "n = {n}, batch {batch}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -165,20 +165,39 @@ impl DrawStatistics {
             unreachable!("exact storage returned above");
         };
         self.count += draws;
-        // Blocks of columns in parallel; within a block, rows in order and each row's slice of
-        // the block read contiguously (column by column, each row would be a cache miss).
+        // Blocks of columns in parallel; within a block, column by column, each over the rows
+        // in order: a column's buckets stay in the L1 cache while its values are counted (row
+        // by row, every value would touch another column's buckets, a cache miss per value
+        // once the sketches outgrow L2), and the block's slice of the rows (the same cache
+        // lines for neighbouring columns) stays there too.
+        // The block's values are first copied column-major into a scratch buffer, reading the
+        // rows in order (a row's slice of the block is a few consecutive cache lines; read
+        // column by column, every value would be a cache and TLB miss, the rows being a chunk
+        // of several MB written just before). A column's values are then reduced to bucket
+        // codes (sums, minima and maxima on the way, in registers), then counted: the counting
+        // loop's addresses are known ahead, so the cache misses on the buckets overlap instead
+        // of each waiting for its value's load.
         columns
             .par_chunks_mut(COLUMN_BLOCK)
             .enumerate()
-            .for_each(|(block, columns)| {
-                let first = block * COLUMN_BLOCK;
-                for row in rows.chunks_exact(width) {
-                    let values = &row[first..first + columns.len()];
-                    for (column, &x) in columns.iter_mut().zip(values) {
-                        column.add(x);
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(block_values, codes), (block, columns)| {
+                    let first = block * COLUMN_BLOCK;
+                    let count = columns.len();
+                    block_values.clear();
+                    block_values.resize(count * draws, 0.0);
+                    for (r, row) in rows.chunks_exact(width).enumerate() {
+                        for (k, &x) in row[first..first + count].iter().enumerate() {
+                            block_values[k * draws + r] = x;
+                        }
                     }
-                }
-            });
+                    for (column, values) in columns.iter_mut().zip(block_values.chunks_exact(draws))
+                    {
+                        column.fold(values, codes);
+                    }
+                },
+            );
     }
 
     /// The summaries of every value, in row order (computed on the ambient rayon pool).
@@ -332,16 +351,29 @@ impl Column {
         }
     }
 
+    /// Folds this column's `values` (consecutive draws, in order): each x is added to the sum
+    /// and folded into the minimum and maximum in draw order, and counted in the sketch
+    /// ([`Sketch::code`] of x − c, collected in `codes` and then [`Sketch::count`]ed); a NaN
+    /// only marks the column. The running values stay in registers for the whole slice.
     #[inline]
-    fn add(&mut self, x: f64) {
-        if x.is_nan() {
-            self.not_a_number = true;
-            return;
+    fn fold(&mut self, values: &[f64], codes: &mut Vec<u32>) {
+        codes.clear();
+        let reference = self.reference;
+        let (mut sum, mut min, mut max) = (self.sum, self.min, self.max);
+        let mut not_a_number = false;
+        for &x in values {
+            if x.is_nan() {
+                not_a_number = true;
+                continue;
+            }
+            sum += x;
+            min = min.min(x);
+            max = max.max(x);
+            codes.push(Sketch::code(x - reference));
         }
-        self.sum += x;
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
-        self.sketch.add(x - self.reference);
+        (self.sum, self.min, self.max) = (sum, min, max);
+        self.not_a_number |= not_a_number;
+        self.sketch.count(codes);
     }
 
     fn summary(&self, count: usize) -> Summary {
@@ -375,8 +407,10 @@ impl Column {
 /// Counts of d = x − c in log-linear buckets on each side of 0 (see the module docs).
 #[derive(Clone, Debug, Default)]
 struct Sketch {
-    positive: Buckets,
-    negative: Buckets,
+    /// The buckets of d > 0 (index 0) and of d < 0 (index 1, keyed by |d|): indexed by the
+    /// sign bit, so that a column whose values fall on both sides of c at random costs no
+    /// mispredicted branch.
+    sides: [Buckets; 2],
     zero: u32,
     positive_infinite: u32,
     negative_infinite: u32,
@@ -397,29 +431,79 @@ fn bucket_value(key: u32) -> f64 {
     low + (high - low) * 0.5
 }
 
+/// Sketch codes: a finite non-zero d is its [`bucket_key`] (below 2¹⁷) with the sign bit of d
+/// in bit 31; ±0 and ±∞ have codes of their own, with bit 30 set.
+const SPECIAL_CODE: u32 = 1 << 30;
+const ZERO_CODE: u32 = SPECIAL_CODE;
+const POSITIVE_INFINITE_CODE: u32 = SPECIAL_CODE + 1;
+const NEGATIVE_INFINITE_CODE: u32 = SPECIAL_CODE + 2;
+const SIGN_CODE: u32 = 1 << 31;
+
 impl Sketch {
-    #[inline]
+    /// Counts d (not NaN): finite non-zero d in the bucket of |d| on its side, 0 and ±∞ apart.
+    #[cfg(test)]
     fn add(&mut self, d: f64) {
-        if d > 0.0 {
-            if d == f64::INFINITY {
-                self.positive_infinite += 1;
-            } else {
-                self.positive.add(bucket_key(d));
-            }
-        } else if d < 0.0 {
-            if d == f64::NEG_INFINITY {
-                self.negative_infinite += 1;
-            } else {
-                self.negative.add(bucket_key(-d));
-            }
+        self.count(&[Self::code(d)]);
+    }
+
+    /// The code of d (not NaN) that [`Self::count`] counts.
+    #[inline]
+    fn code(d: f64) -> u32 {
+        let magnitude = d.abs();
+        if magnitude > 0.0 && magnitude < f64::INFINITY {
+            bucket_key(magnitude) | ((d.to_bits() >> 32) as u32 & SIGN_CODE)
+        } else if d == f64::INFINITY {
+            POSITIVE_INFINITE_CODE
+        } else if d == f64::NEG_INFINITY {
+            NEGATIVE_INFINITE_CODE
         } else {
-            self.zero += 1;
+            ZERO_CODE
         }
     }
 
+    /// Counts the values of `codes` ([`Self::code`]) in order.
+    #[inline]
+    fn count(&mut self, codes: &[u32]) {
+        // Each side's total is added once at the end (a counter in memory per value would
+        // chain every update through a store and a load).
+        let mut counted = [0u64; 2];
+        for &code in codes {
+            if code & SPECIAL_CODE == 0 {
+                let side = (code >> 31) as usize;
+                self.sides[side].add_uncounted(code & !SIGN_CODE);
+                counted[side] += 1;
+            } else {
+                self.count_special(code);
+            }
+        }
+        for (side, counted) in self.sides.iter_mut().zip(counted) {
+            side.total += counted;
+        }
+    }
+
+    /// [`Self::count`] for d = ±0 or ±∞.
+    #[cold]
+    fn count_special(&mut self, code: u32) {
+        match code {
+            POSITIVE_INFINITE_CODE => self.positive_infinite += 1,
+            NEGATIVE_INFINITE_CODE => self.negative_infinite += 1,
+            _ => self.zero += 1,
+        }
+    }
+
+    /// The buckets of d > 0.
+    fn positive(&self) -> &Buckets {
+        &self.sides[0]
+    }
+
+    /// The buckets of d < 0, keyed by |d|.
+    fn negative(&self) -> &Buckets {
+        &self.sides[1]
+    }
+
     fn total(&self) -> u64 {
-        self.positive.total
-            + self.negative.total
+        self.positive().total
+            + self.negative().total
             + u64::from(self.zero)
             + u64::from(self.positive_infinite)
             + u64::from(self.negative_infinite)
@@ -431,7 +515,7 @@ impl Sketch {
         if rank < seen {
             return f64::NEG_INFINITY;
         }
-        for (key, count) in self.negative.descending() {
+        for (key, count) in self.negative().descending() {
             seen += count;
             if rank < seen {
                 return -bucket_value(key);
@@ -441,7 +525,7 @@ impl Sketch {
         if rank < seen {
             return 0.0;
         }
-        for (key, count) in self.positive.ascending() {
+        for (key, count) in self.positive().ascending() {
             seen += count;
             if rank < seen {
                 return bucket_value(key);
@@ -480,20 +564,20 @@ impl Buckets {
         self.max_key.saturating_sub(SKETCH_MAX_BUCKETS - 1)
     }
 
+    /// Counts `key` in its bucket; the caller adds the number of keys counted to `total`.
     #[inline]
-    fn add(&mut self, key: u32) {
+    fn add_uncounted(&mut self, key: u32) {
         // Inside the window (the window starts at or above the floor and ends at the largest
         // key): one subtraction and a comparison.
         let offset = key.wrapping_sub(self.base) as usize;
         if offset < self.counts.len() {
             self.counts[offset] += 1;
-            self.total += 1;
             return;
         }
         self.add_outside(key);
     }
 
-    /// [`Self::add`] for a key outside the current window (or the first key).
+    /// [`Self::add_uncounted`] for a key outside the current window (or the first key).
     #[cold]
     fn add_outside(&mut self, key: u32) {
         if self.counts.is_empty() {
@@ -511,7 +595,6 @@ impl Buckets {
             self.base = key;
         }
         self.counts[(key - self.base) as usize] += 1;
-        self.total += 1;
     }
 
     /// Extends the counts up to `key` and folds what falls below the new floor into it.
@@ -683,10 +766,11 @@ mod tests {
         values.iter().for_each(|&d| forward.add(d));
         values.iter().rev().for_each(|&d| backward.add(d));
         // The result depends on the multiset only, not on arrival order.
-        assert_eq!(forward.positive.base, backward.positive.base);
-        assert_eq!(forward.positive.counts, backward.positive.counts);
-        assert!(forward.positive.counts.len() <= SKETCH_MAX_BUCKETS as usize);
-        assert_eq!(forward.positive.total, values.len() as u64);
+        let (ahead, behind) = (forward.positive(), backward.positive());
+        assert_eq!(ahead.base, behind.base);
+        assert_eq!(ahead.counts, behind.counts);
+        assert!(ahead.counts.len() <= SKETCH_MAX_BUCKETS as usize);
+        assert_eq!(ahead.total, values.len() as u64);
         // The median (2^-95) is reported at the floor, 2^-53 ≈ 1.1e-16: far below 2^10.
         let median = forward.quantile(0.5);
         assert!(median > 1e-17 && median < 1e-15, "{median:e}");

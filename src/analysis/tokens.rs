@@ -13,7 +13,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::measure::measure_token;
+use super::measure::{TokenWorkspace, measure_tokens};
 use super::results::{Audited, Layer, Results, RowLayout, Selection};
 use super::stats::{DrawStatistics, EXACT_VALUE_BUDGET, MAX_DRAWS};
 use crate::compose::Composite;
@@ -168,6 +168,13 @@ impl TokenRow<'_> {
             .map(|position| self.row[position])
     }
 
+    /// The token's whole row: every measured value in the order of the fold's
+    /// [`RowLayout`](super::results::RowLayout) (for consumers that keep rows, such as the
+    /// token benchmark).
+    pub fn values(&self) -> &[f64] {
+        self.row
+    }
+
     /// The whole-model composite's value.
     pub fn whole_model(&self, metric: Metric) -> Option<f64> {
         self.value(Composite::Prefix, Layer::last(self.layout.layers()), metric)
@@ -309,14 +316,24 @@ fn span(range: &Range<u64>) -> usize {
 fn measure_rows(layout: &RowLayout, n: usize, matrices: &[f64], rows: &mut [f64]) {
     let layers = layout.layers();
     let matrix_values = layers * n * n;
-    rows.par_chunks_mut(layout.width())
-        .zip(matrices.par_chunks(matrix_values))
-        .for_each(|(row, token)| {
-            let slices: Vec<&[f64]> = token.chunks_exact(n * n).collect();
-            measure_token(&slices, n, layout, &mut row[..layout.profile_width()]);
-            layout.fill_peaks(0, row);
-        });
+    let width = layout.width();
+    rows.par_chunks_mut(width * BATCH_TOKENS)
+        .zip(matrices.par_chunks(matrix_values * BATCH_TOKENS))
+        .for_each_init(
+            || (TokenWorkspace::default(), Vec::new()),
+            |(work, slices), (rows, tokens)| {
+                slices.clear();
+                slices.extend(tokens.chunks_exact(n * n));
+                measure_tokens(slices, n, layout, rows, width, work);
+                for row in rows.chunks_exact_mut(width) {
+                    layout.fill_peaks(0, row);
+                }
+            },
+        );
 }
+
+/// Tokens measured together by one worker: their composites share one batch of SIMD lanes.
+const BATCH_TOKENS: usize = 8;
 
 #[cfg(test)]
 mod tests {

@@ -47,10 +47,12 @@ pub fn one_norm(p: &[f64], n: usize) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Negative mass Σ_ij max(−P_ij, 0): zero for every mHC matrix.
+/// Negative mass Σ_ij max(−P_ij, 0): zero for every mHC matrix. Each term is −P_ij where
+/// P_ij < 0 and +0 otherwise (NaN and ±0 entries included), so the sign of a zero result is
+/// defined (`f64::max` leaves the sign of max(−0, +0) to the compiler).
 #[inline]
 pub fn negative_mass(p: &[f64]) -> f64 {
-    p.iter().map(|&x| (-x).max(0.0)).sum()
+    p.iter().map(|&x| if x < 0.0 { -x } else { 0.0 }).sum()
 }
 
 /// max_k |v_k| (0 for an empty slice).

@@ -48,11 +48,11 @@
 use crate::compose::{ScaledMatrix, binary_exponent, power_of_two, scale_by_power_of_two};
 
 /// Ties in [`nearest_permutation`]: sums within `TIE_ULPS·n·ε·max|P|` of the best count as equal.
-const TIE_ULPS: f64 = 8.0;
+pub(crate) const TIE_ULPS: f64 = 8.0;
 
 /// Below this exponent a scaled matrix is measured as a plain f64 matrix (2^−e·Π would dwarf
 /// the mantissa; the same threshold as the distance to J/n).
-const TINY_EXPONENT: i64 = -60;
+pub(crate) const TINY_EXPONENT: i64 = -60;
 
 /// Largest n whose assignment work buffers live on the stack.
 const STACK_STREAMS: usize = 8;
@@ -103,7 +103,8 @@ pub fn identity_distance(p: &[f64], n: usize) -> f64 {
 }
 
 /// ‖P − I‖_F of a scaled matrix `P = M·2^e`, without overflow (see the module docs).
-pub(crate) fn identity_distance_scaled(p: &ScaledMatrix) -> f64 {
+#[cfg(test)]
+fn identity_distance_scaled(p: &ScaledMatrix) -> f64 {
     let n = p.n();
     distance_to_permutation_scaled(p, |i| i, n)
 }
@@ -137,10 +138,14 @@ pub fn nearest_permutation_scaled(p: &ScaledMatrix) -> (Vec<usize>, f64) {
     (permutation, distance)
 }
 
-/// The distance of [`nearest_permutation_scaled`], for the metric bundle: the permutation stays
-/// on the stack for n ≤ 8.
-pub(crate) fn permutation_distance_scaled(p: &ScaledMatrix) -> f64 {
-    let n = p.n();
+/// The structure metrics of the bundle for a scaled matrix with `n = p.n()` (a constant where
+/// the caller's is, so that the loops unroll): `(‖P − I‖_F, min_Π ‖P − Π‖_F)`, the same values
+/// as ‖P − I‖_F computed alone and [`nearest_permutation_scaled`]. When the nearest
+/// permutation is the identity (every matrix near a plain residual connection) the two distances
+/// are one computation, done once. Allocation-free for n ≤ 8.
+#[inline(always)]
+pub(crate) fn distances_scaled(p: &ScaledMatrix, n: usize) -> (f64, f64) {
+    debug_assert_eq!(n, p.n());
     let (mut stack, mut heap) = ([0usize; STACK_STREAMS], Vec::new());
     let permutation = if n <= STACK_STREAMS {
         &mut stack[..n]
@@ -148,8 +153,14 @@ pub(crate) fn permutation_distance_scaled(p: &ScaledMatrix) -> f64 {
         heap.resize(n, 0);
         &mut heap[..]
     };
-    best_permutation_into(p.mantissa(), n, permutation);
-    distance_to_permutation_scaled(p, |i| permutation[i], n)
+    best_permutation_into(&p.mantissa()[..n * n], n, permutation);
+    let identity = distance_to_permutation_scaled(p, |i| i, n);
+    let nearest = if permutation.iter().enumerate().all(|(i, &j)| i == j) {
+        identity
+    } else {
+        distance_to_permutation_scaled(p, |i| permutation[i], n)
+    };
+    (identity, nearest)
 }
 
 /// Mean normalised row entropy `(1/n)·Σ_i H(p_i)/ln n`, `p_ij = P_ij / Σ_k P_ik`, in [0, 1]:
@@ -164,6 +175,14 @@ pub fn mixing_entropy(p: &[f64], n: usize) -> Option<f64> {
 /// row summing to zero, or a non-finite entry.
 pub fn mixing_entropy_checked(p: &[f64], n: usize) -> Result<f64, EntropyUndefined> {
     check_square(p, n);
+    entropy_of(p, n)
+}
+
+/// [`mixing_entropy_checked`] of a checked n×n `p`, inlined so that a caller with a constant n
+/// (the metric bundle) gets unrolled loops; the same operations in the same order.
+#[inline(always)]
+pub(crate) fn entropy_of(p: &[f64], n: usize) -> Result<f64, EntropyUndefined> {
+    let p = &p[..n * n];
     if !p.iter().all(|x| x.is_finite()) {
         return Err(EntropyUndefined::NotFinite);
     }
@@ -202,6 +221,7 @@ fn unit_if(condition: bool) -> f64 {
 
 /// √(Σ_k x(k)²) over k < len, after rescaling by the power of two of max |x(k)| (exact), so
 /// the squares neither overflow nor underflow.
+#[inline(always)]
 fn frobenius_norm(x: impl Fn(usize) -> f64, len: usize) -> f64 {
     let mut largest = 0.0f64;
     for k in 0..len {
@@ -229,6 +249,7 @@ fn frobenius_norm(x: impl Fn(usize) -> f64, len: usize) -> f64 {
 
 /// ‖P − Π‖_F for `P = M·2^e` and `Π_{i,π(i)} = 1` with `π(i) = column(i)`: `2^e·‖M − 2^−e·Π‖_F`
 /// unless P is tiny (e < −60), then `‖P − Π‖_F` on the plain values.
+#[inline(always)]
 fn distance_to_permutation_scaled(
     p: &ScaledMatrix,
     column: impl Fn(usize) -> usize,
@@ -282,9 +303,13 @@ const ENUMERATED_STREAMS: usize = 4;
 
 /// Writes into `permutation` the π maximising Σ_i m_{i,π(i)} (finite m), ties broken as in the
 /// module docs. Allocation-free for n ≤ 8.
+#[inline(always)]
 pub(crate) fn best_permutation_into(m: &[f64], n: usize, permutation: &mut [usize]) {
-    if n <= ENUMERATED_STREAMS {
-        enumerate_best_permutation(m, n, permutation);
+    if n == ENUMERATED_STREAMS {
+        // A constant table: the 24 sums unroll into loads at known offsets.
+        enumerate_best_permutation(m, ENUMERATED_STREAMS, &PERMUTATIONS_4, permutation);
+    } else if n < ENUMERATED_STREAMS {
+        enumerate_best_permutation(m, n, lexicographic_permutations(n), permutation);
     } else {
         assign_best_permutation(m, n, permutation);
     }
@@ -340,9 +365,16 @@ fn assign_best_permutation(m: &[f64], n: usize, permutation: &mut [usize]) {
 }
 
 /// [`best_permutation_into`] for n ≤ [`ENUMERATED_STREAMS`]: every permutation's sum, in
-/// lexicographic order; the first whose sum lies within the tie tolerance of the largest.
-fn enumerate_best_permutation(m: &[f64], n: usize, permutation: &mut [usize]) {
-    let table = lexicographic_permutations(n);
+/// the lexicographic order of `table` (the permutations of 0..n); the first whose sum lies
+/// within the tie tolerance of the largest.
+#[inline(always)]
+fn enumerate_best_permutation(
+    m: &[f64],
+    n: usize,
+    table: &[[u8; ENUMERATED_STREAMS]],
+    permutation: &mut [usize],
+) {
+    let m = &m[..n * n];
     let mut sums = [0.0; 24];
     for (sum, pi) in sums.iter_mut().zip(table) {
         *sum = (0..n).map(|i| m[i * n + pi[i] as usize]).sum();
@@ -359,6 +391,42 @@ fn enumerate_best_permutation(m: &[f64], n: usize, permutation: &mut [usize]) {
         *slot = j as usize;
     }
 }
+
+/// The 24 permutations of 0..4 in lexicographic order (the table of
+/// [`lexicographic_permutations`] for n = 4, built at compile time).
+pub(crate) const PERMUTATIONS_4: [[u8; ENUMERATED_STREAMS]; 24] = {
+    let mut table = [[0u8; ENUMERATED_STREAMS]; 24];
+    let mut current = [0u8, 1, 2, 3];
+    let mut k = 0;
+    while k < 24 {
+        table[k] = current;
+        // The next permutation: the last ascent i − 1 < i, swapped with the last larger
+        // entry after it, then the tail reversed.
+        let mut i = ENUMERATED_STREAMS - 1;
+        while i > 0 && current[i - 1] >= current[i] {
+            i -= 1;
+        }
+        if i > 0 {
+            let mut j = ENUMERATED_STREAMS - 1;
+            while current[j] <= current[i - 1] {
+                j -= 1;
+            }
+            let swapped = current[i - 1];
+            current[i - 1] = current[j];
+            current[j] = swapped;
+            let mut last = ENUMERATED_STREAMS - 1;
+            while i < last {
+                let swapped = current[i];
+                current[i] = current[last];
+                current[last] = swapped;
+                i += 1;
+                last -= 1;
+            }
+        }
+        k += 1;
+    }
+    table
+};
 
 /// Every permutation of 0..n (n ≤ [`ENUMERATED_STREAMS`]) in lexicographic order, built once.
 fn lexicographic_permutations(n: usize) -> &'static [[u8; ENUMERATED_STREAMS]] {
@@ -703,11 +771,16 @@ mod tests {
                     })
                     .collect();
                 let (mut enumerated, mut assigned) = ([0; 4], [0; 4]);
-                enumerate_best_permutation(&p, n, &mut enumerated[..n]);
+                best_permutation_into(&p, n, &mut enumerated[..n]);
                 assign_best_permutation(&p, n, &mut assigned[..n]);
                 assert_eq!(enumerated[..n], assigned[..n], "{p:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_constant_table_is_the_lexicographic_one() {
+        assert_eq!(&PERMUTATIONS_4[..], lexicographic_permutations(4));
     }
 
     #[test]
@@ -946,6 +1019,8 @@ mod tests {
             }
             let want = expected(0.75);
             let got = identity_distance_scaled(&scaled);
+            let (identity, nearest) = distances_scaled(&scaled, 2);
+            assert_eq!(identity.to_bits(), got.to_bits());
             if want.is_infinite() {
                 assert_eq!(got, f64::INFINITY, "k = {k}");
             } else {
@@ -954,10 +1029,7 @@ mod tests {
                     "k = {k}: {got} vs {want}"
                 );
             }
-            assert_eq!(
-                permutation_distance_scaled(&scaled).to_bits(),
-                distance.to_bits()
-            );
+            assert_eq!(nearest.to_bits(), distance.to_bits());
         }
     }
 
