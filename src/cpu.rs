@@ -1,8 +1,8 @@
 //! Which SIMD instruction sets the kernels may use, detected once per process.
 //!
-//! Executing an AVX or AVX2 instruction on a CPU without it is undefined behaviour, so code that
-//! does must hold a token: [`Avx`] or [`Avx2`], zero-sized types that only their `detect`
-//! functions create, and only after the CPU said it has the feature. Every function that can
+//! Executing an AVX instruction on a CPU without it is undefined behaviour, so code that does
+//! must hold a token: [`Avx`], a zero-sized type that only its `detect` function creates, and
+//! only after the CPU said it has the feature. Every function that can
 //! execute such an instruction either takes the token, is a method of a type whose values only
 //! a token can make (`crate::lanes`), or is `unsafe` with the token's existence as its
 //! precondition. The CPU is asked once ([`std::sync::OnceLock`]); later calls read the cached
@@ -10,15 +10,15 @@
 //!
 //! **Forcing the portable path.** When the environment variable `MHC_ANALYZE_PORTABLE` is set to
 //! anything but the empty string or `0` (read once, at the first detection), `detect` answers
-//! `None` whatever the CPU has: every kernel then runs its portable path (`wide::f64x4` lanes,
-//! the standard library's selection). Both paths give the same bits — every lane operation is a
+//! `None` whatever the CPU has: every kernel then runs its portable path (`wide::f64x4` lanes).
+//! Both paths give the same bits — every lane operation is a
 //! correctly rounded IEEE-754 operation or a bit operation — and CI runs the test suite both
 //! ways. The kernels' own tests compare the two paths explicitly, whatever the variable says.
 //!
-//! On targets other than x86-64 the tokens do not exist and the portable path is the only one.
+//! On targets other than x86-64 the token does not exist and the portable path is the only one.
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{Avx, Avx2};
+pub(crate) use x86::Avx;
 
 /// The environment variable that forces the portable path (see the module docs).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -38,7 +38,6 @@ mod x86 {
     #[derive(Clone, Copy)]
     struct Detected {
         avx: bool,
-        avx2: bool,
         forced_portable: bool,
     }
 
@@ -46,7 +45,6 @@ mod x86 {
         static DETECTED: OnceLock<Detected> = OnceLock::new();
         *DETECTED.get_or_init(|| Detected {
             avx: std::is_x86_feature_detected!("avx"),
-            avx2: std::is_x86_feature_detected!("avx2"),
             forced_portable: super::asks_for_portable(
                 std::env::var_os(super::PORTABLE_VARIABLE).as_deref(),
             ),
@@ -72,26 +70,6 @@ mod x86 {
             detected().avx.then_some(Self(()))
         }
     }
-
-    /// Proof that the CPU executes AVX2 instructions (256-bit integer operations, lane
-    /// permutations). Only [`Avx2::detect`] makes one.
-    #[derive(Clone, Copy, Debug)]
-    pub(crate) struct Avx2(());
-
-    impl Avx2 {
-        /// The token when the CPU has AVX2 and the portable path is not forced (module docs).
-        pub(crate) fn detect() -> Option<Self> {
-            let detected = detected();
-            (detected.avx2 && !detected.forced_portable).then_some(Self(()))
-        }
-
-        /// The token when the CPU has AVX2, whatever `MHC_ANALYZE_PORTABLE` says: for tests
-        /// that compare the two paths.
-        #[cfg(test)]
-        pub(crate) fn detect_ignoring_override() -> Option<Self> {
-            detected().avx2.then_some(Self(()))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -113,10 +91,7 @@ mod tests {
     fn detection_follows_the_cpu_and_the_variable() {
         let forced = asks_for_portable(std::env::var_os(PORTABLE_VARIABLE).as_deref());
         let avx = std::is_x86_feature_detected!("avx");
-        let avx2 = std::is_x86_feature_detected!("avx2");
         assert_eq!(Avx::detect().is_some(), avx && !forced);
-        assert_eq!(Avx2::detect().is_some(), avx2 && !forced);
         assert_eq!(Avx::detect_ignoring_override().is_some(), avx);
-        assert_eq!(Avx2::detect_ignoring_override().is_some(), avx2);
     }
 }

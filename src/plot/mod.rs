@@ -26,9 +26,7 @@
 mod axis;
 pub mod draw;
 pub mod figure;
-mod polygon;
 mod scene;
-mod strip;
 pub mod style;
 
 pub use draw::{

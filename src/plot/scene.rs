@@ -12,9 +12,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontDesc, FontFamily, FontStyle, FontTransform, RGBAColor};
 
 use super::PlotError;
-use super::strip::Strip;
 use super::style::{FONT_FAMILY, WHITE, font};
-use rayon::prelude::*;
 
 /// Horizontal alignment of text relative to its anchor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,56 +356,15 @@ fn draw_err<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError::Draw(e.to_string())
 }
 
-/// The backend rows whose pixels a render keeps: primitives (segments, glyphs) that cannot
-/// touch them are skipped. Skipping changes no kept pixel: every primitive is rasterised on
-/// its own, and the bounds tested are those of its integer vertices, widened by a margin.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct VisibleRows {
-    first: i32,
-    last: i32,
-}
-
-impl VisibleRows {
-    /// Every row.
-    pub(crate) const ALL: Self = Self {
-        first: i32::MIN,
-        last: i32::MAX,
-    };
-
-    /// Rows `first..first + count`.
-    pub(crate) fn new(first: i32, count: i32) -> Self {
-        Self {
-            first,
-            last: first + count - 1,
-        }
-    }
-
-    /// Whether a primitive spanning rows `low..=high` (before the margin) misses these rows.
-    /// The margin covers anti-aliasing's extra row and the rounding of polygon edges.
-    fn miss(self, low: i32, high: i32) -> bool {
-        const MARGIN: i32 = 2;
-        high.saturating_add(MARGIN) < self.first || low.saturating_sub(MARGIN) > self.last
-    }
-
-    /// [`Self::miss`] for the rows of `points`.
-    fn miss_points(self, points: &[(i32, i32)]) -> bool {
-        let low = points.iter().map(|p| p.1).min().unwrap_or(i32::MAX);
-        let high = points.iter().map(|p| p.1).max().unwrap_or(i32::MIN);
-        self.miss(low, high)
-    }
-}
-
-/// Draws `scene` onto `area`, scaling logical pixels by `k`; only the primitives that can touch
-/// `visible` are drawn (SVG passes [`VisibleRows::ALL`]).
+/// Draws `scene` onto `area`, scaling logical pixels by `k`.
 pub(crate) fn render<DB: DrawingBackend>(
     scene: &Scene,
     area: &DrawingArea<DB, Shift>,
     k: f64,
     target: Target,
-    visible: VisibleRows,
 ) -> Result<(), PlotError> {
     let p = |(x, y): (f64, f64)| ((x * k).round() as i32, (y * k).round() as i32);
-    // A bitmap starts white (`white_canvas`); filling it again would cost a pass over it.
+    // A bitmap starts white (`scene_to_rgb`); filling it again would cost a pass over it.
     if target == Target::Svg {
         area.fill(&WHITE).map_err(draw_err)?;
     }
@@ -427,9 +384,6 @@ pub(crate) fn render<DB: DrawingBackend>(
                     Target::Raster if w < 1.5 => {
                         let style = color.stroke_width(1);
                         let points: Vec<_> = pts.iter().map(|&q| p(q)).collect();
-                        if visible.miss_points(&points) {
-                            continue;
-                        }
                         area.draw(&PathElement::new(points, style))
                             .map_err(draw_err)?;
                     }
@@ -451,20 +405,13 @@ pub(crate) fn render<DB: DrawingBackend>(
                                 (a.0 - nx, a.1 - ny),
                             ]
                             .map(|(x, y)| (x.round() as i32, y.round() as i32));
-                            if visible.miss_points(&quad) {
-                                continue;
-                            }
                             area.draw(&Polygon::new(quad.to_vec(), color.filled()))
                                 .map_err(draw_err)?;
                         }
                         if w >= 3.0 {
                             let r = (h - 0.5).round().max(1.0) as i32;
                             for &q in pts {
-                                let centre = p(q);
-                                if visible.miss(centre.1 - r, centre.1 + r) {
-                                    continue;
-                                }
-                                area.draw(&Circle::new(centre, r, color.filled()))
+                                area.draw(&Circle::new(p(q), r, color.filled()))
                                     .map_err(draw_err)?;
                             }
                         }
@@ -473,9 +420,6 @@ pub(crate) fn render<DB: DrawingBackend>(
             }
             Item::Polygon { pts, color } => {
                 let points: Vec<_> = pts.iter().map(|&q| p(q)).collect();
-                if visible.miss_points(&points) {
-                    continue;
-                }
                 area.draw(&Polygon::new(points, color.filled()))
                     .map_err(draw_err)?;
             }
@@ -490,20 +434,13 @@ pub(crate) fn render<DB: DrawingBackend>(
                 if target == Target::Raster {
                     // The bitmap fills both corner pixels inclusively.
                     b = ((b.0 - 1).max(a.0), (b.1 - 1).max(a.1));
-                    if visible.miss(a.1, b.1) {
-                        continue;
-                    }
                 }
                 area.draw(&Rectangle::new([a, b], color.filled()))
                     .map_err(draw_err)?;
             }
             Item::Circle { x, y, r, color } => {
                 let r = (r * k).round().max(1.0) as i32;
-                let centre = p((*x, *y));
-                if visible.miss(centre.1 - r, centre.1 + r) {
-                    continue;
-                }
-                area.draw(&Circle::new(centre, r, color.filled()))
+                area.draw(&Circle::new(p((*x, *y)), r, color.filled()))
                     .map_err(draw_err)?;
             }
             Item::Text {
@@ -524,7 +461,6 @@ pub(crate) fn render<DB: DrawingBackend>(
                     *color,
                     (*h, *v),
                     *vertical,
-                    visible,
                 )?,
                 Target::Svg => svg_text(
                     area,
@@ -562,7 +498,6 @@ fn raster_text<DB: DrawingBackend>(
     color: RGBAColor,
     (h, v): (HAlign, VAlign),
     vertical: bool,
-    visible: VisibleRows,
 ) -> Result<(), PlotError> {
     let font = font()?;
     let (glyphs, width) = layout_glyphs(font, text, size);
@@ -589,15 +524,6 @@ fn raster_text<DB: DrawingBackend>(
         };
         let b = outline.px_bounds();
         let (bx, by) = (b.min.x as i32, b.min.y as i32);
-        // Rows of the glyph's pixels (see `pos` below).
-        let (first_row, last_row) = if vertical {
-            (oy - b.max.x as i32 - 1, oy - bx - 1)
-        } else {
-            (oy + by, oy + b.max.y as i32)
-        };
-        if visible.miss(first_row, last_row) {
-            continue;
-        }
         outline.draw(|px, py, c| {
             if result.is_err() || c <= 0.0 {
                 return;
@@ -666,63 +592,28 @@ const PNG_DPI: f64 = 150.0;
 
 /// Renders `scene` to PNG bytes at `scene.width × scene.height` pixels.
 pub(crate) fn scene_to_png(scene: &Scene) -> Result<Vec<u8>, PlotError> {
-    // Two strips per thread when there are several, so that a thread busy elsewhere (the
-    // other files of a run) does not hold back half of the image.
-    let threads = rayon::current_num_threads();
-    let strips = if threads > 1 { 2 * threads } else { 1 };
-    let rgb = scene_to_rgb(scene, strips)?;
+    let rgb = scene_to_rgb(scene)?;
     encode_png(&rgb, scene.width, scene.height)
 }
 
-/// The RGB pixels of `scene` (row-major), drawn at `SUPERSAMPLE`× and box-filtered down.
-///
-/// The bitmap is cut into `strips` horizontal strips (one when `strips` ≤ 1), drawn in
-/// parallel on the ambient rayon pool: each strip draws the primitives that can touch it
-/// through a [`Strip`] backend, which keeps only its own rows. The pixels do not depend on the
-/// number of strips and are those plotters' own `BitMapBackend` draws on the whole canvas (a
-/// test checks both), so the caller may pick the number from the thread count. Each strip
-/// costs a pass over the primitives that cross it: the gain figure takes 31 ms whole on one
-/// thread and 19 ms in four strips on two.
-fn scene_to_rgb(scene: &Scene, strips: usize) -> Result<Vec<u8>, PlotError> {
+/// The RGB pixels of `scene` (row-major), drawn at `SUPERSAMPLE`× with plotters'
+/// `BitMapBackend` on one canvas and box-filtered down. (Drawing the canvas in horizontal
+/// strips in parallel, with a copy of plotters' polygon fill, was measured and removed: no
+/// measurable change in the wall time of `gain`, `audit` or `report --all`; see
+/// `bench/README.md`.)
+fn scene_to_rgb(scene: &Scene) -> Result<Vec<u8>, PlotError> {
     let (w, h) = (scene.width, scene.height);
     let s = supersampling(w, h)?;
-    let (bw, bh) = (w * s, h * s);
-    let row_bytes = w as usize * 3;
-    let mut rgb = vec![0u8; row_bytes * h as usize];
-    let strip_rows = (h as usize).div_ceil(strips.max(1));
-    rgb.par_chunks_mut(strip_rows * row_bytes)
-        .enumerate()
-        .try_for_each(|(index, out)| -> Result<(), PlotError> {
-            let rows = out.len() / row_bytes * s as usize;
-            let top = (index * strip_rows) as u32 * s;
-            let mut canvas = vec![255u8; bw as usize * rows * 3];
-            {
-                let root = Strip::new(&mut canvas, (bw, bh), top).into_drawing_area();
-                let visible = VisibleRows::new(top as i32, rows as i32);
-                render(scene, &root, s as f64, Target::Raster, visible)?;
-                root.present().map_err(draw_err)?;
-            }
-            downsample_into(&canvas, bw as usize, rows, s as usize, out);
-            Ok(())
-        })?;
-    Ok(rgb)
-}
-
-/// [`scene_to_rgb`] the plain way, for the tests: plotters' `BitMapBackend` on one canvas.
-#[cfg(test)]
-fn scene_to_rgb_with_plotters(scene: &Scene) -> Vec<u8> {
-    let (w, h) = (scene.width, scene.height);
-    let s = supersampling(w, h).unwrap();
     let (bw, bh) = (w * s, h * s);
     let mut canvas = vec![255u8; bw as usize * bh as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut canvas, (bw, bh)).into_drawing_area();
-        render(scene, &root, s as f64, Target::Raster, VisibleRows::ALL).unwrap();
-        root.present().unwrap();
+        render(scene, &root, s as f64, Target::Raster)?;
+        root.present().map_err(draw_err)?;
     }
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
     downsample_into(&canvas, bw as usize, bh as usize, s as usize, &mut rgb);
-    rgb
+    Ok(rgb)
 }
 
 /// The supersampling factor for a `w × h` bitmap, or an error if it is empty or too large.
@@ -746,7 +637,7 @@ pub(crate) fn scene_to_svg(scene: &Scene) -> Result<String, PlotError> {
     {
         let root =
             SVGBackend::with_string(&mut out, (scene.width, scene.height)).into_drawing_area();
-        render(scene, &root, 1.0, Target::Svg, VisibleRows::ALL)?;
+        render(scene, &root, 1.0, Target::Svg)?;
         root.present().map_err(draw_err)?;
     }
     Ok(out)
@@ -836,77 +727,6 @@ mod tests {
         };
         assert_eq!(downsample(2), vec![1, 25, 255, 9, 0, 102]);
         assert_eq!(downsample(1), image.to_vec());
-    }
-
-    #[test]
-    fn strips_draw_the_same_pixels_as_one_canvas() {
-        super::super::style::ensure_font().unwrap();
-        let ink = RGBAColor(20, 60, 200, 1.0);
-        let haze = RGBAColor(200, 40, 40, 0.3);
-        let mut scene = Scene::new(97, 61);
-        // Lines thin and wide, steep and shallow, crossing strip boundaries; a translucent
-        // polygon; rectangles opaque and translucent; a circle; text both ways.
-        scene.line(vec![(3.0, 2.0), (90.0, 58.0), (10.0, 40.0)], ink, 0.5);
-        scene.line(vec![(5.0, 55.0), (60.0, 4.0), (95.0, 30.0)], ink, 3.0);
-        scene.line(vec![(20.0, 3.0), (20.0, 58.0)], ink, 0.5);
-        scene.line(vec![(4.0, 33.0), (93.0, 33.0)], ink, 0.5);
-        scene.polygon(
-            vec![(2.0, 50.0), (48.0, 6.0), (94.0, 52.0), (40.0, 30.0)],
-            haze,
-        );
-        // Taller than wide (swept along y), and a band between two polylines with a flat top.
-        scene.polygon(
-            vec![(60.0, 2.0), (75.0, 58.0), (66.0, 40.0), (52.0, 57.0)],
-            haze,
-        );
-        scene.polygon(
-            vec![
-                (5.0, 20.0),
-                (25.0, 12.0),
-                (45.0, 12.0),
-                (65.0, 25.0),
-                (65.0, 40.0),
-                (45.0, 30.0),
-                (25.0, 36.0),
-                (5.0, 28.0),
-            ],
-            haze,
-        );
-        scene.rect(30.0, 10.0, 70.0, 45.0, haze);
-        scene.rect(70.5, 12.25, 80.0, 59.5, ink);
-        scene.circle(50.0, 31.0, 9.5, ink);
-        scene.items.push(Item::Text {
-            text: "Strips 10³".to_string(),
-            x: 48.0,
-            y: 31.0,
-            size: 14.0,
-            color: ink,
-            h: HAlign::Center,
-            v: VAlign::Middle,
-            vertical: false,
-        });
-        scene.items.push(Item::Text {
-            text: "amax".to_string(),
-            x: 8.0,
-            y: 30.0,
-            size: 11.0,
-            color: haze,
-            h: HAlign::Center,
-            v: VAlign::Top,
-            vertical: true,
-        });
-        let whole = scene_to_rgb_with_plotters(&scene);
-        assert!(whole.iter().any(|&b| b != 255), "the scene draws something");
-        // 61 rows: one strip, then strips of 31, 21, 9, 4, 2 and 1 rows, the last one shorter.
-        for strips in [1, 2, 3, 7, 16, 31, 61] {
-            let striped = scene_to_rgb(&scene, strips).unwrap();
-            let differing = whole
-                .iter()
-                .zip(striped.iter())
-                .filter(|(a, b)| a != b)
-                .count();
-            assert_eq!(differing, 0, "{strips} strips differ in {differing} bytes");
-        }
     }
 
     #[test]
