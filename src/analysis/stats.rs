@@ -236,14 +236,7 @@ pub(crate) fn exact_summary(column: &mut [f64]) -> Summary {
     let mean = column.iter().fold(0.0, |sum, x| sum + x) / column.len() as f64;
     let min = column.iter().copied().fold(f64::INFINITY, f64::min);
     let max = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    // A column of one repeated value (bit for bit: ±0 count as different) needs no selection.
-    let first = column[0];
-    let constant = min == max && column.iter().all(|x| x.to_bits() == first.to_bits());
-    let [median, p05, p90, p95, p99] = if constant {
-        [first; 5]
-    } else {
-        selected_quantiles(column, QUANTILE_LEVELS)
-    };
+    let [median, p05, p90, p95, p99] = selected_quantiles(column, QUANTILE_LEVELS);
     Summary {
         mean,
         median,
