@@ -181,7 +181,7 @@ fn run_on_pool(args: &GainArgs) -> anyhow::Result<Outcome> {
     let summary = export::json::gain_summary(&config, &result);
     if let Some(out) = &args.out {
         let figure = gain_figure(&config, &result, Band::MinMax);
-        // The PNG (the slowest, drawn in strips) and the other files are independent: render
+        // The PNG (the slowest) and the other files are independent: render
         // them side by side, and stage (write and sync) the others while the PNG is drawn.
         let writing = || format!("writing results into {}", out.display());
         let (png, others) = rayon::join(
