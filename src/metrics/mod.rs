@@ -210,25 +210,15 @@ impl MatrixMetrics {
     /// whose singular values (of P and of P − J/n) are computed side by side in SIMD lanes
     /// ([`spectral::singular_values_4_many`]).
     pub fn of_many(matrices: &[ScaledMatrix]) -> Vec<Self> {
-        Self::of_many_with(matrices, true)
-    }
-
-    /// [`Self::of_many`], computing the Birkhoff distance (a quadratic program per matrix, by
-    /// far the costliest metric) only if `birkhoff`; without it that value is NaN and every
-    /// other value is the same.
-    pub(crate) fn of_many_with(matrices: &[ScaledMatrix], birkhoff: bool) -> Vec<Self> {
         let mut out = Vec::with_capacity(matrices.len());
-        Self::of_many_into(
-            matrices,
-            birkhoff,
-            &mut MetricsWorkspace::default(),
-            &mut out,
-        );
+        Self::of_many_into(matrices, true, &mut MetricsWorkspace::default(), &mut out);
         out
     }
 
-    /// [`Self::of_many_with`] into `out` (cleared first), with reusable work space:
-    /// allocation-free once the buffers have grown to the batch.
+    /// [`Self::of_many`] into `out` (cleared first), with reusable work space (allocation-free
+    /// once the buffers have grown to the batch), computing the Birkhoff distance (a quadratic
+    /// program per matrix, the costliest metric) only if `birkhoff`; without it that value is
+    /// NaN and every other value is the same.
     pub(crate) fn of_many_into(
         matrices: &[ScaledMatrix],
         birkhoff: bool,
@@ -459,6 +449,43 @@ mod tests {
             let alone = MatrixMetrics::of(p);
             for (a, b) in alone.values().iter().zip(bundle.values()) {
                 assert_eq!(a.to_bits(), b.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn without_the_birkhoff_distance_only_that_value_changes() {
+        // 4×4 (the lane bundle) and 3×3 (the general path), HC-like with negative entries so
+        // that the projection is not the affine one.
+        for n in [4, 3] {
+            let matrices: Vec<ScaledMatrix> = (0..9)
+                .map(|k| {
+                    let values = (0..n * n)
+                        .map(|i| (((k * 16 + i) as f64) * 0.754_877_666).fract() * 3.0 - 1.0)
+                        .collect();
+                    ScaledMatrix::new(n, values)
+                })
+                .collect();
+            let with = MatrixMetrics::of_many(&matrices);
+            let mut without = Vec::new();
+            MatrixMetrics::of_many_into(
+                &matrices,
+                false,
+                &mut MetricsWorkspace::default(),
+                &mut without,
+            );
+            for (a, b) in with.iter().zip(&without) {
+                assert!(a.get(Metric::BirkhoffDistance) > 0.0);
+                assert!(b.get(Metric::BirkhoffDistance).is_nan());
+                for metric in Metric::ALL {
+                    if metric != Metric::BirkhoffDistance {
+                        assert_eq!(
+                            a.get(metric).to_bits(),
+                            b.get(metric).to_bits(),
+                            "{metric:?}"
+                        );
+                    }
+                }
             }
         }
     }
