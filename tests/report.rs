@@ -459,6 +459,7 @@ fn run_report(text: &str) -> (Experiment, Report) {
 /// paper's depth (60 H_res, Π1..60, 30 blocks × 2), its 27B model or its headline values.
 fn assert_no_paper_shape(report: &Report) {
     let shown = report_text(report);
+    assert_citations_resolve(&shown);
     for banned in [
         "Π1..",
         "27B",
@@ -466,13 +467,79 @@ fn assert_no_paper_shape(report: &Report) {
         "≈ 3000",
         "≈ 1.6",
         "paper's depth",
-        "primer",
     ] {
         assert!(!shown.contains(banned), "'{banned}' in:\n{shown}");
     }
     for token in number_tokens(&shown) {
         assert!(!["60", "3000"].contains(&token), "{token} in:\n{shown}");
     }
+}
+
+/// The section numbers of docs/theory.md: "5" from "## 5. Title", "5.1" from "### 5.1 Title".
+fn theory_sections() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/theory.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("## ").or(line.strip_prefix("### ")))
+        .filter_map(|title| title.split_whitespace().next())
+        .map(|number| number.trim_end_matches('.').to_string())
+        .filter(|number| number.starts_with(|c: char| c.is_ascii_digit()))
+        .collect()
+}
+
+/// Every citation in `shown` resolves inside the repository: each `docs/…` file it names exists,
+/// and each `§` cites a section of docs/theory.md that exists, right after the file's name
+/// ("docs/theory.md §2.3") or in a list that starts there ("docs/theory.md §3.4, §5.3"). A section
+/// of a document the repository does not carry (no file named, or another one) fails.
+fn assert_citations_resolve(shown: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (at, _) in shown.match_indices("docs/") {
+        let name: String = shown[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "_-./".contains(*c))
+            .collect();
+        let name = name.trim_end_matches('.');
+        assert!(
+            root.join(name).is_file(),
+            "{name} is not in the repository:\n{shown}"
+        );
+    }
+    let sections = theory_sections();
+    // Where the previous cited section ended, if it was one of docs/theory.md's.
+    let mut list_end = None;
+    for (at, mark) in shown.match_indices('§') {
+        let before = &shown[..at];
+        let in_theory = before.ends_with("docs/theory.md ")
+            || list_end.is_some_and(|end| &shown[end..at] == ", ");
+        let number: String = shown[at + mark.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let number = number.trim_end_matches('.');
+        assert!(
+            in_theory && sections.iter().any(|s| s == number),
+            "§{number} does not cite a section of docs/theory.md:\n{shown}"
+        );
+        list_end = Some(at + mark.len() + number.len());
+    }
+}
+
+#[test]
+fn the_committed_reports_cite_only_what_the_repository_carries() {
+    let reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&reports).unwrap() {
+        let report = entry.unwrap().path().join("report.md");
+        if report.is_file() {
+            assert_citations_resolve(&std::fs::read_to_string(&report).unwrap());
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 6,
+        "{checked} reports found in {}",
+        reports.display()
+    );
 }
 
 /// `median 407 (5–95 %: 11.3–9829)`: an interval cell as the prose writes it.
@@ -1097,7 +1164,7 @@ path = "../tests/data/checkpoints/lucidrains_hc_24.safetensors"
     let experiment = Experiment::parse(&path, text).unwrap();
     let report = mhc_analyze::report::run(&experiment, &mut |_| {}).unwrap();
     let shown = report_text(&report);
-    assert!(!shown.contains("primer"), "{shown}");
+    assert_citations_resolve(&shown);
     let audit = table(&report, "table-audit");
     let csv = String::from_utf8(
         report
