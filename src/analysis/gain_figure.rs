@@ -168,17 +168,14 @@ const SINGLE_PANELS: [(&str, Composite, Metric); 2] = [
 pub fn gain_figure(config: &GainConfig, result: &GainResult, band: Band) -> LineFigure {
     let panels = COMPOSITE_PANELS
         .iter()
-        .zip(['a', 'b'])
-        .map(|(&(title, composite, metric), letter)| {
-            gain_panel(
-                result,
-                (&format!("({letter}) {title}"), composite, metric),
-                band,
-            )
-        })
-        .collect();
-    LineFigure::new("Composite gain across depth: HC vs mHC", panels)
-        .with_subtitle(run_description(config, result, band))
+        .map(|&(title, composite, metric)| (title.to_string(), composite, metric));
+    lettered_figure(
+        "Composite gain across depth: HC vs mHC",
+        panels,
+        config,
+        result,
+        band,
+    )
 }
 
 /// [`gain_figure`] with the single layers first: (a, b) forward and backward gain of H_l, then
@@ -194,16 +191,34 @@ pub fn gain_figure_with_single_layers(
             .map(|&(title, composite, metric)| (title.to_string(), composite, metric))
             .chain(COMPOSITE_PANELS.iter().map(|&(title, composite, metric)| {
                 (format!("composite, {title}"), composite, metric)
-            }))
-            .zip(['a', 'b', 'c', 'd'])
-            .map(|((title, composite, metric), letter)| {
-                gain_panel(
-                    result,
-                    (&format!("({letter}) {title}"), composite, metric),
-                    band,
-                )
-            })
-            .collect();
-    LineFigure::new("Amax gain across depth: HC vs mHC", panels)
-        .with_subtitle(run_description(config, result, band))
+            }));
+    lettered_figure(
+        "Amax gain across depth: HC vs mHC",
+        panels,
+        config,
+        result,
+        band,
+    )
+}
+
+/// The figure `title` with one [`gain_panel`] per (title, composite, metric) of `panels`, lettered
+/// (a), (b), … in order, and the run's description as subtitle.
+fn lettered_figure(
+    title: &str,
+    panels: impl Iterator<Item = (String, Composite, Metric)>,
+    config: &GainConfig,
+    result: &GainResult,
+    band: Band,
+) -> LineFigure {
+    let panels = panels
+        .zip('a'..='z')
+        .map(|((title, composite, metric), letter)| {
+            gain_panel(
+                result,
+                (&format!("({letter}) {title}"), composite, metric),
+                band,
+            )
+        })
+        .collect();
+    LineFigure::new(title, panels).with_subtitle(run_description(config, result, band))
 }

@@ -10,10 +10,15 @@ use crate::metrics::Metric;
 /// `1 layer`, `64 layers`: a count with its noun, singular for one.
 pub(crate) fn count_of(count: impl Into<u64>, noun: &str) -> String {
     let count = count.into();
-    if count == 1 {
-        format!("1 {noun}")
+    format!("{count} {}", noun_for(count, noun))
+}
+
+/// `layer` for a count of one, `layers` otherwise: the noun [`count_of`] writes after the count.
+pub(crate) fn noun_for(count: impl Into<u64>, noun: &str) -> String {
+    if count.into() == 1 {
+        noun.to_string()
     } else {
-        format!("{count} {noun}s")
+        format!("{noun}s")
     }
 }
 

@@ -14,7 +14,7 @@ use crate::compose::{Composite, prefix_composites};
 use crate::error::Error;
 use crate::export::json::number;
 use crate::export::markdown::{Cell, Table, format_number};
-use crate::export::table::count_of;
+use crate::export::table::{count_of, noun_for};
 use crate::generate::mhc_stack;
 use crate::load::LoadError;
 use crate::metrics::{MatrixMetrics, Metric, amax_backward, amax_forward, column_sums, row_sums};
@@ -480,22 +480,14 @@ pub(super) fn run(
     if !spec.single.is_empty() {
         shown_parts.push(format!(
             "single {} {}",
-            if spec.single.len() == 1 {
-                "layer"
-            } else {
-                "layers"
-            },
+            noun_for(spec.single.len() as u64, "layer"),
             labels(spec.single.iter().map(|l| format!("H_{l}")).collect())
         ));
     }
     if !spec.products.is_empty() {
         shown_parts.push(format!(
             "the {} {}",
-            if spec.products.len() == 1 {
-                "product"
-            } else {
-                "products"
-            },
+            noun_for(spec.products.len() as u64, "product"),
             labels(
                 spec.products
                     .iter()
