@@ -10,7 +10,7 @@
 use crate::analysis::gain::{Method, run_gain};
 use crate::analysis::gain_figure::logits_description;
 use crate::analysis::gain_figure::{Band, gain_figure_with_single_layers};
-use crate::analysis::{Layer, MetricSelection, Peak, Selection, Stat, Summary};
+use crate::analysis::{Layer, MetricSelection, Peak, Selection, Series, Stat, Summary};
 use crate::compose::Composite;
 use crate::error::Error;
 use crate::export::audit::whole_model_name;
@@ -82,8 +82,8 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
     let results = run_gain(
         config,
         |_, values| {
-            for (k, method) in Method::ALL.into_iter().enumerate() {
-                composite_peaks[k].push(
+            for method in Method::ALL {
+                composite_peaks[method.position()].push(
                     layout
                         .read_peak(values, method, Peak::CompositeAmaxLarger)
                         .expect("both composite amax curves are measured"),
@@ -97,11 +97,8 @@ pub(super) fn run(spec: &GainSpec, on_progress: &mut dyn FnMut(u64)) -> Result<R
         },
     )?;
     let seeds_reaching = |method: Method, value: f64| {
-        let k = Method::ALL
-            .iter()
-            .position(|m| *m == method)
-            .expect("listed");
-        composite_peaks[k].iter().filter(|&&x| x >= value).count() as u64
+        let peaks = &composite_peaks[method.position()];
+        peaks.iter().filter(|&&x| x >= value).count() as u64
     };
     let curve = |method: Method, k: usize, layer: Layer| -> &Summary {
         let (composite, metric) = CURVES[k];

@@ -19,7 +19,7 @@ pub(crate) const STREAMS: usize = 4;
 /// Sinkhorn–Knopp iterations t_max (Table 5), columns then rows (Eq. 9).
 pub(crate) const SINKHORN_ITERATIONS: u32 = 20;
 
-/// HC's composite Amax gain peaks near 3000 ("nearly 3000", Fig. 3b, §5.4).
+/// HC's composite Amax gain peaks near 3000 (Fig. 3b; "nearly 3000" in the paper's §5.4).
 pub(crate) const HC_COMPOSITE_PEAK: f64 = 3000.0;
 /// mHC's composite Amax gain peaks at about 1.6 (Fig. 7b).
 pub(crate) const MHC_COMPOSITE_PEAK: f64 = 1.6;
