@@ -52,7 +52,7 @@
 mod rows;
 
 use crate::lanes::{self, Kernel, Lanes, Scalar, Simd};
-use crate::metrics::structure::best_permutation_into;
+use crate::metrics::structure::with_best_permutation;
 
 /// Newton iterations before falling back to Dykstra.
 pub(crate) const MAX_NEWTON_ITERATIONS: u32 = 100;
@@ -371,37 +371,30 @@ fn affine_start(m: &[f64], n: usize, ws: &mut Workspace<'_>) {
 /// with an edge j → π(i) of length `M_{iπ(i)} − M_ij`, which has no negative cycle because π is
 /// optimal.
 fn assignment_start(m: &[f64], n: usize, ws: &mut Workspace<'_>) {
-    let mut stack = [0usize; STACK_N];
-    let mut heap = Vec::new();
-    let permutation = if n <= STACK_N {
-        &mut stack[..n]
-    } else {
-        heap.resize(n, 0);
-        &mut heap[..]
-    };
-    best_permutation_into(m, n, permutation);
-    let v = &mut ws.v[..n];
-    v.fill(0.0);
-    for _ in 0..n {
-        let mut changed = false;
-        for (i, &p) in permutation.iter().enumerate() {
-            let row = &m[i * n..(i + 1) * n];
-            for j in 0..n {
-                let candidate = v[j] + (row[p] - row[j]);
-                if candidate < v[p] {
-                    v[p] = candidate;
-                    changed = true;
+    with_best_permutation(m, n, |permutation| {
+        let v = &mut ws.v[..n];
+        v.fill(0.0);
+        for _ in 0..n {
+            let mut changed = false;
+            for (i, &p) in permutation.iter().enumerate() {
+                let row = &m[i * n..(i + 1) * n];
+                for j in 0..n {
+                    let candidate = v[j] + (row[p] - row[j]);
+                    if candidate < v[p] {
+                        v[p] = candidate;
+                        changed = true;
+                    }
                 }
             }
+            if !changed {
+                break;
+            }
         }
-        if !changed {
-            break;
+        for (i, &p) in permutation.iter().enumerate() {
+            ws.u[i] = m[i * n + p] - v[p] - 0.5;
         }
-    }
-    for (i, &p) in permutation.iter().enumerate() {
-        ws.u[i] = m[i * n + p] - v[p] - 0.5;
-    }
-    v.iter_mut().for_each(|v| *v -= 0.5);
+        v.iter_mut().for_each(|v| *v -= 0.5);
+    })
 }
 
 /// The semismooth Newton iteration (module docs) from the workspace's multipliers, with the
@@ -793,6 +786,7 @@ pub fn marginal_error_of(x: &[f64], n: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::structure::best_permutation_into;
 
     /// Checks the KKT conditions of a Newton answer from scratch: X ≥ 0, exact marginals, and
     /// X_ij = max(0, M_ij − u_i − v_j) (stationarity with complementary slackness).

@@ -146,21 +146,15 @@ pub fn nearest_permutation_scaled(p: &ScaledMatrix) -> (Vec<usize>, f64) {
 #[inline(always)]
 pub(crate) fn distances_scaled(p: &ScaledMatrix, n: usize) -> (f64, f64) {
     debug_assert_eq!(n, p.n());
-    let (mut stack, mut heap) = ([0usize; STACK_STREAMS], Vec::new());
-    let permutation = if n <= STACK_STREAMS {
-        &mut stack[..n]
-    } else {
-        heap.resize(n, 0);
-        &mut heap[..]
-    };
-    best_permutation_into(&p.mantissa()[..n * n], n, permutation);
-    let identity = distance_to_permutation_scaled(p, |i| i, n);
-    let nearest = if permutation.iter().enumerate().all(|(i, &j)| i == j) {
-        identity
-    } else {
-        distance_to_permutation_scaled(p, |i| permutation[i], n)
-    };
-    (identity, nearest)
+    with_best_permutation(&p.mantissa()[..n * n], n, |permutation| {
+        let identity = distance_to_permutation_scaled(p, |i| i, n);
+        let nearest = if permutation.iter().enumerate().all(|(i, &j)| i == j) {
+            identity
+        } else {
+            distance_to_permutation_scaled(p, |i| permutation[i], n)
+        };
+        (identity, nearest)
+    })
 }
 
 /// Mean normalised row entropy `(1/n)·Σ_i H(p_i)/ln n`, `p_ij = P_ij / Σ_k P_ik`, in [0, 1]:
@@ -300,6 +294,21 @@ const STACK_FLAGS: usize = 2 * STACK_STREAMS + 1;
 /// Largest n whose nearest permutation is found by enumerating all n! permutations (24 sums for
 /// n = 4, the common case, cost less than setting up the assignment).
 const ENUMERATED_STREAMS: usize = 4;
+
+/// `f` of the π maximising Σ_i m_{i,π(i)} ([`best_permutation_into`]), held on the stack for
+/// n ≤ 8.
+#[inline(always)]
+pub(crate) fn with_best_permutation<R>(m: &[f64], n: usize, f: impl FnOnce(&[usize]) -> R) -> R {
+    let (mut stack, mut heap) = ([0usize; STACK_STREAMS], Vec::new());
+    let permutation = if n <= STACK_STREAMS {
+        &mut stack[..n]
+    } else {
+        heap.resize(n, 0);
+        &mut heap[..]
+    };
+    best_permutation_into(m, n, permutation);
+    f(permutation)
+}
 
 /// Writes into `permutation` the π maximising Σ_i m_{i,π(i)} (finite m), ties broken as in the
 /// module docs. Allocation-free for n ≤ 8.
