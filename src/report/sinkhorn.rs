@@ -66,12 +66,9 @@ impl Drift {
             ExactSide::Columns => "forward",
         }
     }
-    /// The exact direction.
+    /// The exact direction: the one that drifts under the other order.
     fn exact_direction(self) -> &'static str {
-        match self.exact {
-            ExactSide::Rows => "forward",
-            ExactSide::Columns => "backward",
-        }
+        self.transposed().direction()
     }
     /// The Amax gain of the drifting direction.
     fn gain(self) -> Metric {
@@ -82,9 +79,12 @@ impl Drift {
     }
     /// The Amax gain of the exact direction.
     fn exact_gain(self) -> Metric {
-        match self.exact {
-            ExactSide::Rows => Metric::AmaxForward,
-            ExactSide::Columns => Metric::AmaxBackward,
+        self.transposed().gain()
+    }
+    /// The drift of the other order, whose exact side is this one's inexact side.
+    fn transposed(self) -> Self {
+        Self {
+            exact: self.inexact(),
         }
     }
     /// Smallest and largest inexact sum, and the inexact marginal error.
